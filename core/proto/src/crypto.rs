@@ -1,0 +1,44 @@
+//! Cryptographic building blocks, each behind a newtype per key role.
+//!
+//! Everything here wraps a well-kept crate: `blake3` (KDF and hashing),
+//! `chacha20poly1305` (XChaCha20-Poly1305 AEAD), `x25519-dalek` (sealing to a
+//! public key), `ed25519-dalek` (signing) and `ed25519-consensus`
+//! (verification, ZIP-215 rules for single and batch alike). No primitive is
+//! invented here; this module only fixes contexts, sizes and newtypes.
+
+mod aead;
+mod kdf;
+mod rng;
+mod seal;
+mod sig;
+
+pub use aead::{AeadKey, NONCE_LEN, TAG_LEN};
+pub use kdf::{context, derive_key, keyed_hash};
+pub use rng::{Rng06, XofRng};
+pub use seal::{SEALED_OVERHEAD, X25519Public, X25519Secret, open_from, seal_to};
+pub use sig::{
+    PUBLIC_KEY_LEN, PublicKey, SIGNATURE_LEN, Signature, SigningKey, verify_batch, verify_single,
+};
+
+/// Errors from the cryptographic layer.
+///
+/// Deliberately coarse: an attacker learns nothing from which check failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// An AEAD ciphertext did not authenticate under the key and associated data.
+    #[error("decryption failed: wrong key or tampered data")]
+    Decrypt,
+    /// A ciphertext was too short to hold a nonce and tag.
+    #[error("ciphertext too short")]
+    Truncated,
+    /// A signature did not verify.
+    #[error("bad signature")]
+    BadSignature,
+    /// A public key is not a valid encoding.
+    #[error("malformed public key")]
+    BadPublicKey,
+    /// An x25519 exchange produced the all-zero secret (low-order point).
+    #[error("low-order x25519 public key")]
+    LowOrderPoint,
+}

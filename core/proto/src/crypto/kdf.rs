@@ -1,0 +1,73 @@
+//! Key derivation and keyed hashing with BLAKE3.
+//!
+//! Every derived key names its purpose in a context string listed in
+//! [`context`]; the spec (`protocol-spec/identity.md`) lists the same strings.
+
+use zeroize::Zeroizing;
+
+/// The BLAKE3 `derive_key` context strings used by cairn. One per key role;
+/// never reuse one for a second purpose.
+pub mod context {
+    /// Ed25519 signing key from the identity master seed.
+    pub const IDENTITY_SIGNING: &str = "cairn 2026 identity v1 ed25519 signing key";
+    /// Ed25519 onion-service identity key from the identity master seed.
+    pub const IDENTITY_ONION: &str = "cairn 2026 identity v1 onion service ed25519 key";
+    /// Long-term x25519 key for peer-channel handshakes, from the master seed.
+    pub const IDENTITY_X25519: &str = "cairn 2026 identity v1 x25519 peer channel key";
+    /// Checksum of a recovery string.
+    pub const RECOVERY_CHECKSUM: &str = "cairn 2026 recovery string v1 checksum";
+    /// AEAD key for sealing to an x25519 public key, from the shared secret.
+    pub const SEAL_TO_PUBLIC: &str = "cairn 2026 seal to x25519 public key v1";
+    /// Message id: hash of the unsigned message encoding.
+    pub const MESSAGE_ID: &str = "cairn 2026 message id v1";
+    /// Mailbox id: hash of the mailbox write public key.
+    pub const MAILBOX_ID: &str = "cairn 2026 mailbox id v1";
+    /// Group key (encrypts envelopes) from an epoch secret.
+    pub const EPOCH_GROUP_KEY: &str = "cairn 2026 epoch v1 group key";
+    /// Mailbox write signing key from an epoch secret.
+    pub const EPOCH_MAILBOX_WRITE: &str = "cairn 2026 epoch v1 mailbox write key";
+    /// Storage: keyed hash that turns identifiers into opaque table keys.
+    pub const STORAGE_INDEX: &str = "cairn 2026 storage v1 index key";
+    /// Storage: AEAD key for values in the store.
+    pub const STORAGE_VALUE: &str = "cairn 2026 storage v1 value key";
+    /// Storage: AEAD key for the short-lived secrets file.
+    pub const STORAGE_SECRETS: &str = "cairn 2026 storage v1 secrets file key";
+}
+
+/// BLAKE3 `derive_key(context, material)`, 32 bytes, zeroized on drop.
+pub fn derive_key(context: &str, material: &[u8]) -> Zeroizing<[u8; 32]> {
+    Zeroizing::new(blake3::derive_key(context, material))
+}
+
+/// BLAKE3 keyed hash of `data` under `key` (a 32-byte MAC/PRF).
+pub fn keyed_hash(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
+    *blake3::keyed_hash(key, data).as_bytes()
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn contexts_are_distinct() {
+        let all = [
+            context::IDENTITY_SIGNING,
+            context::IDENTITY_ONION,
+            context::IDENTITY_X25519,
+            context::RECOVERY_CHECKSUM,
+            context::SEAL_TO_PUBLIC,
+            context::MESSAGE_ID,
+            context::MAILBOX_ID,
+            context::EPOCH_GROUP_KEY,
+            context::EPOCH_MAILBOX_WRITE,
+            context::STORAGE_INDEX,
+            context::STORAGE_VALUE,
+            context::STORAGE_SECRETS,
+        ];
+        let set: std::collections::BTreeSet<_> = all.iter().collect();
+        assert_eq!(set.len(), all.len());
+        let derived: std::collections::BTreeSet<_> =
+            all.iter().map(|c| *derive_key(c, &[7; 32])).collect();
+        assert_eq!(derived.len(), all.len());
+    }
+}

@@ -1,0 +1,17 @@
+//! `cairn-proto`: the cairn protocol without I/O.
+//!
+//! Identity, cryptography, wire formats, the signed hash chain and its
+//! validation, and the store. No tokio, no sockets, no clocks: time and
+//! randomness are parameters. The normative description of every byte is in
+//! `protocol-spec/`.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`crypto`] | AEAD, KDF contexts, sealing to x25519 keys, ed25519 with one validity rule |
+//! | [`identity`] | master seed, derived keys, recovery string, onion address, key file |
+//! | [`wire`] | the outer envelope, the inner signed message, fragmentation, canonical decoding |
+//! | [`chain`] | per-author hash chains, validation rules, gaps, equivocation proofs, version vectors |
+//! | [`store`] | the storage trait, its in-memory and redb implementations, the secrets file |
+
+pub mod crypto;
+pub mod identity;
