@@ -25,7 +25,7 @@ pub struct PublicKey(#[serde(with = "serde_bytes")] pub [u8; PUBLIC_KEY_LEN]);
 
 impl core::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "PublicKey({})", short_hex(&self.0))
+        write!(f, "PublicKey({})", short_hex_pub(&self.0))
     }
 }
 
@@ -35,12 +35,12 @@ pub struct Signature(#[serde(with = "serde_bytes")] pub [u8; SIGNATURE_LEN]);
 
 impl core::fmt::Debug for Signature {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Signature({})", short_hex(&self.0))
+        write!(f, "Signature({})", short_hex_pub(&self.0))
     }
 }
 
 /// First bytes of a value in hex, for debug output of public values.
-pub(crate) fn short_hex(bytes: &[u8]) -> String {
+pub(crate) fn short_hex_pub(bytes: &[u8]) -> String {
     bytes.iter().take(6).map(|b| format!("{b:02x}")).collect::<String>() + "…"
 }
 
