@@ -169,4 +169,86 @@ mod test {
         let expected: Vec<bool> = (0..8).map(|i| i != 3).collect();
         assert_eq!(verdicts, expected);
     }
+    /// Encodings of the small-order points: the 8 canonical ones and 6
+    /// non-canonical ones (y ≥ p, or x = 0 with the sign bit set).
+    fn small_order_encodings() -> Vec<[u8; 32]> {
+        let mut v: Vec<[u8; 32]> = curve25519_dalek::constants::EIGHT_TORSION
+            .iter()
+            .map(|p| p.compress().to_bytes())
+            .collect();
+        let mut p_plus = |low: u8, top: u8| {
+            let mut e = [0xffu8; 32];
+            e[0] = low;
+            e[31] = top;
+            v.push(e);
+        };
+        for low in [0xed, 0xee] {
+            p_plus(low, 0x7f); // y = p, p + 1
+            p_plus(low, 0xff); // the same with the sign bit
+        }
+        p_plus(0xec, 0xff); // y = -1 with the sign bit
+        let mut one_signed = [0u8; 32];
+        one_signed[0] = 1;
+        one_signed[31] = 0x80; // y = 1 (identity) with the sign bit
+        v.push(one_signed);
+        v
+    }
+
+    /// ZIP-215 edge cases: every (A, R) pair of small-order encodings with
+    /// s = 0. Single and batch verification must give the same verdict for
+    /// each, alone and mixed into batches with ordinary signatures.
+    #[test]
+    fn batch_and_single_agree_on_small_order_and_non_canonical_points() {
+        let mut rng = XofRng::from_seed(b"zip215");
+        let encodings = small_order_encodings();
+        assert_eq!(encodings.len(), 14);
+        let honest = SigningKey::random(&mut rng);
+        let honest_sig = honest.sign(b"", b"Zcash");
+        let honest_pub = honest.public();
+        let mut accepted = 0;
+        for a in &encodings {
+            for r in &encodings {
+                let key = PublicKey(*a);
+                let mut sig = [0u8; 64];
+                sig[..32].copy_from_slice(r);
+                let sig = Signature(sig);
+                let single = verify_single(&key, b"", b"Zcash", &sig).is_ok();
+                let alone = verify_batch(&mut rng, b"", &[(&key, b"Zcash", &sig)]);
+                let mixed = verify_batch(
+                    &mut rng,
+                    b"",
+                    &[(&honest_pub, b"Zcash", &honest_sig), (&key, b"Zcash", &sig)],
+                );
+                assert_eq!(alone, vec![single], "A={a:02x?} R={r:02x?}");
+                assert_eq!(mixed, vec![true, single], "A={a:02x?} R={r:02x?}");
+                accepted += usize::from(single);
+            }
+        }
+        // ZIP-215 accepts all 196 (cofactored equation, non-canonical
+        // encodings allowed). The spec states this; a change of rule shows here.
+        assert_eq!(accepted, 196);
+    }
+
+    /// A non-canonical scalar (s + L) is rejected by both checks.
+    #[test]
+    fn non_canonical_s_is_rejected_by_single_and_batch() {
+        let mut rng = XofRng::from_seed(b"s+L");
+        let key = SigningKey::random(&mut rng);
+        let mut sig = key.sign(b"", b"m");
+        assert!(verify_single(&key.public(), b"", b"m", &sig).is_ok());
+        // L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+        let l: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let sum = u16::from(sig.0[32 + i]) + u16::from(l[i]) + carry;
+            sig.0[32 + i] = sum as u8;
+            carry = sum >> 8;
+        }
+        assert_eq!(carry, 0);
+        assert!(verify_single(&key.public(), b"", b"m", &sig).is_err());
+        assert_eq!(verify_batch(&mut rng, b"", &[(&key.public(), b"m", &sig)]), vec![false]);
+    }
 }
