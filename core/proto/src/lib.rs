@@ -15,3 +15,5 @@
 
 pub mod crypto;
 pub mod identity;
+pub mod wire;
+pub mod chain;
