@@ -184,6 +184,12 @@ fn message_vectors() -> Value {
     })
 }
 
+/// What a relay and then a member check: write signature, then decryption.
+pub fn full_check(e: &Envelope, keys: &EpochKeys) -> Result<cairn_proto::wire::Fragment, EnvelopeError> {
+    e.verify_write()?;
+    e.open(keys)
+}
+
 fn envelope_vectors() -> Value {
     let f = fixture();
     let mut rng = XofRng::from_seed(b"cairn envelope vectors");
@@ -211,12 +217,12 @@ fn envelope_vectors() -> Value {
     let invalid: Vec<Value> = cases
         .into_iter()
         .map(|(name, bytes)| {
-            let err: EnvelopeError = Envelope::parse(&bytes).and_then(|e| e.open(&keys)).expect_err(name);
+            let err: EnvelopeError = Envelope::parse(&bytes).and_then(|e| full_check(&e, &keys)).expect_err(name);
             json!({ "name": name, "hex": hex::encode(&bytes), "error": error_name(&format!("{err:?}")) })
         })
         .collect();
     json!({
-        "description": "Outer envelopes (protocol-spec/wire.md). The fragment is the decrypted plaintext; its data is the chat message of message.json.",
+        "description": "Outer envelopes (protocol-spec/wire.md). Invalid cases give the first error of: parse, verify_write, open. The fragment is the decrypted plaintext; its data is the chat message of message.json.",
         "epoch_secret": hex::encode(*secret),
         "group_key": hex::encode(keys.group_key.as_bytes()),
         "mailbox_public": hex::encode(keys.mailbox_public.0),
