@@ -28,6 +28,9 @@ pub enum ChainError {
     /// The bytes are not a canonical signed message.
     #[error("undecodable message: {0}")]
     Decode(#[from] DecodeError),
+    /// The author key is of small order or not canonically encoded.
+    #[error("author key is weak or malformed")]
+    WeakAuthorKey,
     /// The author's signature does not verify (forged author or tampering).
     #[error("signature does not verify under the stated author")]
     BadSignature,

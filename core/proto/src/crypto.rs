@@ -36,9 +36,9 @@ pub enum CryptoError {
     /// A signature did not verify.
     #[error("bad signature")]
     BadSignature,
-    /// A public key is not a valid encoding.
-    #[error("malformed public key")]
-    BadPublicKey,
+    /// A public key is not a canonical encoding of a point of large order.
+    #[error("weak or malformed public key")]
+    WeakPublicKey,
     /// An x25519 exchange produced the all-zero secret (low-order point).
     #[error("low-order x25519 public key")]
     LowOrderPoint,

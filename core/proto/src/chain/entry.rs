@@ -92,6 +92,7 @@ impl Entry<Unverified> {
     /// Checks the shape rules, then the author's signature.
     pub fn verify(self) -> Result<Entry<Verified>, ChainError> {
         self.check_shape()?;
+        self.author().check_strong().map_err(|_| ChainError::WeakAuthorKey)?;
         crypto::verify_single(
             &self.author(),
             MESSAGE_PREFIX,
@@ -118,7 +119,13 @@ pub fn verify_batch(
     rng: &mut (impl CryptoRng + ?Sized),
     entries: Vec<Entry<Unverified>>,
 ) -> Vec<Result<Entry<Verified>, ChainError>> {
-    let shapes: Vec<Result<(), ChainError>> = entries.iter().map(Entry::check_shape).collect();
+    let shapes: Vec<Result<(), ChainError>> = entries
+        .iter()
+        .map(|e| {
+            e.check_shape()?;
+            e.author().check_strong().map_err(|_| ChainError::WeakAuthorKey)
+        })
+        .collect();
     let keys: Vec<PublicKey> = entries.iter().map(Entry::author).collect();
     let items: Vec<_> = entries
         .iter()

@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::PublicKey;
-use crate::wire::{DecodeError, MAX_MESSAGE_LEN, SignedMessage, decode_canonical, encode};
+use crate::wire::{
+    DecodeError, MAX_MESSAGE_LEN, MESSAGE_VERSION, SignedMessage, decode_canonical, encode,
+};
 
 /// Why a presented proof does not prove equivocation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +22,12 @@ pub enum EquivocationError {
     /// The two messages are the same message.
     #[error("the messages are identical")]
     SameMessage,
+    /// The messages are not in ascending id order (a proof has one form).
+    #[error("the messages are not ordered by id")]
+    NotOrdered,
+    /// A message has a version this software does not know.
+    #[error("a message in the proof has an unsupported version")]
+    UnknownVersion,
     /// The proof bytes do not decode.
     #[error("undecodable proof: {0}")]
     Decode(#[from] DecodeError),
@@ -54,8 +62,13 @@ impl EquivocationProof {
         if a.group != b.group || a.author != b.author || a.seq != b.seq {
             return Err(EquivocationError::NotSamePosition);
         }
-        if self.first.id() >= self.second.id() {
-            return Err(EquivocationError::SameMessage);
+        if a.version != MESSAGE_VERSION || b.version != MESSAGE_VERSION {
+            return Err(EquivocationError::UnknownVersion);
+        }
+        match self.first.id().cmp(&self.second.id()) {
+            core::cmp::Ordering::Less => {}
+            core::cmp::Ordering::Equal => return Err(EquivocationError::SameMessage),
+            core::cmp::Ordering::Greater => return Err(EquivocationError::NotOrdered),
         }
         for m in [&self.first, &self.second] {
             m.verify_signature().map_err(|_| EquivocationError::BadSignature)?;

@@ -170,6 +170,8 @@ fn equivocation_is_detected_and_the_proof_convinces_a_third_party() {
     // A proof built from one message twice, or with a tampered signature, fails.
     let same = EquivocationProof { first: fork.signed().clone(), second: fork.signed().clone() };
     assert_eq!(same.verify(), Err(EquivocationError::SameMessage));
+    let swapped = EquivocationProof { first: proof.second.clone(), second: proof.first.clone() };
+    assert_eq!(swapped.verify(), Err(EquivocationError::NotOrdered));
     let mut forged = (*proof).clone();
     forged.second.signature.0[0] ^= 1;
     assert_eq!(forged.verify(), Err(EquivocationError::BadSignature));
@@ -248,6 +250,57 @@ fn shape_rules_each_reject() {
         let got = Entry::from_signed(m.sign(&a.key)).verify().map(|_| ());
         assert_eq!(got, Err(expected), "case {i}");
     }
+}
+
+#[test]
+fn small_order_author_key_is_rejected() {
+    let (entries, _, _) = history(2);
+    let mut signed = entries[1].signed().clone();
+    // The identity point: under ZIP-215 an all-zero-ish signature verifies
+    // for it on many messages, so such a key must never be an author.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    signed.message.author = crate::crypto::PublicKey(identity);
+    signed.signature = crate::crypto::Signature([0; 64]);
+    signed.signature.0[0] = 1;
+    let entry = Entry::from_signed(signed);
+    assert_eq!(entry.clone().verify().err(), Some(ChainError::WeakAuthorKey));
+    let mut rng = XofRng::from_seed(b"weak");
+    assert_eq!(verify_batch(&mut rng, vec![entry]).remove(0).err(), Some(ChainError::WeakAuthorKey));
+}
+
+#[test]
+fn an_acceptable_entry_passes_a_full_pending_set() {
+    let (entries, a, _) = history(2);
+    let mut chain = ChainState::new(GROUP);
+    ingest_all(&mut chain, &entries);
+    // Fill the pending set with entries that can never be accepted: chat
+    // from a stranger citing parents nobody has.
+    let stranger = Writer::new(b"stranger");
+    for i in 0..MAX_PENDING_PER_AUTHOR as u64 + 5 {
+        let mut m = chain.draft(&stranger.key.public(), EPOCH, 0, chat("junk"));
+        m.seq = i + 1;
+        m.parents = vec![MessageId([0xee; 32])];
+        m.prev = Some(MessageId([0xee; 32]));
+        chain.ingest(stranger.sign(m), EPOCH);
+    }
+    assert_eq!(chain.pending_len(), MAX_PENDING_PER_AUTHOR);
+    let more = chain.draft(&stranger.key.public(), EPOCH, 0, chat("first"));
+    // The stranger's own acceptable first message still gets in.
+    let events = chain.ingest(stranger.sign(more), EPOCH);
+    assert_eq!(accepted(&events).len(), 1, "{events:?}");
+    let next = a.chat(&chain, "still flowing");
+    assert_eq!(accepted(&chain.ingest(next, EPOCH)).len(), 1);
+}
+
+#[test]
+fn the_all_zero_epoch_opens_nothing() {
+    let (entries, a, _) = history(1);
+    let mut chain = ChainState::new(GROUP);
+    ingest_all(&mut chain, &entries);
+    let m = a.sign(chain.draft(&a.key.public(), EpochId::GENESIS, 0, chat("zero")));
+    let events = chain.ingest(m, EpochId::GENESIS);
+    assert!(matches!(events.as_slice(), [ChainEvent::Rejected { error: ChainError::WrongEpoch { .. }, .. }]));
 }
 
 #[test]

@@ -175,14 +175,21 @@ impl ChainState {
         for pos in doomed {
             self.unpend(&pos);
         }
-        self.equivocations.entry(author).or_insert_with(|| proof.clone());
+        // Keep the proof of the earliest fork: from there on nothing counts.
+        let earlier = |held: &EquivocationProof| fork < held.first.message.seq;
+        if self.equivocations.get(&author).is_none_or(earlier) {
+            self.equivocations.insert(author, proof.clone());
+        }
         ChainEvent::Equivocation(Box::new(proof))
     }
 
     fn hold(&mut self, entry: Entry<Verified>) -> Vec<ChainEvent> {
         let author = entry.author();
         let count = self.pending_per_author.get(&author).copied().unwrap_or(0);
-        if self.pending.len() >= MAX_PENDING || count >= MAX_PENDING_PER_AUTHOR {
+        let full = self.pending.len() >= MAX_PENDING || count >= MAX_PENDING_PER_AUTHOR;
+        // An entry that can be accepted at once passes even when the pending
+        // set is full: a flood of unacceptable entries must not block it.
+        if full && !self.ready(&entry) {
             return vec![ChainEvent::PendingFull(entry.id())];
         }
         self.pending_per_author.insert(author, count + 1);
@@ -202,6 +209,11 @@ impl ChainState {
 
     fn next_seq(&self, author: &PublicKey) -> u64 {
         self.tails.get(author).map_or(0, |(s, _)| s + 1)
+    }
+
+    fn ready(&self, entry: &Entry<Verified>) -> bool {
+        entry.seq() == self.next_seq(&entry.author())
+            && self.missing_parents(entry.message()).is_empty()
     }
 
     fn missing_parents(&self, m: &UnsignedMessage) -> Vec<MessageId> {

@@ -30,6 +30,8 @@ pub mod context {
     pub const STORAGE_INDEX: &str = "cairn 2026 storage v1 index key";
     /// Storage: AEAD key for values in the store.
     pub const STORAGE_VALUE: &str = "cairn 2026 storage v1 value key";
+    /// The deterministic test RNG ([`crate::crypto::XofRng`]); tests only.
+    pub const TEST_RNG: &str = "cairn 2026 deterministic test rng v1";
     /// Storage: AEAD key for the short-lived secrets file.
     pub const STORAGE_SECRETS: &str = "cairn 2026 storage v1 secrets file key";
 }
@@ -63,6 +65,7 @@ mod test {
             context::STORAGE_INDEX,
             context::STORAGE_VALUE,
             context::STORAGE_SECRETS,
+            context::TEST_RNG,
         ];
         let set: std::collections::BTreeSet<_> = all.iter().collect();
         assert_eq!(set.len(), all.len());

@@ -32,7 +32,7 @@ pub struct XofRng(blake3::OutputReader);
 impl XofRng {
     /// A stream determined by `seed` alone.
     pub fn from_seed(seed: &[u8]) -> Self {
-        let mut hasher = blake3::Hasher::new_derive_key("cairn 2026 deterministic test rng v1");
+        let mut hasher = blake3::Hasher::new_derive_key(super::context::TEST_RNG);
         hasher.update(seed);
         Self(hasher.finalize_xof())
     }

@@ -29,6 +29,21 @@ impl core::fmt::Debug for PublicKey {
     }
 }
 
+impl PublicKey {
+    /// Checks that the key is the canonical encoding of a curve point that is
+    /// not of small order. ZIP-215 verification accepts any signature under a
+    /// small-order key for some messages, so such keys must never be accepted
+    /// as an identity or a mailbox key; an honest key always passes.
+    pub fn check_strong(&self) -> Result<(), CryptoError> {
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&self.0)
+            .map_err(|_| CryptoError::WeakPublicKey)?;
+        if key.is_weak() || key.to_edwards().compress().to_bytes() != self.0 {
+            return Err(CryptoError::WeakPublicKey);
+        }
+        Ok(())
+    }
+}
+
 /// An ed25519 signature as its 64-byte encoding.
 #[derive(Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Signature(#[serde(with = "serde_bytes")] pub [u8; SIGNATURE_LEN]);

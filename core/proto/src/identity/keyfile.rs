@@ -71,6 +71,9 @@ pub enum KeyFileError {
     /// Made by a newer cairn.
     #[error("key file format version {0} is newer than this cairn understands; upgrade cairn")]
     NewerVersion(u8),
+    /// A format version that no cairn ever wrote.
+    #[error("key file format version {0} is not supported")]
+    UnsupportedVersion(u8),
     /// Argon2 parameters outside the accepted range.
     #[error("key file asks for key-derivation parameters outside the accepted range")]
     BadParams,
@@ -147,7 +150,10 @@ impl KeyFile {
         }
         let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
         let params = KdfParams { memory_kib: word(9), passes: word(13), lanes: word(17) };
-        if bytes[8] != FORMAT_VERSION || !params.in_range() {
+        if bytes[8] != FORMAT_VERSION {
+            return Err(KeyFileError::UnsupportedVersion(bytes[8]));
+        }
+        if !params.in_range() {
             return Err(KeyFileError::BadParams);
         }
         let mut salt = [0u8; 16];
@@ -205,6 +211,9 @@ mod test {
         let mut newer = file.clone();
         newer[8] = 9;
         assert_eq!(KeyFile::open(&newer, b"pw").err(), Some(KeyFileError::NewerVersion(9)));
+        let mut zero = file.clone();
+        zero[8] = 0;
+        assert_eq!(KeyFile::open(&zero, b"pw").err(), Some(KeyFileError::UnsupportedVersion(0)));
         let mut weak = file.clone();
         weak[9..13].copy_from_slice(&8u32.to_le_bytes());
         assert_eq!(KeyFile::open(&weak, b"pw").err(), Some(KeyFileError::BadParams));

@@ -6,7 +6,8 @@
 //! (`0-9a-z` without `i l o u`), lowercase, in 12 groups of 5 characters joined
 //! by `-`. Parsing ignores case, dashes and white space, reads `o` as `0` and
 //! `i`/`l` as `1`, and rejects non-zero trailing bits. A single mistyped
-//! character changes the decoded bytes, so it fails the 32-bit checksum.
+//! character changes the decoded bytes, so it fails the 32-bit checksum
+//! (a wrong string passes with probability 2^-32), or the trailing-bit rule.
 
 use zeroize::Zeroizing;
 
@@ -28,6 +29,9 @@ pub enum RecoveryError {
     /// Too many or too few characters.
     #[error("recovery string has the wrong length: expected 60 characters, got {0}")]
     BadLength(usize),
+    /// The last character carries bits that must be zero: a typo there.
+    #[error("recovery string ends with an impossible character: check the last group")]
+    BadEnding,
     /// The checksum does not match: a typo somewhere.
     #[error("recovery string checksum does not match: check it for a typo")]
     BadChecksum,
@@ -80,6 +84,9 @@ pub fn parse_recovery(text: &str) -> Result<MasterSeed, RecoveryError> {
         return Err(RecoveryError::BadLength(significant));
     }
     let raw = Zeroizing::new(enc.decode(text.as_bytes()).map_err(|e| {
+        if e.kind == data_encoding::DecodeKind::Trailing {
+            return RecoveryError::BadEnding;
+        }
         let bad = text.get(e.position..).and_then(|s| s.chars().next());
         RecoveryError::BadCharacter(bad.map(|c| format!("{c:?}")).unwrap_or_default())
     })?);
@@ -152,6 +159,13 @@ mod test {
             assert!(parse_recovery(&s).is_err(), "swap at {i} accepted");
         }
         assert_eq!(parse_recovery("abc"), Err(RecoveryError::BadLength(3)));
+        // The last character holds 1 data bit and 4 zero bits.
+        let mut ending = plain.clone();
+        let last = ending.len() - 1;
+        ending[last] = if ending[last] == '1' { '3' } else { '1' };
+        let ending: String = ending.into_iter().collect();
+        // Valid last characters are '0' and 'g'; '1' and '3' set a zero bit.
+        assert_eq!(parse_recovery(&ending), Err(RecoveryError::BadEnding));
         let bad_char = format!("u{}", &plain.iter().skip(1).collect::<String>());
         assert!(matches!(parse_recovery(&bad_char), Err(RecoveryError::BadCharacter(_))));
     }

@@ -148,6 +148,8 @@ impl Envelope {
 
     /// Checks the write signature (what a relay does before storing).
     pub fn verify_write(&self) -> Result<(), EnvelopeError> {
+        // A small-order key would let anyone forge posts to its mailbox.
+        self.mailbox_key().check_strong().map_err(|_| EnvelopeError::BadWriteSignature)?;
         let mut sig = [0u8; 64];
         sig.copy_from_slice(&self.0[SIGNATURE_AT..]);
         verify_single(&self.mailbox_key(), ENVELOPE_PREFIX, &self.0[..SIGNATURE_AT], &Signature(sig))
@@ -236,6 +238,35 @@ mod test {
         let mut v2 = *env.as_bytes();
         v2[0] = 2;
         assert_eq!(Envelope::parse(&v2), Err(EnvelopeError::UnknownVersion(2)));
+    }
+
+    #[test]
+    fn a_sealed_fragment_cannot_move_to_another_mailbox() {
+        // Same group key, other mailbox key: the associated data differs, so
+        // re-signing the moved ciphertext with the other write key is not enough.
+        let mut rng = XofRng::from_seed(b"env4");
+        let home = keys(1);
+        let mut elsewhere = keys(2);
+        elsewhere.group_key = home.group_key.clone();
+        let frag = fragment_message(&mut rng, b"moved").expect("split").remove(0);
+        let env = Envelope::seal(&mut rng, &home, &frag);
+        let mut moved = *env.as_bytes();
+        moved[KEY_AT..NONCE_AT].copy_from_slice(&elsewhere.mailbox_public.0);
+        let sig = elsewhere.mailbox_write.sign(ENVELOPE_PREFIX, &moved[..SIGNATURE_AT]);
+        moved[SIGNATURE_AT..].copy_from_slice(&sig.0);
+        let moved = Envelope::parse(&moved).expect("shape");
+        assert_eq!(moved.verify_write(), Ok(()));
+        assert_eq!(moved.open(&elsewhere), Err(EnvelopeError::Decrypt));
+    }
+
+    #[test]
+    fn weak_mailbox_keys_are_refused() {
+        let mut bytes = [0u8; ENVELOPE_LEN];
+        bytes[0] = ENVELOPE_VERSION;
+        bytes[KEY_AT] = 1; // the identity point
+        bytes[SIGNATURE_AT] = 1; // R = identity, s = 0
+        let env = Envelope::parse(&bytes).expect("shape");
+        assert_eq!(env.verify_write(), Err(EnvelopeError::BadWriteSignature));
     }
 
     #[test]
