@@ -105,7 +105,10 @@ fn dalek_comparison(budget: Duration) {
     let msg = vec![7u8; 1024];
     let sig = sk.sign(&msg);
     let vk = sk.verifying_key();
-    line("for comparison: ed25519-dalek verify, single", rate(budget, 1, || vk.verify(&msg, &sig).unwrap()));
+    line(
+        "for comparison: ed25519-dalek verify, single",
+        rate(budget, 1, || vk.verify(&msg, &sig).unwrap()),
+    );
     let keys: Vec<_> = (0..64u8).map(|i| ed25519_dalek::SigningKey::from_bytes(&[i; 32])).collect();
     let sigs: Vec<_> = keys.iter().map(|k| k.sign(&msg)).collect();
     let vks: Vec<_> = keys.iter().map(|k| k.verifying_key()).collect();
@@ -126,7 +129,11 @@ fn pipeline(budget: Duration, h: &History) -> (f64, f64) {
         for chunk in decoded.chunks(64).map(<[_]>::to_vec) {
             for verified in verify_batch(&mut rng, chunk) {
                 let e = verified.unwrap();
-                let epoch = if e.seq() == 0 && e.message().parents.is_empty() { EpochId(e.id().0) } else { h.epoch };
+                let epoch = if e.seq() == 0 && e.message().parents.is_empty() {
+                    EpochId(e.id().0)
+                } else {
+                    h.epoch
+                };
                 chain.ingest(e, epoch);
             }
         }

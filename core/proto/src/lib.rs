@@ -13,7 +13,10 @@
 //! | [`chain`] | per-author hash chains, validation rules, gaps, equivocation proofs, version vectors |
 //! | [`store`] | the storage trait, its in-memory and redb implementations, the secrets file |
 
-pub mod crypto;
-pub mod identity;
-pub mod wire;
 pub mod chain;
+pub mod crypto;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
+pub mod identity;
+pub mod store;
+pub mod wire;

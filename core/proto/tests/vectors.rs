@@ -13,7 +13,9 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 fn load(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../protocol-spec/vectors").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../protocol-spec/vectors")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
@@ -30,7 +32,9 @@ fn array32(v: &Value) -> [u8; 32] {
 fn committed_vectors_match_the_code() {
     for (name, value) in vectors::all() {
         let committed = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../protocol-spec/vectors").join(name),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../protocol-spec/vectors")
+                .join(name),
         )
         .unwrap_or_default();
         assert!(
@@ -93,7 +97,9 @@ fn envelope_vectors() {
     assert_eq!(Fragment::decode(&bytes(&v["fragment"])).unwrap(), fragment);
     assert_eq!(fragment.data, bytes(&v["message"]));
     for case in v["invalid"].as_array().unwrap() {
-        let err = Envelope::parse(&bytes(&case["hex"])).and_then(|e| vectors::full_check(&e, &keys)).unwrap_err();
+        let err = Envelope::parse(&bytes(&case["hex"]))
+            .and_then(|e| vectors::full_check(&e, &keys))
+            .unwrap_err();
         assert_eq!(vectors::error_name(&format!("{err:?}")), case["error"], "{}", case["name"]);
     }
 }

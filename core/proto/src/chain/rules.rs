@@ -61,7 +61,11 @@ pub fn check_group(m: &UnsignedMessage, group: &GroupId) -> Result<(), ChainErro
 /// Invariant: the message names the epoch whose key opened it. A genesis
 /// message names [`EpochId::GENESIS`] and opens under the epoch it creates,
 /// whose id is its own id. The all-zero id is never an epoch one opens under.
-pub fn check_epoch(m: &UnsignedMessage, id: &MessageId, opened: &EpochId) -> Result<(), ChainError> {
+pub fn check_epoch(
+    m: &UnsignedMessage,
+    id: &MessageId,
+    opened: &EpochId,
+) -> Result<(), ChainError> {
     let genesis_ok = matches!(m.body, Body::Genesis(_)) && opened.0 == id.0;
     // The all-zero id names no epoch: nothing is ever sealed under it.
     let real_epoch = *opened != EpochId::GENESIS;

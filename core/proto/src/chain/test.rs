@@ -23,7 +23,8 @@ impl Writer {
     }
 
     fn genesis(&self) -> Entry<Verified> {
-        let mut m = ChainState::new(GROUP).draft(&self.key.public(), EpochId::GENESIS, 0, genesis_body());
+        let mut m =
+            ChainState::new(GROUP).draft(&self.key.public(), EpochId::GENESIS, 0, genesis_body());
         m.epoch = EpochId::GENESIS;
         self.sign(m)
     }
@@ -184,7 +185,11 @@ fn equivocation_is_detected_and_the_proof_convinces_a_third_party() {
     ));
 }
 
-fn resign_with(w: &Writer, e: &Entry<Verified>, edit: impl FnOnce(&mut UnsignedMessage)) -> Entry<Verified> {
+fn resign_with(
+    w: &Writer,
+    e: &Entry<Verified>,
+    edit: impl FnOnce(&mut UnsignedMessage),
+) -> Entry<Verified> {
     let mut m = e.message().clone();
     edit(&mut m);
     w.sign(m)
@@ -200,7 +205,10 @@ fn lamport_must_be_exactly_one_more_than_the_largest_parent() {
         let bad = resign_with(&b, &next, |m| m.lamport = (m.lamport as i64 + delta) as u64);
         let events = chain.ingest(bad, EPOCH);
         assert!(
-            matches!(events.as_slice(), [ChainEvent::Rejected { error: ChainError::BadLamport { .. }, .. }]),
+            matches!(
+                events.as_slice(),
+                [ChainEvent::Rejected { error: ChainError::BadLamport { .. }, .. }]
+            ),
             "delta {delta}: {events:?}"
         );
     }
@@ -225,7 +233,10 @@ fn prev_must_name_the_held_previous_message() {
     });
     let events = chain.ingest(bad, EPOCH);
     assert!(
-        matches!(events.as_slice(), [ChainEvent::Rejected { error: ChainError::BrokenChain { .. }, .. }]),
+        matches!(
+            events.as_slice(),
+            [ChainEvent::Rejected { error: ChainError::BrokenChain { .. }, .. }]
+        ),
         "{events:?}"
     );
 }
@@ -234,13 +245,17 @@ fn prev_must_name_the_held_previous_message() {
 fn shape_rules_each_reject() {
     let (entries, a, _) = history(2);
     let base = entries[2].message().clone();
-    let cases: Vec<(Box<dyn Fn(&mut UnsignedMessage)>, ChainError)> = vec![
+    type Edit = Box<dyn Fn(&mut UnsignedMessage)>;
+    let cases: Vec<(Edit, ChainError)> = vec![
         (Box::new(|m| m.parents.reverse()), ChainError::ParentsNotSorted),
         (Box::new(|m| m.parents = vec![MessageId([1; 32]); 17]), ChainError::TooManyParents(17)),
         (Box::new(|m| m.prev = None), ChainError::PrevPresence),
         (Box::new(|m| m.prev = Some(MessageId([3; 32]))), ChainError::PrevNotAParent),
         (Box::new(|m| m.parents.clear()), ChainError::PrevNotAParent),
-        (Box::new(|m| m.body = chat(&"x".repeat(crate::wire::MAX_CHAT_LEN + 1))), ChainError::BodyLimit("chat text too long")),
+        (
+            Box::new(|m| m.body = chat(&"x".repeat(crate::wire::MAX_CHAT_LEN + 1))),
+            ChainError::BodyLimit("chat text too long"),
+        ),
         (Box::new(|m| m.body = genesis_body()), ChainError::GenesisShape("genesis with seq > 0")),
     ];
     assert!(base.parents.len() >= 2, "test needs two parents");
@@ -266,7 +281,10 @@ fn small_order_author_key_is_rejected() {
     let entry = Entry::from_signed(signed);
     assert_eq!(entry.clone().verify().err(), Some(ChainError::WeakAuthorKey));
     let mut rng = XofRng::from_seed(b"weak");
-    assert_eq!(verify_batch(&mut rng, vec![entry]).remove(0).err(), Some(ChainError::WeakAuthorKey));
+    assert_eq!(
+        verify_batch(&mut rng, vec![entry]).remove(0).err(),
+        Some(ChainError::WeakAuthorKey)
+    );
 }
 
 #[test]
@@ -300,7 +318,10 @@ fn the_all_zero_epoch_opens_nothing() {
     ingest_all(&mut chain, &entries);
     let m = a.sign(chain.draft(&a.key.public(), EpochId::GENESIS, 0, chat("zero")));
     let events = chain.ingest(m, EpochId::GENESIS);
-    assert!(matches!(events.as_slice(), [ChainEvent::Rejected { error: ChainError::WrongEpoch { .. }, .. }]));
+    assert!(matches!(
+        events.as_slice(),
+        [ChainEvent::Rejected { error: ChainError::WrongEpoch { .. }, .. }]
+    ));
 }
 
 #[test]

@@ -12,7 +12,9 @@ use std::ops::RangeInclusive;
 
 use super::{ChainError, Entry, EquivocationProof, Verified, VersionVector, rules};
 use crate::crypto::PublicKey;
-use crate::wire::{Body, EpochId, GroupId, MAX_PARENTS, MESSAGE_VERSION, MessageId, UnsignedMessage};
+use crate::wire::{
+    Body, EpochId, GroupId, MAX_PARENTS, MESSAGE_VERSION, MessageId, UnsignedMessage,
+};
 
 /// The most entries waiting for a predecessor or a parent, in all.
 pub const MAX_PENDING: usize = 4096;
@@ -257,8 +259,12 @@ impl ChainState {
         if let Some((_, held)) = self.tails.get(&m.author) {
             rules::check_chain_link(m, held).map_err(fail)?;
         }
-        let lamports: Vec<u64> =
-            m.parents.iter().filter_map(|p| self.accepted.get(p)).map(|e| e.message().lamport).collect();
+        let lamports: Vec<u64> = m
+            .parents
+            .iter()
+            .filter_map(|p| self.accepted.get(p))
+            .map(|e| e.message().lamport)
+            .collect();
         rules::check_lamport(m.lamport, &lamports).map_err(fail)?;
         let (author, seq, id) = (m.author, m.seq, entry.id());
         self.tails.insert(author, (seq, id));
@@ -284,7 +290,13 @@ impl ChainState {
     /// Drafts `author`'s next message: seq and `prev` from their chain,
     /// parents = their previous message plus the newest tails of other
     /// authors (at most [`MAX_PARENTS`] in all), Lamport from the parents.
-    pub fn draft(&self, author: &PublicKey, epoch: EpochId, minute: u64, body: Body) -> UnsignedMessage {
+    pub fn draft(
+        &self,
+        author: &PublicKey,
+        epoch: EpochId,
+        minute: u64,
+        body: Body,
+    ) -> UnsignedMessage {
         let own = self.tails.get(author).map(|(_, id)| *id);
         let mut others: Vec<&Entry<Verified>> = self
             .tails

@@ -49,17 +49,25 @@ impl AeadKey {
 
     /// Encrypts `plaintext` bound to `aad` with the given nonce; returns
     /// `ciphertext ‖ tag` (no nonce). Callers must never reuse a nonce.
-    pub fn seal_with_nonce(&self, nonce: &[u8; NONCE_LEN], plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+    pub fn seal_with_nonce(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Vec<u8> {
         let nonce = XNonce::from(*nonce);
         // Encryption fails only for inputs beyond 256 GiB; our inputs are
         // bounded far below, so an empty result would be a bug, not an attack.
-        self.cipher()
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
-            .unwrap_or_default()
+        self.cipher().encrypt(&nonce, Payload { msg: plaintext, aad }).unwrap_or_default()
     }
 
     /// Encrypts with a random nonce; returns `nonce ‖ ciphertext ‖ tag`.
-    pub fn seal(&self, rng: &mut (impl CryptoRng + ?Sized), plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+    pub fn seal(
+        &self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill_bytes(&mut nonce);
         let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
@@ -86,9 +94,8 @@ impl AeadKey {
 
     /// Decrypts `nonce ‖ ciphertext ‖ tag` as produced by [`AeadKey::seal`].
     pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let (nonce, rest) = sealed
-            .split_first_chunk::<NONCE_LEN>()
-            .ok_or(CryptoError::Truncated)?;
+        let (nonce, rest) =
+            sealed.split_first_chunk::<NONCE_LEN>().ok_or(CryptoError::Truncated)?;
         self.open_with_nonce(nonce, rest, aad)
     }
 }

@@ -90,13 +90,9 @@ pub fn seal_to(
 
 /// Opens a box made by [`seal_to`] for `secret`'s public key.
 pub fn open_from(secret: &X25519Secret, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let (ephemeral, rest) = sealed
-        .split_first_chunk::<32>()
-        .ok_or(CryptoError::Truncated)?;
+    let (ephemeral, rest) = sealed.split_first_chunk::<32>().ok_or(CryptoError::Truncated)?;
     let ephemeral = X25519Public(*ephemeral);
-    let shared = secret
-        .diffie_hellman(&ephemeral)
-        .map_err(|_| CryptoError::Decrypt)?;
+    let shared = secret.diffie_hellman(&ephemeral).map_err(|_| CryptoError::Decrypt)?;
     let key = box_key(&shared, &ephemeral, &secret.public());
     key.open(rest, aad)
 }
@@ -126,6 +122,9 @@ mod test {
         assert_eq!(seal_to(&mut rng, &zero, b"x", b""), Err(CryptoError::LowOrderPoint));
         let mut one = [0u8; 32];
         one[0] = 1;
-        assert_eq!(seal_to(&mut rng, &X25519Public(one), b"x", b""), Err(CryptoError::LowOrderPoint));
+        assert_eq!(
+            seal_to(&mut rng, &X25519Public(one), b"x", b""),
+            Err(CryptoError::LowOrderPoint)
+        );
     }
 }

@@ -20,7 +20,9 @@ pub const PUBLIC_KEY_LEN: usize = 32;
 pub const SIGNATURE_LEN: usize = 64;
 
 /// An ed25519 public key as its 32-byte encoding (not yet checked to decode).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct PublicKey(#[serde(with = "serde_bytes")] pub [u8; PUBLIC_KEY_LEN]);
 
 impl core::fmt::Debug for PublicKey {
@@ -120,8 +122,7 @@ pub fn verify_single(
     let vk = ed25519_consensus::VerificationKey::try_from(key.0)
         .map_err(|_| CryptoError::BadSignature)?;
     let sig = ed25519_consensus::Signature::from(signature.0);
-    vk.verify(&sig, &signed_input(prefix, message))
-        .map_err(|_| CryptoError::BadSignature)
+    vk.verify(&sig, &signed_input(prefix, message)).map_err(|_| CryptoError::BadSignature)
 }
 
 /// Verifies many signatures over `prefix ‖ message_i`; returns one verdict per
@@ -146,10 +147,7 @@ pub fn verify_batch(
     if verifier.verify(Rng06(rng)).is_ok() {
         return vec![true; items.len()];
     }
-    items
-        .iter()
-        .map(|(key, m, sig)| verify_single(key, prefix, m, sig).is_ok())
-        .collect()
+    items.iter().map(|(key, m, sig)| verify_single(key, prefix, m, sig).is_ok()).collect()
 }
 
 #[cfg(test)]
@@ -178,8 +176,7 @@ mod test {
         let mut sigs: Vec<Signature> =
             keys.iter().zip(&msgs).map(|(k, m)| k.sign(b"p", m)).collect();
         sigs[3].0[10] ^= 1;
-        let items: Vec<_> =
-            (0..8).map(|i| (&pubs[i], msgs[i].as_slice(), &sigs[i])).collect();
+        let items: Vec<_> = (0..8).map(|i| (&pubs[i], msgs[i].as_slice(), &sigs[i])).collect();
         let verdicts = verify_batch(&mut rng, b"p", &items);
         let expected: Vec<bool> = (0..8).map(|i| i != 3).collect();
         assert_eq!(verdicts, expected);
@@ -257,9 +254,9 @@ mod test {
             0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
         ];
         let mut carry = 0u16;
-        for i in 0..32 {
-            let sum = u16::from(sig.0[32 + i]) + u16::from(l[i]) + carry;
-            sig.0[32 + i] = sum as u8;
+        for (s_byte, l_byte) in sig.0[32..].iter_mut().zip(l) {
+            let sum = u16::from(*s_byte) + u16::from(l_byte) + carry;
+            *s_byte = sum as u8;
             carry = sum >> 8;
         }
         assert_eq!(carry, 0);

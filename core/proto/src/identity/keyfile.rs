@@ -30,7 +30,8 @@ const FORMAT_VERSION: u8 = 1;
 const HEADER_LEN: usize = 37;
 const SECRETS_LEN: usize = 64;
 /// Length of a key file in bytes.
-pub(crate) const KEY_FILE_LEN: usize = HEADER_LEN + NONCE_LEN + SECRETS_LEN + crate::crypto::TAG_LEN;
+pub(crate) const KEY_FILE_LEN: usize =
+    HEADER_LEN + NONCE_LEN + SECRETS_LEN + crate::crypto::TAG_LEN;
 
 /// Argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +149,9 @@ impl KeyFile {
         if bytes.len() != KEY_FILE_LEN {
             return Err(KeyFileError::BadLength(bytes.len()));
         }
-        let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let word = |at: usize| {
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
         let params = KdfParams { memory_kib: word(9), passes: word(13), lanes: word(17) };
         if bytes[8] != FORMAT_VERSION {
             return Err(KeyFileError::UnsupportedVersion(bytes[8]));
@@ -224,7 +227,11 @@ mod test {
         for i in 21..file.len() {
             let mut bad = file.clone();
             bad[i] ^= 0x10;
-            assert_eq!(KeyFile::open(&bad, b"pw").err(), Some(KeyFileError::WrongPassphrase), "{i}");
+            assert_eq!(
+                KeyFile::open(&bad, b"pw").err(),
+                Some(KeyFileError::WrongPassphrase),
+                "{i}"
+            );
         }
     }
 }

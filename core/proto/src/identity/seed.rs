@@ -47,7 +47,8 @@ pub struct Identity {
 impl Identity {
     /// Derives every key of the identity from `seed`.
     pub fn from_seed(seed: MasterSeed) -> Self {
-        let signing = SigningKey::from_bytes(*derive_key(context::IDENTITY_SIGNING, seed.as_bytes()));
+        let signing =
+            SigningKey::from_bytes(*derive_key(context::IDENTITY_SIGNING, seed.as_bytes()));
         let onion = SigningKey::from_bytes(*derive_key(context::IDENTITY_ONION, seed.as_bytes()));
         let handshake =
             X25519Secret::from_bytes(*derive_key(context::IDENTITY_X25519, seed.as_bytes()));

@@ -83,7 +83,10 @@ mod test {
         let bytes = encode(&v);
         assert_eq!(decode_canonical::<Sample>(&bytes, 64), Ok(v));
         // Over-long varint for 5: 0x85 0x00.
-        assert_eq!(decode_canonical::<Sample>(&[0x85, 0x00, 1], 64), Err(DecodeError::NonCanonical));
+        assert_eq!(
+            decode_canonical::<Sample>(&[0x85, 0x00, 1], 64),
+            Err(DecodeError::NonCanonical)
+        );
         assert_eq!(decode_canonical::<Sample>(&[5, 1, 0], 64), Err(DecodeError::TrailingBytes(1)));
         assert_eq!(decode_canonical::<Sample>(&[5], 64), Err(DecodeError::Incomplete));
         assert!(matches!(decode_canonical::<Sample>(&[5, 2], 64), Err(DecodeError::Malformed(_))));

@@ -152,19 +152,29 @@ impl Envelope {
         self.mailbox_key().check_strong().map_err(|_| EnvelopeError::BadWriteSignature)?;
         let mut sig = [0u8; 64];
         sig.copy_from_slice(&self.0[SIGNATURE_AT..]);
-        verify_single(&self.mailbox_key(), ENVELOPE_PREFIX, &self.0[..SIGNATURE_AT], &Signature(sig))
-            .map_err(|_: CryptoError| EnvelopeError::BadWriteSignature)
+        verify_single(
+            &self.mailbox_key(),
+            ENVELOPE_PREFIX,
+            &self.0[..SIGNATURE_AT],
+            &Signature(sig),
+        )
+        .map_err(|_: CryptoError| EnvelopeError::BadWriteSignature)
     }
 
     /// Seals one fragment for the epoch and signs the envelope.
-    pub fn seal(rng: &mut (impl CryptoRng + ?Sized), keys: &EpochKeys, fragment: &Fragment) -> Self {
+    pub fn seal(
+        rng: &mut (impl CryptoRng + ?Sized),
+        keys: &EpochKeys,
+        fragment: &Fragment,
+    ) -> Self {
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill_bytes(&mut nonce);
         let mut bytes = Box::new([0u8; ENVELOPE_LEN]);
         bytes[0] = ENVELOPE_VERSION;
         bytes[KEY_AT..NONCE_AT].copy_from_slice(&keys.mailbox_public.0);
         bytes[NONCE_AT..CIPHERTEXT_AT].copy_from_slice(&nonce);
-        let ciphertext = keys.group_key.seal_with_nonce(&nonce, &fragment.encode(), &bytes[..NONCE_AT]);
+        let ciphertext =
+            keys.group_key.seal_with_nonce(&nonce, &fragment.encode(), &bytes[..NONCE_AT]);
         bytes[CIPHERTEXT_AT..SIGNATURE_AT].copy_from_slice(&ciphertext);
         let sig = keys.mailbox_write.sign(ENVELOPE_PREFIX, &bytes[..SIGNATURE_AT]);
         bytes[SIGNATURE_AT..].copy_from_slice(&sig.0);

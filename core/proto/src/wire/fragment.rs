@@ -229,7 +229,10 @@ mod test {
     fn limits_and_canonical_form() {
         let mut rng = XofRng::from_seed(b"frag2");
         let too_big = vec![1u8; FRAGMENT_DATA_LEN * MAX_FRAGMENTS + 1];
-        assert!(matches!(fragment_message(&mut rng, &too_big), Err(FragmentError::MessageTooLarge(_))));
+        assert!(matches!(
+            fragment_message(&mut rng, &too_big),
+            Err(FragmentError::MessageTooLarge(_))
+        ));
         assert_eq!(fragment_message(&mut rng, &[]), Err(FragmentError::Empty));
         let f = fragment_message(&mut rng, b"short").expect("split").remove(0);
         let mut bytes = f.encode();

@@ -161,14 +161,27 @@ fn message_vectors() -> Value {
         ("truncated", chat[..chat.len() - 1].to_vec()),
         ("non-canonical varint", overlong),
         ("flipped signature bit", bad_sig),
-        ("parents unsorted", resigned(&f, |m| m.parents = vec![MessageId([9; 32]), MessageId([1; 32])])),
+        (
+            "parents unsorted",
+            resigned(&f, |m| m.parents = vec![MessageId([9; 32]), MessageId([1; 32])]),
+        ),
         ("prev missing at seq 1", resigned(&f, |m| m.prev = None)),
         ("prev not a parent", resigned(&f, |m| m.parents = vec![MessageId([3; 32])])),
-        ("no parents", resigned(&f, |m| { m.prev = None; m.seq = 0; m.parents.clear() })),
-        ("too many parents", resigned(&f, |m| {
-            m.parents = (0..17u8).map(|i| MessageId([i; 32])).collect();
-            m.prev = Some(m.parents[0]);
-        })),
+        (
+            "no parents",
+            resigned(&f, |m| {
+                m.prev = None;
+                m.seq = 0;
+                m.parents.clear()
+            }),
+        ),
+        (
+            "too many parents",
+            resigned(&f, |m| {
+                m.parents = (0..17u8).map(|i| MessageId([i; 32])).collect();
+                m.prev = Some(m.parents[0]);
+            }),
+        ),
     ];
     let invalid: Vec<Value> = cases
         .into_iter()
@@ -185,7 +198,10 @@ fn message_vectors() -> Value {
 }
 
 /// What a relay and then a member check: write signature, then decryption.
-pub fn full_check(e: &Envelope, keys: &EpochKeys) -> Result<cairn_proto::wire::Fragment, EnvelopeError> {
+pub fn full_check(
+    e: &Envelope,
+    keys: &EpochKeys,
+) -> Result<cairn_proto::wire::Fragment, EnvelopeError> {
     e.verify_write()?;
     e.open(keys)
 }
