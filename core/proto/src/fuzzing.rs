@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use zeroize::Zeroizing;
 
 use crate::chain::{ChainState, Entry, EquivocationProof};
-use crate::crypto::{PublicKey, SigningKey, XofRng};
+use crate::crypto::{PublicKey, SigningKey};
 use crate::identity::{parse_recovery, recovery_string};
 use crate::wire::{
     Body, Chat, Envelope, EpochId, EpochKeys, Fragment, Genesis, GroupId, Reassembler,
@@ -158,6 +158,7 @@ fn check_model(chain: &ChainState, generated: &[Generated], delivered: &BTreeSet
 #[cfg(test)]
 mod test {
     use super::*;
+    use crate::crypto::XofRng;
     use rand_core::Rng;
 
     /// The fuzz hooks on deterministic pseudo-random inputs, so the normal
