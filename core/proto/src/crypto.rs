@@ -6,6 +6,43 @@
 //! (verification, ZIP-215 rules for single and batch alike). No primitive is
 //! invented here; this module only fixes contexts, sizes and newtypes.
 
+/// Defines a newtype over 32 secret bytes: zeroized on drop, redacted in
+/// `Debug`, with `from_bytes`, `random` and `as_bytes`. One definition for
+/// every key role keeps their handling identical.
+macro_rules! secret_bytes {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, zeroize::Zeroize, zeroize::ZeroizeOnDrop, PartialEq, Eq)]
+        pub struct $name([u8; 32]);
+
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+
+        impl $name {
+            /// Wraps raw secret bytes.
+            pub fn from_bytes(bytes: [u8; 32]) -> Self {
+                Self(bytes)
+            }
+
+            /// Fresh secret bytes from `rng`.
+            pub fn random(rng: &mut (impl rand_core::CryptoRng + ?Sized)) -> Self {
+                let mut bytes = [0u8; 32];
+                rng.fill_bytes(&mut bytes);
+                Self(bytes)
+            }
+
+            /// The raw bytes, for sealing them under another key.
+            pub fn as_bytes(&self) -> &[u8; 32] {
+                &self.0
+            }
+        }
+    };
+}
+pub(crate) use secret_bytes;
+
 mod aead;
 mod kdf;
 mod rng;

@@ -6,7 +6,6 @@
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand_core::CryptoRng;
-use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::CryptoError;
 
@@ -15,34 +14,12 @@ pub const NONCE_LEN: usize = 24;
 /// Length of a Poly1305 tag.
 pub const TAG_LEN: usize = 16;
 
-/// A 256-bit AEAD key. Zeroized on drop; never printed.
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
-pub struct AeadKey([u8; 32]);
-
-impl core::fmt::Debug for AeadKey {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("AeadKey(<redacted>)")
-    }
-}
+super::secret_bytes!(
+    /// A 256-bit XChaCha20-Poly1305 key.
+    AeadKey
+);
 
 impl AeadKey {
-    /// Wraps raw key bytes.
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    /// A fresh random key.
-    pub fn random(rng: &mut (impl CryptoRng + ?Sized)) -> Self {
-        let mut k = [0u8; 32];
-        rng.fill_bytes(&mut k);
-        Self(k)
-    }
-
-    /// The raw key bytes, for wrapping the key under another key.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
     fn cipher(&self) -> XChaCha20Poly1305 {
         XChaCha20Poly1305::new(&self.0.into())
     }

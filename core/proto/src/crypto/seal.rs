@@ -7,7 +7,7 @@
 //! be contributory).
 
 use rand_core::CryptoRng;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::Zeroizing;
 
 use super::{AeadKey, CryptoError, NONCE_LEN, TAG_LEN, context, derive_key};
 
@@ -18,34 +18,12 @@ pub const SEALED_OVERHEAD: usize = 32 + NONCE_LEN + TAG_LEN;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct X25519Public(pub [u8; 32]);
 
-/// An x25519 secret key; zeroized on drop.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct X25519Secret([u8; 32]);
-
-impl core::fmt::Debug for X25519Secret {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("X25519Secret(<redacted>)")
-    }
-}
+super::secret_bytes!(
+    /// An x25519 secret key (clamping happens inside x25519).
+    X25519Secret
+);
 
 impl X25519Secret {
-    /// Wraps raw secret bytes (clamping happens inside x25519).
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    /// A fresh random secret.
-    pub fn random(rng: &mut (impl CryptoRng + ?Sized)) -> Self {
-        let mut k = [0u8; 32];
-        rng.fill_bytes(&mut k);
-        Self(k)
-    }
-
-    /// The raw secret bytes, for storing it sealed.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
     /// The matching public key.
     pub fn public(&self) -> X25519Public {
         let secret = x25519_dalek::StaticSecret::from(self.0);

@@ -10,7 +10,6 @@
 
 use ed25519_dalek::Signer as _;
 use rand_core::CryptoRng;
-use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::{CryptoError, Rng06};
 
@@ -61,34 +60,12 @@ pub(crate) fn short_hex_pub(bytes: &[u8]) -> String {
     bytes.iter().take(6).map(|b| format!("{b:02x}")).collect::<String>() + "…"
 }
 
-/// An ed25519 signing key (the 32-byte seed form). Zeroized on drop.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct SigningKey([u8; 32]);
-
-impl core::fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "SigningKey(public={:?})", self.public())
-    }
-}
+super::secret_bytes!(
+    /// An ed25519 signing key in its 32-byte RFC 8032 seed form.
+    SigningKey
+);
 
 impl SigningKey {
-    /// Wraps the 32-byte RFC 8032 secret seed.
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    /// A fresh random key.
-    pub fn random(rng: &mut (impl CryptoRng + ?Sized)) -> Self {
-        let mut k = [0u8; 32];
-        rng.fill_bytes(&mut k);
-        Self(k)
-    }
-
-    /// The raw 32-byte secret seed, for storing it sealed.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
     /// The public key.
     pub fn public(&self) -> PublicKey {
         PublicKey(ed25519_dalek::SigningKey::from_bytes(&self.0).verifying_key().to_bytes())

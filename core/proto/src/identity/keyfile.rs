@@ -185,7 +185,7 @@ mod test {
     fn secrets() -> ProfileSecrets {
         let mut rng = XofRng::from_seed(b"keyfile secrets");
         ProfileSecrets {
-            seed: MasterSeed::generate(&mut rng),
+            seed: MasterSeed::random(&mut rng),
             storage_key: AeadKey::random(&mut rng),
         }
     }

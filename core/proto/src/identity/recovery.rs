@@ -111,7 +111,7 @@ mod test {
     use crate::crypto::XofRng;
 
     fn sample() -> (MasterSeed, String) {
-        let seed = MasterSeed::generate(&mut XofRng::from_seed(b"recovery"));
+        let seed = MasterSeed::random(&mut XofRng::from_seed(b"recovery"));
         let text = recovery_string(&seed).to_string();
         (seed, text)
     }

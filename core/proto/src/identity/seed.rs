@@ -1,39 +1,12 @@
 //! The master seed and the keys derived from it.
 
-use rand_core::CryptoRng;
-use zeroize::{Zeroize, ZeroizeOnDrop};
-
 use super::OnionAddress;
 use crate::crypto::{PublicKey, SigningKey, X25519Secret, context, derive_key};
 
-/// The 32-byte identity master seed. Zeroized on drop, never printed.
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
-pub struct MasterSeed([u8; 32]);
-
-impl core::fmt::Debug for MasterSeed {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("MasterSeed(<redacted>)")
-    }
-}
-
-impl MasterSeed {
-    /// Wraps raw seed bytes.
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    /// A fresh random seed.
-    pub fn generate(rng: &mut (impl CryptoRng + ?Sized)) -> Self {
-        let mut b = [0u8; 32];
-        rng.fill_bytes(&mut b);
-        Self(b)
-    }
-
-    /// The raw seed bytes (for the recovery string and the key file).
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
+crate::crypto::secret_bytes!(
+    /// The 32-byte identity master seed.
+    MasterSeed
+);
 
 /// The keys of one identity, all derived from its [`MasterSeed`].
 #[derive(Clone, Debug)]
@@ -94,7 +67,7 @@ mod test {
 
     #[test]
     fn derivation_is_deterministic_and_keys_distinct() {
-        let seed = MasterSeed::generate(&mut XofRng::from_seed(b"id"));
+        let seed = MasterSeed::random(&mut XofRng::from_seed(b"id"));
         let a = Identity::from_seed(seed.clone());
         let b = Identity::from_seed(seed);
         assert_eq!(a.public_key(), b.public_key());

@@ -43,7 +43,7 @@ impl Profile {
         params: KdfParams,
         mut rng: impl CryptoRng + Send + 'static,
     ) -> Result<Self, StoreError> {
-        let seed = MasterSeed::generate(&mut rng);
+        let seed = MasterSeed::random(&mut rng);
         Self::init(dir, seed, passphrase, params, rng)
     }
 
