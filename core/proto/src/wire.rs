@@ -45,3 +45,6 @@ pub fn seal_message(
     let fragments = fragment_message(rng, &bytes)?;
     Ok(fragments.iter().map(|f| Envelope::seal(rng, keys, f)).collect())
 }
+
+#[cfg(test)]
+mod proptests;

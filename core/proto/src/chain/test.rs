@@ -325,6 +325,41 @@ fn the_all_zero_epoch_opens_nothing() {
 }
 
 #[test]
+fn a_proof_with_an_unknown_message_version_is_refused() {
+    let (entries, a, _) = history(2);
+    let mut one = entries[1].message().clone();
+    one.version = 2;
+    let mut two = one.clone();
+    two.body = chat("other");
+    let (one, two) = (one.sign(&a.key), two.sign(&a.key));
+    let (first, second) = if one.id() < two.id() { (one, two) } else { (two, one) };
+    let proof = EquivocationProof { first, second };
+    assert_eq!(proof.verify(), Err(EquivocationError::UnknownVersion));
+}
+
+#[test]
+fn the_earliest_fork_is_kept() {
+    let (entries, a, _) = history(8);
+    let a_pub = a.key.public();
+    let mut chain = ChainState::new(GROUP);
+    ingest_all(&mut chain, &entries);
+    let at =
+        |seq: u64| entries.iter().find(|e| e.author() == a_pub && e.seq() == seq).expect("seq");
+    let fork_of = |e: &Entry<Verified>| resign_with(&a, e, |m| m.body = chat("forked"));
+    let late = at(4);
+    chain.ingest(fork_of(late), EPOCH);
+    assert_eq!(chain.equivocation(&a_pub).map(|p| p.first.message.seq), Some(4));
+    chain.ingest(fork_of(at(2)), EPOCH);
+    assert_eq!(chain.equivocation(&a_pub).map(|p| p.first.message.seq), Some(2));
+    // A message at seq 3 (between the forks) is now without effect.
+    let events = chain.ingest(resign_with(&a, at(3), |m| m.body = chat("x")), EPOCH);
+    assert!(
+        matches!(events.as_slice(), [ChainEvent::Rejected { error: ChainError::Equivocator, .. }]),
+        "{events:?}"
+    );
+}
+
+#[test]
 fn forged_author_is_rejected() {
     let (entries, a, b) = history(2);
     let mut m = entries[1].message().clone();

@@ -218,6 +218,28 @@ mod test {
         assert_eq!(accepted, 196);
     }
 
+    /// Non-canonical encodings (y + p) of large-order points decode under
+    /// ZIP-215 but are refused as keys by `check_strong`.
+    #[test]
+    fn non_canonical_large_order_keys_are_not_strong() {
+        let mut refused = 0;
+        for y in 2u8..19 {
+            let mut canonical = [0u8; 32];
+            canonical[0] = y;
+            // p = 2^255 - 19: little-endian ed ff .. ff 7f; y + p fits below 2^255.
+            let mut alias = [0xffu8; 32];
+            alias[0] = 0xed + y;
+            alias[31] = 0x7f;
+            if ed25519_consensus::VerificationKey::try_from(alias).is_err() {
+                continue; // no curve point with this y
+            }
+            assert_eq!(PublicKey(alias).check_strong(), Err(CryptoError::WeakPublicKey), "y={y}");
+            assert_eq!(PublicKey(canonical).check_strong(), Ok(()), "y={y}");
+            refused += 1;
+        }
+        assert!(refused > 0, "no large-order point with a small y found");
+    }
+
     /// A non-canonical scalar (s + L) is rejected by both checks.
     #[test]
     fn non_canonical_s_is_rejected_by_single_and_batch() {
