@@ -150,7 +150,7 @@ fn pipeline(budget: Duration, h: &History) -> (f64, f64) {
             r.add(env.open(&keys).unwrap()).unwrap();
         }
     });
-    line("envelope: write-signature check + open + reassemble", open);
+    line("envelope: open (member side) + reassemble", open);
     (apply, open)
 }
 
