@@ -18,5 +18,6 @@ pub mod crypto;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod identity;
+pub mod relay_proto;
 pub mod store;
 pub mod wire;
