@@ -87,7 +87,7 @@ mod wrap;
 pub use err::{KeyPackageError, RekeyError, SealError};
 pub use grant::RoleKeyGrant;
 pub use key_package::{KeyPackage, KeyPackageId, KeyPackageSecret};
-pub use keyring::{DEFAULT_GRACE_SECS, Erased, KeyRing, MAX_KEYRING_LEN};
+pub use keyring::{DEFAULT_GRACE_SECS, Erased, KeyRef, KeyRing, MAX_KEYRING_LEN};
 pub use precedence::{RekeyCandidate, RekeyKind, rekey_precedence};
 pub use rekey::Rekey;
 pub use sealed::{ContentKey, MAX_CONTENT_ROLES, ROLE_WRAP_LEN, RoleWrap, SealedContent};

@@ -9,6 +9,11 @@
 //!   against the state at its position with the cut-off rule, keeps
 //!   snapshots and re-folds from a late message's position. Illegal
 //!   messages get a [`Refusal`] and are kept as bounded [`Evidence`].
+//! * [`schedule`]: who rotates keys and when (one designated member, then
+//!   backups), and the exposure invariant with healing rekeys.
+//! * [`MemberKeys`]: one member's keys for one group, driven by the fold:
+//!   opens rekeys and grants, ratchets role keys, builds rekeys and grants,
+//!   seals and opens task content, saves with real erasure.
 //! * [`TaskContent`]: the content layer of a task, sealed to roles by the
 //!   epoch layer ([`crate::epoch::SealedContent`]).
 //!
@@ -18,7 +23,9 @@ mod authorize;
 mod causal;
 mod evidence;
 mod fold;
+mod keys;
 pub mod rules;
+pub mod schedule;
 mod state;
 mod task;
 pub mod templates;
@@ -26,7 +33,11 @@ pub mod templates;
 pub use authorize::{Refusal, authorize, capability};
 pub use evidence::{Evidence, Exhibit};
 pub use fold::{Change, Fold, SNAPSHOT_EVERY, Verdict};
+pub use keys::{
+    KeyError, KeyEvent, KeyStoreError, MemberKeys, content_binding, designated_holder, task_binding,
+};
 pub use rules::{Power, Recovery, Role, Rules, RulesError, TomlError};
+pub use schedule::{KeyDuty, Purpose, RekeySchedule, key_duty, rotation_order};
 pub use state::{EpochState, Former, GroupState, Member, Position, STATE_HASH_CONTEXT, TaskState};
 pub use task::{MAX_LABELS, TaskContent};
 

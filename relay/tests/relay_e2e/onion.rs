@@ -86,6 +86,10 @@ fn the_relay_serves_as_an_onion_service_on_a_private_tor_network() {
         assert!(got.iter().zip(&sent).all(|((_, a), b)| a == b), "bytes differ");
     });
 
+    let rss = relay.rss();
+    eprintln!("FIGURE relay RSS with its arti onion service up: {:.1} MiB", rss as f64 / 1048576.0);
+    assert!(rss < 128 << 20, "the relay with arti stays well under its 256 MiB MemoryMax: {rss}");
+
     // Restart: same key, same address, nothing lost.
     let status = relay.terminate(Duration::from_secs(20));
     assert!(status.success(), "clean stop: {status}");

@@ -45,6 +45,12 @@ pub mod context {
     pub const ROLE_GRANT_CONFIRMATION: &str = "cairn 2026 keys v1 role key grant confirmation";
     /// AEAD key that wraps content keys, from a role key.
     pub const ROLE_WRAP_KEY: &str = "cairn 2026 keys v1 role wrapping key";
+    /// Binding of a sealed content layer to the message that carries it
+    /// (group, author, seq; `protocol-spec/keys.md`, "Member side").
+    pub const CONTENT_BINDING: &str = "cairn 2026 keys v1 content binding";
+    /// Label of a key-ring secret in the secrets file
+    /// (`protocol-spec/store.md`, "Key-ring secrets").
+    pub const KEY_SECRET_LABEL: &str = "cairn 2026 keys v1 secrets file label";
 }
 
 /// BLAKE3 `derive_key(context, material)`, 32 bytes, zeroized on drop.
@@ -82,6 +88,8 @@ mod test {
             context::REKEY_CONFIRMATION,
             context::ROLE_GRANT_CONFIRMATION,
             context::ROLE_WRAP_KEY,
+            context::CONTENT_BINDING,
+            context::KEY_SECRET_LABEL,
         ];
         let set: std::collections::BTreeSet<_> = all.iter().collect();
         assert_eq!(set.len(), all.len());

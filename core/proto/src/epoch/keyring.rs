@@ -78,6 +78,18 @@ pub struct Erased {
     pub key_packages: usize,
 }
 
+/// Which secret of a [`KeyRing`], without the secret itself: what a node may
+/// keep next to the secret's storage slot (ids only).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum KeyRef {
+    /// The secret of an epoch.
+    Epoch(EpochId),
+    /// The key of a role in an epoch.
+    Role(String, EpochId),
+    /// The secret of one of this member's key packages.
+    KeyPackage(KeyPackageId),
+}
+
 /// A member's key material for one group: epoch secrets, role keys per
 /// (role, epoch) and key-package secrets, each with the local time it was
 /// superseded.
@@ -217,6 +229,46 @@ impl KeyRing {
     pub fn retire_key_package(&mut self, id: &KeyPackageId, now: u64) {
         if let Some(slot) = self.key_packages.get_mut(id) {
             slot.retire(now);
+        }
+    }
+
+    /// Every secret held, as a [`KeyRef`], with the local time it was
+    /// superseded (`None` while current). Holds no secret bytes.
+    pub fn held(&self) -> Vec<(KeyRef, Option<u64>)> {
+        let epochs = self.epochs.iter().map(|(e, s)| (KeyRef::Epoch(*e), s.retired_at));
+        let roles =
+            (self.role_keys.iter()).map(|((r, e), s)| (KeyRef::Role(r.clone(), *e), s.retired_at));
+        let kps = (self.key_packages.iter()).map(|(k, s)| (KeyRef::KeyPackage(*k), s.retired_at));
+        epochs.chain(roles).chain(kps).collect()
+    }
+
+    /// The raw bytes of one held secret, to store where an overwrite erases.
+    pub fn secret_bytes(&self, r: &KeyRef) -> Option<&[u8; 32]> {
+        match r {
+            KeyRef::Epoch(e) => self.epochs.get(e).map(|s| s.secret.bytes()),
+            KeyRef::Role(role, e) => {
+                self.role_keys.get(&(role.clone(), *e)).map(|s| s.secret.bytes())
+            }
+            KeyRef::KeyPackage(k) => self.key_packages.get(k).map(|s| s.secret.bytes()),
+        }
+    }
+
+    /// Puts back a secret read from storage, with the time it had been
+    /// superseded (`None`: current).
+    pub fn restore(&mut self, r: &KeyRef, secret: &[u8; 32], retired_at: Option<u64>) {
+        match r {
+            KeyRef::Epoch(e) => {
+                let slot = Slot { secret: Box::new(EpochSecret::from_array(*secret)), retired_at };
+                self.epochs.insert(*e, slot);
+            }
+            KeyRef::Role(role, e) => {
+                let slot = Slot { secret: Box::new(RoleKey::from_array(*secret)), retired_at };
+                self.role_keys.insert((role.clone(), *e), slot);
+            }
+            KeyRef::KeyPackage(k) => {
+                let secret = Box::new(KeyPackageSecret::from_array(*secret));
+                self.key_packages.insert(*k, Slot { secret, retired_at });
+            }
         }
     }
 

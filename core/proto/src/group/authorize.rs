@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use super::rules::{Power, Recovery, Role, Rules, RulesError};
 use super::state::GroupState;
 use crate::crypto::PublicKey;
-use crate::epoch::{KeyPackageId, Rekey};
+use crate::epoch::{KeyPackageId, Rekey, RoleKeyGrant};
 use crate::wire::{
     Body, MemberAdd, MemberRemove, MessageId, RoleAssign, RoleRevoke, TaskAssign, TaskCreate,
     TaskEdit, UnsignedMessage,
@@ -86,6 +86,9 @@ pub enum Refusal {
     /// A key package for another group, or not a valid x25519 key.
     #[error("invalid key package")]
     BadKeyPackage,
+    /// A role-key grant by a member who does not hold the role.
+    #[error("only a holder of role {0:?} may grant its key")]
+    GrantByNonHolder(String),
     /// Judged as if the rights-reducing message `by` had already applied
     /// (the author had not seen it): the cut-off rule.
     #[error("cut off by {by:?}: {because}")]
@@ -123,6 +126,7 @@ impl Refusal {
             Refusal::StaleEpoch => "stale-epoch",
             Refusal::WrapsForNonMember(_) => "wraps-for-non-member",
             Refusal::BadKeyPackage => "bad-key-package",
+            Refusal::GrantByNonHolder(_) => "grant-by-non-holder",
             Refusal::CutOff { .. } => "cut-off",
         }
     }
@@ -181,7 +185,10 @@ pub fn authorize(s: &GroupState, m: &UnsignedMessage) -> Verdict {
         Body::MemberRemove(r) => member_remove(s, &cap, &m.author, r),
         Body::Leave => Ok(()),
         Body::Rekey(r) => {
-            need(&cap, Power::RotateKeys)?;
+            // Any member may heal an exposed epoch (`schedule::key_duty`).
+            if s.epoch.exposed_to.is_empty() {
+                need(&cap, Power::RotateKeys)?;
+            }
             rekey(s, r, &BTreeSet::new())?;
             // A concurrent sibling of the current epoch is legal too: the
             // fold adopts whichever wins (`rekey_precedence`).
@@ -193,6 +200,7 @@ pub fn authorize(s: &GroupState, m: &UnsignedMessage) -> Verdict {
         }
         Body::KeyPackage(kp) => kp.validate(&s.group).map_err(|_| Refusal::BadKeyPackage),
         Body::RelayListChange(_) => need(&cap, Power::ChangeRelays),
+        Body::RoleKeyGrant(g) => role_key_grant(s, &m.author, g),
     }
 }
 
@@ -304,6 +312,24 @@ fn member_remove(s: &GroupState, cap: &Role, author: &PublicKey, r: &MemberRemov
         Some(role) => Err(Refusal::Unmanaged(role.clone())),
         None => Ok(()),
     }
+}
+
+/// A role-key grant: the author holds the role now (the recovering member of
+/// a headless group included: it reads every role, but holds no key it was
+/// not given), and no wrap is for a non-member's key package.
+fn role_key_grant(s: &GroupState, author: &PublicKey, g: &RoleKeyGrant) -> Verdict {
+    let holds = s.members.get(author).is_some_and(|m| m.roles.contains(&g.role));
+    if !holds {
+        return Err(Refusal::GrantByNonHolder(g.role.clone()));
+    }
+    for to in g.recipients() {
+        if let Some(owner) = recipient_owner(s, to)
+            && !s.members.contains_key(&owner)
+        {
+            return Err(Refusal::WrapsForNonMember(owner));
+        }
+    }
+    Ok(())
 }
 
 /// The recipients of a rekey must not include a key package of anyone who

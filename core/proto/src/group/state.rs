@@ -188,7 +188,11 @@ impl GroupState {
                 }
             }
             Body::RelayListChange(r) => self.relays = r.relays.clone(),
-            Body::Genesis(_) | Body::Chat(_) | Body::TaskComment(_) | Body::Rekey(_) => {}
+            Body::Genesis(_)
+            | Body::Chat(_)
+            | Body::TaskComment(_)
+            | Body::Rekey(_)
+            | Body::RoleKeyGrant(_) => {}
         }
     }
 

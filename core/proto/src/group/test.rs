@@ -16,6 +16,7 @@ use crate::wire::{
 mod attacks;
 mod convergence;
 mod rules_text;
+mod schedule;
 
 fn chat(text: &str) -> Body {
     Body::Chat(Chat { text: text.into(), reply_to: None })

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::MessageId;
 use crate::crypto::PublicKey;
-use crate::epoch::{KeyPackage, Rekey};
+use crate::epoch::{KeyPackage, Rekey, RoleKeyGrant};
 
 /// The longest group name, in bytes.
 pub const MAX_NAME_LEN: usize = 128;
@@ -69,6 +69,10 @@ pub enum Body {
     KeyPackage(KeyPackage),
     /// Index 16: replace the relay list.
     RelayListChange(RelayListChange),
+    /// Index 17: a holder of a role delivers its key of one epoch to other
+    /// holders ([`crate::epoch::RoleKeyGrant`]; `protocol-spec/keys.md`,
+    /// "Member side").
+    RoleKeyGrant(RoleKeyGrant),
 }
 
 /// The first message of a group: its name and its rules.
@@ -257,6 +261,7 @@ impl Body {
             }
             Body::MemberRemove(m) => rekey_within(m.rekey.as_ref()),
             Body::Rekey(r) => rekey_within(Some(r)),
+            Body::RoleKeyGrant(g) => g.check_shape(),
             Body::RelayListChange(r) => {
                 within(&r.relays, MAX_RELAYS, "too many relays")?;
                 let long = r.relays.iter().any(|a| a.len() > MAX_RELAY_LEN);
@@ -299,6 +304,12 @@ mod test {
             Body::Leave,
             Body::KeyPackage(KeyPackage { group: GroupId([1; 32]), x25519: [9; 32] }),
             Body::RelayListChange(RelayListChange { relays: vec!["r.onion".into()] }),
+            Body::RoleKeyGrant(RoleKeyGrant {
+                role: "member".into(),
+                epoch: crate::wire::EpochId([4; 32]),
+                wraps: vec![],
+                confirmation: [5; 32],
+            }),
         ]
     }
 
@@ -308,6 +319,12 @@ mod test {
             let bytes = encode(&body);
             // Indexes 0 and 1 stay Genesis and Chat; Rekey (14) is skipped here.
             let index = if i < 12 { i + 2 } else { i + 3 };
+            if matches!(body, Body::RoleKeyGrant(_)) {
+                assert!(body.check_limits().is_err(), "an empty grant breaks the shape rules");
+                assert_eq!(usize::from(bytes[0]), 17);
+                assert_eq!(decode_canonical::<Body>(&bytes, 1 << 20), Ok(body.clone()));
+                continue;
+            }
             assert_eq!(usize::from(bytes[0]), index, "{body:?}");
             assert_eq!(decode_canonical::<Body>(&bytes, 1 << 20), Ok(body.clone()));
             assert_eq!(body.check_limits(), Ok(()));

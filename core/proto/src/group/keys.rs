@@ -1,0 +1,665 @@
+//! The member side of keys: turns the fold's decisions into key material
+//! (`protocol-spec/keys.md`, "Member side").
+//!
+//! The fold ([`super::Fold`]) decides *who* is a member, who holds which
+//! role, which rekey wins and whose key package is whose; [`crate::epoch`]
+//! has the primitives. [`MemberKeys`] is one member's key handling for one
+//! group: it owns the member's [`KeyRing`] and, fed every message the fold
+//! applied ([`MemberKeys::observe`]), opens the rekeys and grants addressed
+//! to it, ratchets its role keys, retires what is superseded and tells the
+//! node what to post ([`KeyEvent`], [`MemberKeys::take_due_grants`]). It
+//! builds rekeys as a rotator ([`MemberKeys::build_rekey`]) and seals and
+//! opens the content layer of tasks ([`MemberKeys::seal_task_content`],
+//! [`MemberKeys::open_task_content`]). Persistence, with real erasure, is
+//! in `keys/store.rs` ([`MemberKeys::save`], [`MemberKeys::load`]).
+//!
+//! Sans-IO: time is `now` (seconds on the local clock), randomness `rng`.
+//! Nothing here changes the group state: a content layer or a wrap that does
+//! not open is an event or an error value, never a verdict.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand_core::CryptoRng;
+
+use super::fold::Verdict;
+use super::state::GroupState;
+use super::task::TaskContent;
+use crate::crypto::{PublicKey, context, derive_key};
+use crate::epoch::{
+    EpochSecret, Erased, KeyPackage, KeyPackageId, KeyRef, KeyRing, Rekey, RekeyError, RoleKey,
+    RoleKeyGrant, SealError, SealedContent,
+};
+use crate::wire::{Body, DecodeError, EpochId, GroupId, MessageId, Sealed, UnsignedMessage};
+
+mod store;
+
+pub use store::KeyStoreError;
+
+/// Something the member's node should know or do about keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyEvent {
+    /// A rekey to this member opened: it holds the new epoch's secret and
+    /// its role keys ratcheted. `missing_roles`: roles held without a key
+    /// in the new epoch (a grant will bring them).
+    EpochEntered {
+        /// The new epoch.
+        epoch: EpochId,
+        /// Roles held that have no key in it yet.
+        missing_roles: Vec<String>,
+    },
+    /// A rekey wraps to this member's key package but does not open, or its
+    /// secret fails the confirmation hash. The member should post a fresh
+    /// key package ([`MemberKeys::new_key_package`]) so that any member can
+    /// heal (`keys.md`, "Key packages").
+    RekeyDoesNotOpen {
+        /// The epoch the rekey creates.
+        epoch: EpochId,
+        /// Why (`WrapDoesNotOpen`, `ConfirmationMismatch`, `Malformed`).
+        error: RekeyError,
+    },
+    /// The rekey that created the current epoch has no wrap for this
+    /// member, who is a member: it is locked out until someone heals.
+    NotARecipient {
+        /// The epoch.
+        epoch: EpochId,
+    },
+    /// A rekey used this member's key package: publish a new one (one use).
+    KeyPackageUsed {
+        /// The key package used.
+        id: KeyPackageId,
+    },
+    /// A role-key grant to this member opened.
+    RoleKeyReceived {
+        /// The role.
+        role: String,
+        /// The epoch of the key.
+        epoch: EpochId,
+    },
+    /// A role-key grant to this member does not open (or a lying granter:
+    /// `ConfirmationMismatch`).
+    GrantDoesNotOpen {
+        /// The role.
+        role: String,
+        /// The epoch of the key.
+        epoch: EpochId,
+        /// Why.
+        error: RekeyError,
+    },
+    /// This member made a fresh key for `role` in `epoch` (the role was
+    /// revoked from someone who stays); grants to the other holders are due
+    /// ([`MemberKeys::take_due_grants`]).
+    RoleKeyReplaced {
+        /// The role.
+        role: String,
+        /// The epoch of the new key.
+        epoch: EpochId,
+    },
+}
+
+/// Why a key operation of [`MemberKeys`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// This member holds no key of `role` in `epoch`.
+    #[error("no key of role {role:?} in epoch {epoch:?}")]
+    NoRoleKey {
+        /// The role.
+        role: String,
+        /// The epoch.
+        epoch: EpochId,
+    },
+    /// Sealing or opening role-sealed content failed.
+    #[error("sealed content: {0}")]
+    Seal(#[from] SealError),
+    /// Building a rekey or grant failed.
+    #[error("rekey or grant: {0}")]
+    Rekey(#[from] RekeyError),
+    /// The sealed bytes or the opened content do not decode.
+    #[error("content does not decode: {0}")]
+    Decode(#[from] DecodeError),
+}
+
+/// The binding of a content layer (`keys.md`, "Member side"):
+/// `BLAKE3-derive_key(CONTENT_BINDING, group ‖ author ‖ u64le(seq))` of the
+/// message that first carries it. A task's content (create and every edit)
+/// is bound to its create message's author and seq ([`task_binding`]); a
+/// comment to its own message's. Known before the message is signed.
+pub fn content_binding(group: &GroupId, author: &PublicKey, seq: u64) -> [u8; 32] {
+    let material = [&group.0[..], &author.0, &seq.to_le_bytes()].concat();
+    *derive_key(context::CONTENT_BINDING, &material)
+}
+
+/// The binding of a task's content: [`content_binding`] of its create
+/// message (`create` is that message).
+pub fn task_binding(create: &UnsignedMessage) -> [u8; 32] {
+    content_binding(&create.group, &create.author, create.seq)
+}
+
+/// The rekey a message carries, whether a membership message carries it,
+/// and the role it revokes (whose key must not be ratcheted).
+fn carried(m: &UnsignedMessage) -> Option<(&Rekey, bool, Option<&str>)> {
+    match &m.body {
+        Body::Rekey(r) => Some((r, false, None)),
+        Body::MemberAdd(a) => a.rekey.as_ref().map(|r| (r, true, None)),
+        Body::MemberRemove(x) => x.rekey.as_ref().map(|r| (r, true, None)),
+        Body::RoleRevoke(x) => x.rekey.as_ref().map(|r| (r, true, Some(x.role.as_str()))),
+        _ => None,
+    }
+}
+
+/// One member's key handling for one group.
+pub struct MemberKeys {
+    me: PublicKey,
+    ring: KeyRing,
+    /// This member's key packages, oldest first (ids and public halves).
+    own: Vec<(KeyPackageId, KeyPackage)>,
+    /// Every key package announced in the group (public), by id.
+    packages: BTreeMap<KeyPackageId, KeyPackage>,
+    /// Secrets of rekeys this member built, by confirmation hash, until the
+    /// carrying message is applied. Not persisted: the node applies its own
+    /// message before it saves.
+    built: BTreeMap<[u8; 32], EpochSecret>,
+    /// Key messages (rekeys, grants) already handled.
+    handled: BTreeSet<MessageId>,
+    /// (role, member): grants this member owes.
+    due: BTreeSet<(String, PublicKey)>,
+}
+
+impl core::fmt::Debug for MemberKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MemberKeys").field("me", &self.me).finish_non_exhaustive()
+    }
+}
+
+impl MemberKeys {
+    /// The creator's keys: a random first epoch secret and a random key for
+    /// each of `roles` (the founder role), as [`KeyRing::genesis`].
+    pub fn genesis(
+        rng: &mut (impl CryptoRng + ?Sized),
+        me: PublicKey,
+        group: GroupId,
+        genesis: MessageId,
+        roles: &[&str],
+    ) -> Self {
+        let ring = KeyRing::genesis(rng, group, EpochId(genesis.0), roles);
+        Self::with_ring(me, ring)
+    }
+
+    /// A joiner's keys, and the key package to hand to the inviter (who
+    /// wraps the admitting rekey to it). Publish it again after joining
+    /// ([`MemberKeys::publish`]) so that grants can reach it.
+    pub fn joining(
+        rng: &mut (impl CryptoRng + ?Sized),
+        me: PublicKey,
+        group: GroupId,
+    ) -> (Self, KeyPackage) {
+        let mut keys = Self::with_ring(me, KeyRing::new(group));
+        let kp = keys.generate_package(rng);
+        (keys, kp)
+    }
+
+    fn with_ring(me: PublicKey, ring: KeyRing) -> Self {
+        Self {
+            me,
+            ring,
+            own: Vec::new(),
+            packages: BTreeMap::new(),
+            built: BTreeMap::new(),
+            handled: BTreeSet::new(),
+            due: BTreeSet::new(),
+        }
+    }
+
+    /// The member these keys belong to.
+    pub fn me(&self) -> &PublicKey {
+        &self.me
+    }
+
+    /// The key ring (read only).
+    pub fn ring(&self) -> &KeyRing {
+        &self.ring
+    }
+
+    fn group(&self) -> GroupId {
+        *self.ring.group()
+    }
+
+    fn generate_package(&mut self, rng: &mut (impl CryptoRng + ?Sized)) -> KeyPackage {
+        let (kp, secret) = KeyPackage::generate(self.group(), rng);
+        let id = KeyPackageId::owned_by(&self.me, &kp);
+        self.ring.insert_key_package(id, secret);
+        self.own.push((id, kp.clone()));
+        kp
+    }
+
+    /// A fresh key package to publish: its secret is kept; the older ones
+    /// are retired when this one is applied.
+    pub fn new_key_package(&mut self, rng: &mut (impl CryptoRng + ?Sized)) -> Body {
+        Body::KeyPackage(self.generate_package(rng))
+    }
+
+    /// The newest key package this member made, to publish again (a joiner
+    /// publishes the one it gave its inviter).
+    pub fn publish(&self) -> Option<Body> {
+        self.own.last().map(|(_, kp)| Body::KeyPackage(kp.clone()))
+    }
+
+    /// Feeds one message the fold applied (`verdict` as the fold reported
+    /// it; refused messages are ignored), with the state after it and the
+    /// local time. Returns what the node should know.
+    pub fn observe(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        state: &GroupState,
+        id: MessageId,
+        m: &UnsignedMessage,
+        verdict: &Verdict,
+        now: u64,
+    ) -> Vec<KeyEvent> {
+        let mut events = Vec::new();
+        if verdict.applied() && !self.handled.contains(&id) {
+            match &m.body {
+                Body::KeyPackage(kp) => self.key_package(m, kp, now),
+                Body::RoleAssign(a) => self.owe(state, &a.role, a.member),
+                Body::MemberAdd(a) => a.roles.iter().for_each(|r| self.owe(state, r, a.member)),
+                Body::RoleKeyGrant(g) => self.grant(id, g, &mut events),
+                _ => {}
+            }
+            if let Some((rekey, _, revoked)) = carried(m)
+                && !matches!(verdict, Verdict::RekeyDropped(_))
+            {
+                self.rekey(rng, state, id, m, rekey, revoked, now, &mut events);
+            }
+            self.first_holder(rng, state, m);
+        }
+        self.reconcile(state, now);
+        events
+    }
+
+    /// A role given to this member that no one else holds has no key to
+    /// grant: this member draws a fresh one for the current epoch.
+    fn first_holder(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        state: &GroupState,
+        m: &UnsignedMessage,
+    ) {
+        let given: Vec<&String> = match &m.body {
+            Body::RoleAssign(a) if a.member == self.me => vec![&a.role],
+            Body::MemberAdd(a) if a.member == self.me => a.roles.iter().collect(),
+            _ => return,
+        };
+        let epoch = state.epoch.id;
+        for role in given {
+            let alone = designated_holder(state, role, &self.me).is_none();
+            let holds = state.members.get(&self.me).is_some_and(|mb| mb.roles.contains(role));
+            if alone && holds && self.ring.role_key(role, &epoch).is_none() {
+                self.ring.insert_role_key(role, epoch, RoleKey::random(rng));
+            }
+        }
+    }
+
+    /// Records that a grant of `role` is owed to `to` if this member is the
+    /// designated holder ([`designated_holder`]).
+    fn owe(&mut self, state: &GroupState, role: &str, to: PublicKey) {
+        if designated_holder(state, role, &to) == Some(self.me) {
+            self.due.insert((role.to_owned(), to));
+        }
+    }
+
+    fn key_package(&mut self, m: &UnsignedMessage, kp: &KeyPackage, now: u64) {
+        let id = KeyPackageId::owned_by(&m.author, kp);
+        self.packages.insert(id, kp.clone());
+        if m.author != self.me {
+            return;
+        }
+        // Ours is applied: every key package we made before it is retired.
+        if let Some(at) = self.own.iter().position(|(k, _)| *k == id) {
+            for (old, _) in &self.own[..at] {
+                self.ring.retire_key_package(old, now);
+            }
+        }
+    }
+
+    fn grant(&mut self, id: MessageId, g: &RoleKeyGrant, events: &mut Vec<KeyEvent>) {
+        self.handled.insert(id);
+        let group = self.group();
+        let Some(kid) = g.recipients().find(|k| self.ring.key_package(k).is_some()).copied() else {
+            return;
+        };
+        let Some(secret) = self.ring.key_package(&kid) else { return };
+        match g.open(&group, &kid, secret) {
+            Ok(key) => {
+                self.ring.insert_role_key(&g.role, g.epoch, key);
+                events.push(KeyEvent::RoleKeyReceived { role: g.role.clone(), epoch: g.epoch });
+            }
+            Err(error) => events.push(KeyEvent::GrantDoesNotOpen {
+                role: g.role.clone(),
+                epoch: g.epoch,
+                error,
+            }),
+        }
+    }
+
+    /// Opens a valid rekey (adopted or a losing sibling: keys of losing
+    /// rekeys stay usable for reading) and moves into its epoch.
+    #[allow(clippy::too_many_arguments)] // the fold's inputs, one each
+    fn rekey(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        state: &GroupState,
+        id: MessageId,
+        m: &UnsignedMessage,
+        rekey: &Rekey,
+        revoked: Option<&str>,
+        now: u64,
+        events: &mut Vec<KeyEvent>,
+    ) {
+        self.handled.insert(id);
+        let epoch = EpochId(id.0);
+        let group = self.group();
+        let opened = match self.built.remove(&rekey.confirmation) {
+            Some(secret) => Ok(secret),
+            None => {
+                let mine = rekey.recipients().find(|k| self.ring.key_package(k).is_some()).copied();
+                match mine.and_then(|k| self.ring.key_package(&k).map(|s| (k, s))) {
+                    Some((kid, secret)) => {
+                        let r = rekey.open(&group, &kid, secret);
+                        if r.is_ok() {
+                            events.push(KeyEvent::KeyPackageUsed { id: kid });
+                        }
+                        r
+                    }
+                    None => Err(RekeyError::NotARecipient),
+                }
+            }
+        };
+        let secret = match opened {
+            Ok(s) => s,
+            Err(RekeyError::NotARecipient) => {
+                if state.members.contains_key(&self.me) && state.epoch.id == epoch {
+                    events.push(KeyEvent::NotARecipient { epoch });
+                }
+                return;
+            }
+            Err(error) => {
+                events.push(KeyEvent::RekeyDoesNotOpen { epoch, error });
+                return;
+            }
+        };
+        let held: Vec<String> = state.members.get(&self.me).map_or_else(Vec::new, |mb| {
+            mb.roles.iter().filter(|r| Some(r.as_str()) != revoked).cloned().collect()
+        });
+        let roles: Vec<&str> = held.iter().map(String::as_str).collect();
+        let mut missing = self.ring.advance(&rekey.replaces, epoch, secret, &roles, now);
+        if let Some(role) = revoked {
+            self.replace_role(rng, state, m, role, epoch, events);
+            // A remaining holder that did not draw the key waits for its grant.
+            let still = state.members.get(&self.me).is_some_and(|mb| mb.roles.contains(role));
+            if still && self.ring.role_key(role, &epoch).is_none() {
+                missing.push(role.to_owned());
+            }
+        }
+        events.insert(0, KeyEvent::EpochEntered { epoch, missing_roles: missing });
+    }
+
+    /// The role was revoked from someone who stays: the designated remaining
+    /// holder draws a fresh key and owes it to the other holders; the others
+    /// wait for its grant (never the ratchet: the revoked member could
+    /// compute that).
+    fn replace_role(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        state: &GroupState,
+        m: &UnsignedMessage,
+        role: &str,
+        epoch: EpochId,
+        events: &mut Vec<KeyEvent>,
+    ) {
+        let Body::RoleRevoke(r) = &m.body else { return };
+        if designated_holder(state, role, &r.member) != Some(self.me) {
+            return;
+        }
+        self.ring.insert_role_key(role, epoch, RoleKey::random(rng));
+        for (who, member) in &state.members {
+            if *who != self.me && member.roles.contains(role) {
+                self.due.insert((role.to_owned(), *who));
+            }
+        }
+        events.push(KeyEvent::RoleKeyReplaced { role: role.to_owned(), epoch });
+    }
+
+    /// Marks superseded what the state says is no longer current: every
+    /// epoch but the current one, roles no longer held, and everything once
+    /// this member is gone.
+    fn reconcile(&mut self, state: &GroupState, now: u64) {
+        let current = state.epoch.id;
+        let mut epochs = BTreeSet::new();
+        let mut roles = BTreeSet::new();
+        for (r, _) in self.ring.held() {
+            match r {
+                KeyRef::Epoch(e) => drop(epochs.insert(e)),
+                KeyRef::Role(role, e) => {
+                    epochs.insert(e);
+                    roles.insert(role);
+                }
+                KeyRef::KeyPackage(_) => {}
+            }
+        }
+        for e in epochs.iter().filter(|e| **e != current) {
+            self.ring.supersede_epoch(e, now);
+        }
+        let Some(member) = state.members.get(&self.me) else {
+            if !state.former.contains_key(&self.me) {
+                return; // not admitted yet: keep the key package for the inviter
+            }
+            self.ring.supersede_epoch(&current, now);
+            for (kid, _) in &self.own {
+                self.ring.retire_key_package(kid, now);
+            }
+            self.due.clear();
+            return;
+        };
+        for role in roles.iter().filter(|r| !member.roles.contains(*r)) {
+            self.ring.supersede_role(role, now);
+        }
+    }
+
+    /// Builds a rekey of the current epoch as the rotator: a fresh secret
+    /// wrapped to the latest key package of every current member but this
+    /// one and `leaving` (never to a removed member's), plus `joiner`'s key
+    /// package for an admission. Members with no known key package are
+    /// returned in the second place (they cannot be reached: ask them for
+    /// one). The secret is kept until the carrying message is applied.
+    pub fn build_rekey(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        state: &GroupState,
+        joiner: Option<(&PublicKey, &KeyPackage)>,
+        leaving: &[PublicKey],
+    ) -> Result<(Rekey, Vec<PublicKey>), KeyError> {
+        let (recipients, unreachable) = self.recipients(state, leaving);
+        let mut refs: Vec<(KeyPackageId, &KeyPackage)> =
+            recipients.iter().map(|(id, kp)| (*id, kp)).collect();
+        let joined = joiner.map(|(who, kp)| (KeyPackageId::owned_by(who, kp), kp));
+        refs.extend(joined);
+        let secret = EpochSecret::random(rng);
+        let rekey = Rekey::build(rng, &state.group, state.epoch.id, &secret, &refs)?;
+        self.built.insert(rekey.confirmation, secret);
+        Ok((rekey, unreachable))
+    }
+
+    /// The latest key package of each current member but this one and
+    /// `leaving`, and the members who have none this member knows.
+    fn recipients(
+        &self,
+        state: &GroupState,
+        leaving: &[PublicKey],
+    ) -> (Vec<(KeyPackageId, KeyPackage)>, Vec<PublicKey>) {
+        let (mut out, mut missing) = (Vec::new(), Vec::new());
+        for (who, member) in &state.members {
+            if *who == self.me || leaving.contains(who) {
+                continue;
+            }
+            match member.key_package.and_then(|k| self.packages.get(&k).map(|kp| (k, kp))) {
+                Some((k, kp)) => out.push((k, kp.clone())),
+                None => missing.push(*who),
+            }
+        }
+        (out, missing)
+    }
+
+    /// Grants of `role`'s key in `epoch` to `to` (their latest key
+    /// packages), as a body to post.
+    pub fn grant_role(
+        &self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        state: &GroupState,
+        role: &str,
+        epoch: EpochId,
+        to: &[PublicKey],
+    ) -> Result<Body, KeyError> {
+        let key = self.role_key(role, epoch)?;
+        let mut refs = Vec::new();
+        for who in to {
+            let kid = state.members.get(who).and_then(|m| m.key_package);
+            if let Some((k, kp)) = kid.and_then(|k| self.packages.get(&k).map(|kp| (k, kp))) {
+                refs.push((k, kp));
+            }
+        }
+        let grant = RoleKeyGrant::build(rng, &state.group, role, epoch, key, &refs)?;
+        Ok(Body::RoleKeyGrant(grant))
+    }
+
+    /// The grants this member owes and can make now (the recipient still
+    /// holds the role and has a key package; this member holds the role's
+    /// key in the current epoch), as bodies to post. Those made are no
+    /// longer owed; the others stay owed.
+    pub fn take_due_grants(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        state: &GroupState,
+    ) -> Vec<Body> {
+        let epoch = state.epoch.id;
+        let mut by_role: BTreeMap<String, Vec<PublicKey>> = BTreeMap::new();
+        let due = std::mem::take(&mut self.due);
+        for (role, who) in due {
+            let Some(member) = state.members.get(&who) else { continue };
+            if !member.roles.contains(&role) {
+                continue;
+            }
+            let ready = member.key_package.is_some_and(|k| self.packages.contains_key(&k))
+                && self.ring.role_key(&role, &epoch).is_some();
+            if ready {
+                by_role.entry(role).or_default().push(who);
+            } else {
+                self.due.insert((role, who));
+            }
+        }
+        let mut out = Vec::new();
+        for (role, to) in by_role {
+            match self.grant_role(rng, state, &role, epoch, &to) {
+                Ok(body) => out.push(body),
+                Err(_) => self.due.extend(to.into_iter().map(|w| (role.clone(), w))),
+            }
+        }
+        out
+    }
+
+    fn role_key(&self, role: &str, epoch: EpochId) -> Result<&RoleKey, KeyError> {
+        self.ring.role_key(role, &epoch).ok_or(KeyError::NoRoleKey { role: role.into(), epoch })
+    }
+
+    /// Seals `content` for the holders of `readable_by` under this member's
+    /// keys of those roles in `epoch` (the epoch of the carrying message),
+    /// bound to `binding` ([`task_binding`], [`content_binding`]).
+    pub fn seal_task_content(
+        &self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        binding: &[u8; 32],
+        epoch: EpochId,
+        content: &TaskContent,
+        readable_by: &[String],
+    ) -> Result<Sealed, KeyError> {
+        let mut roles = Vec::with_capacity(readable_by.len());
+        for role in readable_by {
+            roles.push((role.as_str(), self.role_key(role, epoch)?));
+        }
+        let group = self.group();
+        let plain = zeroize::Zeroizing::new(content.encode());
+        let sealed = SealedContent::seal(rng, &group, binding, epoch, &plain, &roles)?;
+        Ok(Sealed(sealed.encode()))
+    }
+
+    /// Opens a content layer with any role key this member holds. An error
+    /// here never affects the group state.
+    pub fn open_task_content(
+        &self,
+        binding: &[u8; 32],
+        sealed: &Sealed,
+    ) -> Result<TaskContent, KeyError> {
+        let content = SealedContent::decode(&sealed.0)?;
+        let plain = content.open_with(&self.group(), binding, &self.ring)?;
+        Ok(TaskContent::decode(&plain)?)
+    }
+
+    /// Re-wraps a content layer for the holders of its roles in `epoch`
+    /// (for example a joiner, who holds only keys of `epoch`): for every
+    /// role it is wrapped for whose key in `epoch` this member holds, adds a
+    /// wrap under that key. Post the result (e.g. in a `TaskEdit` with the
+    /// same readable-by roles); it stays bound to the same task.
+    pub fn rewrap_task_content(
+        &self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        binding: &[u8; 32],
+        sealed: &Sealed,
+        epoch: EpochId,
+    ) -> Result<Sealed, KeyError> {
+        let mut content = SealedContent::decode(&sealed.0)?;
+        let group = self.group();
+        let roles: BTreeSet<String> = content.roles().map(|(r, _)| r.to_owned()).collect();
+        for role in roles {
+            if content.roles().any(|(r, e)| r == role && *e == epoch) {
+                continue;
+            }
+            let Some(new) = self.ring.role_key(&role, &epoch) else { continue };
+            let old = content
+                .wraps
+                .iter()
+                .find_map(|w| self.ring.role_key(&w.role, &w.epoch).map(|k| (w.role.clone(), k)));
+            let Some((from, from_key)) = old else { continue };
+            let wrap =
+                content.rewrap_for(rng, &group, binding, (&from, from_key), (&role, epoch, new))?;
+            content.add_role_wrap(wrap)?;
+        }
+        Ok(Sealed(content.encode()))
+    }
+
+    /// Erases every secret superseded at least `grace_secs` before `now`
+    /// ([`KeyRing::erase_expired`]). Save afterwards so that the stored
+    /// copies are overwritten too ([`MemberKeys::save`]).
+    pub fn erase_expired(&mut self, now: u64, grace_secs: u64) -> Erased {
+        let erased = self.ring.erase_expired(now, grace_secs);
+        let held: BTreeSet<KeyPackageId> = (self.ring.held().into_iter())
+            .filter_map(|(r, _)| match r {
+                KeyRef::KeyPackage(k) => Some(k),
+                _ => None,
+            })
+            .collect();
+        self.own.retain(|(k, _)| held.contains(k));
+        erased
+    }
+}
+
+/// The holder of `role` who delivers its key when it is assigned to, or
+/// replaced for, others: among the current holders other than `except`, the
+/// one admitted earliest (then the lowest key). Deterministic, so one
+/// member posts the grant, not every holder.
+pub fn designated_holder(state: &GroupState, role: &str, except: &PublicKey) -> Option<PublicKey> {
+    let holders = state.members.iter().filter(|(k, m)| *k != except && m.roles.contains(role));
+    holders.min_by_key(|(k, m)| (m.since, **k)).map(|(k, _)| *k)
+}
+
+#[cfg(test)]
+mod test;
