@@ -11,6 +11,8 @@
 //! | [`identity`] | master seed, derived keys, recovery string, onion address, key file |
 //! | [`wire`] | the outer envelope, the inner signed message, fragmentation, canonical decoding |
 //! | [`chain`] | per-author hash chains, validation rules, gaps, equivocation proofs, version vectors |
+//! | [`relay_proto`] | the relay protocol: frames, messages, client and server sessions |
+//! | [`peer_proto`] | the peer channel: authenticated handshake, encrypted frames, peer messages |
 //! | [`store`] | the storage trait, its in-memory and redb implementations, the secrets file |
 
 pub mod chain;
@@ -18,6 +20,7 @@ pub mod crypto;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod identity;
+pub mod peer_proto;
 pub mod relay_proto;
 pub mod store;
 pub mod wire;
