@@ -14,7 +14,7 @@
 //! `{..}` is sealed under the sender's handshake key. Every phase is
 //! deterministic given the RNG drawn at its start.
 
-use super::keys::{DirectionKey, Transcript};
+use super::keys::{DirectionKey, Shared, Transcript};
 use super::{
     Hello, INITIATOR_PREFIX, InitiatorAuth, MAGIC, PeerError, PeerErrorCode, PeerMessage,
     RESPONDER_IDENTITY_PREFIX, RESPONDER_ONION_PREFIX, ResponderAuth, SUPPORTED_VERSIONS, Welcome,
@@ -22,7 +22,6 @@ use super::{
 use crate::crypto::{PublicKey, SigningKey, X25519Public, X25519Secret, context, verify_single};
 use crate::identity::{Identity, OnionAddress, onion_address};
 use crate::relay_proto::frame;
-use zeroize::Zeroizing;
 
 /// Whom the initiator dials.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +41,9 @@ fn share_key(share: &[u8]) -> Result<X25519Public, PeerError> {
 }
 
 /// `ours` with `theirs`, refusing a low-order share.
-fn exchange(ours: &X25519Secret, share: &[u8]) -> Result<Zeroizing<[u8; 32]>, PeerError> {
-    ours.diffie_hellman(&share_key(share)?).map_err(|_| PeerError::BadShare)
+fn exchange(ours: &X25519Secret, share: &[u8]) -> Result<Shared, PeerError> {
+    let shared = ours.diffie_hellman(&share_key(share)?).map_err(|_| PeerError::BadShare)?;
+    Ok(Shared::new(shared))
 }
 
 /// What both responder keys sign: `th1 ‖ identity ‖ onion` (96 bytes).
@@ -119,7 +119,7 @@ pub struct InitiatorAwaitAuth {
     signing: SigningKey,
     target: PeerTarget,
     transcript: Transcript,
-    shared: Zeroizing<[u8; 32]>,
+    shared: Shared,
     th1: [u8; 32],
     send: DirectionKey,
     recv: DirectionKey,
@@ -266,7 +266,7 @@ impl ResponderStart {
 #[derive(Debug)]
 pub struct ResponderAwaitAuth {
     transcript: Transcript,
-    shared: Zeroizing<[u8; 32]>,
+    shared: Shared,
     th2: [u8; 32],
     recv: DirectionKey,
     version: u16,
@@ -304,7 +304,7 @@ impl Established {
     /// the version.
     fn new(
         keys: (&str, &str),
-        shared: &[u8; 32],
+        shared: &Shared,
         th3: &[u8; 32],
         peer: PublicKey,
         peer_onion: Option<PublicKey>,

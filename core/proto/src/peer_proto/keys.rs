@@ -24,6 +24,28 @@ pub const RESPONDER_ONION_PREFIX: &[u8] = b"cairn peer responder onion v1\0";
 /// Signature prefix of the initiator's identity key over its statement.
 pub const INITIATOR_PREFIX: &[u8] = b"cairn peer initiator identity v1\0";
 
+/// The X25519 shared secret of one handshake: zeroized on drop, redacted
+/// in `Debug` (the phases that hold it derive `Debug`).
+pub(super) struct Shared(Zeroizing<[u8; 32]>);
+
+impl Shared {
+    pub(super) fn new(secret: Zeroizing<[u8; 32]>) -> Self {
+        Self(secret)
+    }
+
+    /// The secret bytes (tests check that they never show in `Debug`).
+    #[cfg(test)]
+    pub(super) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl core::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Shared(<redacted>)")
+    }
+}
+
 /// The running hash of every handshake byte.
 #[derive(Clone)]
 pub(super) struct Transcript(blake3::Hasher);
@@ -72,9 +94,9 @@ pub struct DirectionKey {
 
 impl DirectionKey {
     /// `BLAKE3-derive_key(ctx, shared ‖ th)`, counter 0.
-    pub(super) fn derive(ctx: &str, shared: &[u8; 32], th: &[u8; 32]) -> Self {
+    pub(super) fn derive(ctx: &str, shared: &Shared, th: &[u8; 32]) -> Self {
         let mut material = Zeroizing::new([0u8; 64]);
-        material[..32].copy_from_slice(shared);
+        material[..32].copy_from_slice(&shared.0[..]);
         material[32..].copy_from_slice(th);
         Self { key: AeadKey::from_bytes(*derive_key(ctx, &material[..])), counter: 0 }
     }
@@ -119,10 +141,14 @@ impl DirectionKey {
 mod test {
     use super::*;
 
+    fn shared() -> Shared {
+        Shared::new(Zeroizing::new([1; 32]))
+    }
+
     #[test]
     fn frames_open_only_in_order() {
-        let mut tx = DirectionKey::derive(context::PEER_SESSION_I2R, &[1; 32], &[2; 32]);
-        let mut rx = DirectionKey::derive(context::PEER_SESSION_I2R, &[1; 32], &[2; 32]);
+        let mut tx = DirectionKey::derive(context::PEER_SESSION_I2R, &shared(), &[2; 32]);
+        let mut rx = DirectionKey::derive(context::PEER_SESSION_I2R, &shared(), &[2; 32]);
         let f0 = tx.seal(b"zero").expect("seal");
         let f1 = tx.seal(b"one").expect("seal");
         assert_eq!(f0.len(), HEADER_LEN + 4 + TAG_LEN);
@@ -136,7 +162,7 @@ mod test {
 
     #[test]
     fn counter_exhaustion_is_an_error() {
-        let mut tx = DirectionKey::derive(context::PEER_SESSION_I2R, &[1; 32], &[2; 32]);
+        let mut tx = DirectionKey::derive(context::PEER_SESSION_I2R, &shared(), &[2; 32]);
         tx.counter = u64::MAX;
         assert_eq!(tx.seal(b"x"), Err(PeerError::CounterExhausted));
     }

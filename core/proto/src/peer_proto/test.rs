@@ -5,7 +5,7 @@
 //! part by hand, with the same key schedule as an honest peer, so what
 //! stops them is the check under test and nothing else.
 
-use super::keys::{DirectionKey, Transcript};
+use super::keys::{DirectionKey, Shared, Transcript};
 use super::*;
 use crate::crypto::{Signature, X25519Secret, XofRng, context};
 use crate::identity::{Identity, MasterSeed};
@@ -124,7 +124,7 @@ fn a_responder_not_behind_the_dialed_address_is_refused() {
 /// What an attacker who speaks the protocol by hand knows of one handshake.
 struct Attacker {
     transcript: Transcript,
-    shared: zeroize::Zeroizing<[u8; 32]>,
+    shared: Shared,
     th1: [u8; 32],
 }
 
@@ -137,7 +137,7 @@ fn attacker_hello(rng: &mut XofRng, versions: Vec<u16>) -> (Vec<u8>, X25519Secre
 /// The attacker's view once both hellos are known.
 fn attacker_view(e: &X25519Secret, their_share: &[u8], hello: &[u8], welcome: &[u8]) -> Attacker {
     let theirs = crate::crypto::X25519Public(their_share.try_into().expect("32 bytes"));
-    let shared = e.diffie_hellman(&theirs).expect("contributory");
+    let shared = Shared::new(e.diffie_hellman(&theirs).expect("contributory"));
     let mut transcript = Transcript::new();
     transcript.add_frame(hello);
     transcript.add_frame(welcome);
@@ -535,4 +535,95 @@ fn resync_replies_must_answer_a_request() {
     pump(&mut a, &mut b);
     let want = PeerError::Malformed("resync item without a request");
     assert_eq!(events(&mut a), [PeerEvent::Closed(Some(want))]);
+}
+
+/// The shell may hand over bytes however the stream cuts them: one byte
+/// at a time, or a whole flight (several frames) at once.
+#[test]
+fn any_cutting_of_the_stream_works() {
+    for chunk in [1usize, 3, 1000] {
+        let (mut a, mut b) = pair(b"cuts");
+        let mut moved = true;
+        let mut sent_message = false;
+        while moved {
+            moved = false;
+            let flight: Vec<u8> = core::iter::from_fn(|| a.poll_output()).flatten().collect();
+            flight.chunks(chunk).for_each(|c| b.handle_bytes(c));
+            let back: Vec<u8> = core::iter::from_fn(|| b.poll_output()).flatten().collect();
+            back.chunks(chunk).for_each(|c| a.handle_bytes(c));
+            moved |= !flight.is_empty() || !back.is_empty();
+            if a.is_open() && !sent_message {
+                // Sent in the same flight as the initiator's auth.
+                a.send(&heads()).expect("send");
+                sent_message = true;
+                moved = true;
+            }
+        }
+        assert!(b.is_open(), "chunk {chunk}");
+        let want = PeerEvent::Message(heads());
+        assert_eq!(events(&mut b).last(), Some(&want), "chunk {chunk}");
+    }
+}
+
+/// A worked example for other implementations (`peer.md` §10): Alice
+/// (seed 01…01) dials Bob (seed 02…02); one `XofRng` seeded with
+/// "peer vector" gives Alice's ephemeral secret (its first 32 bytes), then
+/// Bob's (the next 32). Bob's first session frame carries
+/// `Deliver { group: 05…05, message: 01×8 }`.
+#[test]
+fn worked_example() {
+    let (log, _, _) = scripted_run(b"peer vector", None);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut t = Transcript::new();
+    let mut ths = Vec::new();
+    for r in log.iter().take(4) {
+        t.add_frame(&r.bytes[HEADER_LEN..]);
+        ths.push(hex(&t.hash()));
+    }
+    assert_eq!(
+        hex(&log[0].bytes),
+        "2b000000636169726e504552010120\
+         d42be0f3da0a85b0240ef3f0640d8e87e93e74e51d32fbcb795f95ee5e2eb044"
+    );
+    assert_eq!(
+        hex(&log[1].bytes),
+        "2300000000012086\
+         72b7492234bc367d2c49fa9746a42a970e20d086acff60c568056b0db5fb6c"
+    );
+    let want = [
+        "8d790162f3b90d1e174ce239a46f531214faf05f28e3f8e81c28939647cb9474",
+        "2b76255b389163644b95dd5255c19a8c1c2e125eec3851b2412f57b838269c4d",
+        "af345eac6356bdba2aa1ef3b00e8fb0daf4c51a732c867e918d25fe2343f03d1",
+    ];
+    assert_eq!(ths[1..], want, "th1, th2, th3");
+    assert_eq!((log[2].bytes.len(), log[3].bytes.len()), (216, 118));
+    assert_eq!(
+        hex(&log[5].bytes),
+        "3b0000006a3a28e27b47d534d8d05224fbe4135e6b4af21406ae656f645825c27de60ffc\
+         fbb80ae6359fc66a90e8508959d53adc51214a5bc26a45349fee3e"
+    );
+}
+
+/// Debug output of a session in every phase shows no secret: not the
+/// shared secret, not the ephemeral or identity secrets.
+#[test]
+fn debug_output_hides_secrets() {
+    let mut rng = XofRng::from_seed(b"debug");
+    let alice = identity(1);
+    let mut a = PeerSession::initiator(&mut rng, &alice, target(&identity(2)));
+    let hello = a.poll_output().expect("hello");
+    let share = Hello::decode(&hello[HEADER_LEN..]).expect("hello").share;
+    let e = X25519Secret::random(&mut rng);
+    let welcome = Welcome::Accepted { version: 1, share: e.public().0.to_vec() }.encode();
+    let view = attacker_view(&e, &share, &hello[HEADER_LEN..], &welcome);
+    a.handle_bytes(&frame::encode(&welcome));
+    let shown = format!("{a:?}");
+    assert!(shown.contains("InitiatorAuth"), "{shown}");
+    let secrets = [view.shared.bytes(), alice.signing_key().as_bytes()];
+    for secret in secrets {
+        assert!(!shown.contains(&format!("{:?}", &secret[..8]).trim_end_matches(']').to_string()));
+        let hex: String = secret[..6].iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!shown.contains(&hex), "{shown}");
+    }
+    assert!(shown.contains("redacted"));
 }
