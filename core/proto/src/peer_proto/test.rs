@@ -627,3 +627,15 @@ fn debug_output_hides_secrets() {
     }
     assert!(shown.contains("redacted"));
 }
+
+/// Two sessions between the same two identities: a frame of one, spliced
+/// into the other at the right position, does not open.
+#[test]
+fn frames_cannot_be_spliced_between_sessions() {
+    let (mut a1, _) = established(b"splice one");
+    let (_, mut b2) = established(b"splice two");
+    a1.send(&heads()).expect("send");
+    let foreign = a1.poll_output().expect("frame");
+    b2.handle_bytes(&foreign);
+    assert_eq!(events(&mut b2), [PeerEvent::Closed(Some(PeerError::Decrypt))]);
+}
