@@ -186,8 +186,10 @@ fn script(root: &Path, report: &mut Report) -> anyhow::Result<()> {
     });
     alice.chain = ChainState::new(group);
     bob.chain = ChainState::new(group);
-    let genesis_body =
-        Body::Genesis(Genesis { name: "bastion".into(), rules: b"organizer/member".to_vec() });
+    let genesis_body = Body::Genesis(Genesis {
+        name: "bastion".into(),
+        rules: cairn_proto::group::templates::organizer_member_observer().encode(),
+    });
     let genesis = alice.write(EpochId::GENESIS, genesis_body);
     let epoch = EpochId(genesis.id().0);
     let secret = Zeroizing::new({

@@ -11,7 +11,8 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, EXAMPLE};
-use crate::listener::{Listener, TcpLoopbackListener};
+use crate::listener::onion::OnionRelayListener;
+use crate::listener::{Listener, TcpLoopbackListener, onion_key};
 use crate::{Relay, RelayError, logging};
 
 mod status;
@@ -120,6 +121,12 @@ async fn serve(config: Config) -> Result<(), RelayError> {
         let l = TcpLoopbackListener::bind(*addr)
             .await
             .map_err(|source| RelayError::Listen { what, source })?;
+        described.push(l.describe());
+        listeners.push(Box::new(l));
+    }
+    if config.listen.onion {
+        let key = onion_key::load_or_create(&config.data_dir)?;
+        let l = OnionRelayListener::new(&config, key)?;
         described.push(l.describe());
         listeners.push(Box::new(l));
     }

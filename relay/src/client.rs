@@ -69,6 +69,8 @@ impl RelayClient {
         let (rd, mut writer) = tokio::io::split(stream);
         let hs = ClientHandshake::new();
         writer.write_all(&hs.hello_frame()).await?;
+        // Onion streams buffer until flushed.
+        writer.flush().await?;
         let mut reader = FrameReader::new(rd, MAX_RESPONSE_FRAME);
         let reply = read(&mut reader).await?;
         let session = hs.handle(&reply)?;
@@ -82,7 +84,8 @@ impl RelayClient {
 
     /// Sends a frame built with [`RelayClient::session`].
     pub async fn send_frame(&mut self, frame: &[u8]) -> Result<(), ClientIoError> {
-        Ok(self.writer.write_all(frame).await?)
+        self.writer.write_all(frame).await?;
+        Ok(self.writer.flush().await?)
     }
 
     /// The next event: a kept one first, else the next frame.

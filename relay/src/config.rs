@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::Policy;
 
+/// The onion service's virtual port unless `listen.onion_port` says otherwise.
+pub const DEFAULT_ONION_PORT: u16 = 7447;
+
 /// The annotated example configuration: every option with its default.
 pub const EXAMPLE: &str = include_str!("../cairn-relay.example.toml");
 
@@ -63,6 +66,17 @@ pub struct Config {
     pub log: Log,
     /// Threads.
     pub runtime: Runtime,
+    /// The Tor client of the onion listener.
+    pub tor: Tor,
+}
+
+/// `[tor]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tor {
+    /// An arti configuration file naming a private Tor network (tests and
+    /// closed deployments). Absent: the public Tor network.
+    pub network_config: Option<PathBuf>,
 }
 
 /// `[listen]`.
@@ -73,8 +87,10 @@ pub struct Listen {
     pub tcp: Vec<SocketAddr>,
     /// Allow non-loopback TCP addresses (exposes client IP addresses).
     pub allow_non_loopback_tcp: bool,
-    /// Serve as an onion service (not available in this build).
+    /// Serve as a Tor onion service through arti (key in `data_dir/onion_key`).
     pub onion: bool,
+    /// Virtual port of the onion service.
+    pub onion_port: u16,
     /// Serve the metrics endpoint.
     pub metrics_enabled: bool,
     /// Loopback address of the metrics endpoint.
@@ -192,6 +208,7 @@ impl Default for Config {
             storage: Storage::default(),
             log: Log::default(),
             runtime: Runtime::default(),
+            tor: Tor::default(),
         }
     }
 }
@@ -202,6 +219,7 @@ impl Default for Listen {
             tcp: vec![SocketAddr::from(([127, 0, 0, 1], 7447))],
             allow_non_loopback_tcp: false,
             onion: false,
+            onion_port: DEFAULT_ONION_PORT,
             metrics_enabled: true,
             metrics: SocketAddr::from(([127, 0, 0, 1], 9464)),
         }
@@ -328,8 +346,8 @@ impl Config {
 
 impl Listen {
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.onion {
-            return Err(invalid("listen.onion", "the onion listener is not in this build yet"));
+        if self.onion && self.onion_port == 0 {
+            return Err(invalid("listen.onion_port", "must be a port number from 1 to 65535"));
         }
         if !self.allow_non_loopback_tcp
             && let Some(a) = self.tcp.iter().find(|a| !a.ip().is_loopback())
@@ -340,8 +358,11 @@ impl Listen {
         if self.metrics_enabled && !self.metrics.ip().is_loopback() {
             return Err(invalid("listen.metrics", "the metrics endpoint must be loopback"));
         }
-        if self.tcp.is_empty() {
-            return Err(invalid("listen.tcp", "no listener configured"));
+        if self.tcp.is_empty() && !self.onion {
+            return Err(invalid(
+                "listen.tcp",
+                "no listener configured (set listen.tcp or listen.onion)",
+            ));
         }
         Ok(())
     }
@@ -422,7 +443,8 @@ mod test {
             other => panic!("{text}: {other:?}"),
         };
         assert_eq!(refused("[listen]\ntcp = [\"0.0.0.0:1\"]"), "listen.tcp");
-        assert_eq!(refused("[listen]\nonion = true"), "listen.onion");
+        assert_eq!(refused("[listen]\ntcp = []"), "listen.tcp");
+        assert_eq!(refused("[listen]\nonion = true\nonion_port = 0"), "listen.onion_port");
         assert_eq!(refused("[listen]\nmetrics = \"10.0.0.1:9\""), "listen.metrics");
         assert_eq!(refused("[limits]\nmax_fetch = 65"), "limits.max_fetch");
         assert_eq!(refused("[limits]\npow_difficulty = 33"), "limits.pow_difficulty");
@@ -430,5 +452,7 @@ mod test {
         assert!(Config::parse("[limits]\nmax_conections = 5").is_err(), "unknown keys");
         let ok = "[listen]\ntcp = [\"10.1.2.3:7\"]\nallow_non_loopback_tcp = true";
         Config::parse(ok).expect("parses").validate().expect("allowed explicitly");
+        let onion_only = "[listen]\ntcp = []\nonion = true\n[tor]\nnetwork_config = \"/x.toml\"";
+        Config::parse(onion_only).expect("parses").validate().expect("an onion listener alone");
     }
 }

@@ -1,8 +1,9 @@
 //! Where connections come from.
 //!
 //! The relay serves any [`Listener`]: something that accepts bidirectional
-//! byte streams. The loopback TCP listener is here; an onion-service
-//! listener (arti) implements the same trait. A listener never reveals a
+//! byte streams. The loopback TCP listener is here; the onion-service
+//! listener (arti) is [`onion::OnionRelayListener`], with its key in
+//! [`onion_key`]. A listener never reveals a
 //! peer address to the relay: the connection handler gets the stream only.
 //!
 //! ```
@@ -17,6 +18,9 @@
 //! # })?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+pub mod onion;
+pub mod onion_key;
 
 use std::future::Future;
 use std::io;

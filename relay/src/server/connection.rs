@@ -130,8 +130,14 @@ impl Conn {
         if self.out.is_empty() {
             return true;
         }
-        let written =
-            tokio::time::timeout(self.shared.write_timeout, self.writer.write_all(&self.out));
+        // Flush too: streams that buffer (arti's onion streams) send
+        // nothing until flushed; for TCP it is free.
+        let writer = &mut self.writer;
+        let out = &self.out;
+        let written = tokio::time::timeout(self.shared.write_timeout, async move {
+            writer.write_all(out).await?;
+            writer.flush().await
+        });
         let result = written.await;
         self.out.clear();
         // An idle connection keeps no large buffer.

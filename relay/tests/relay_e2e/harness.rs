@@ -22,6 +22,8 @@ pub(crate) struct RelayProc {
     child: Child,
     pub(crate) addr: SocketAddr,
     pub(crate) metrics: SocketAddr,
+    /// `ADDRESS.onion:PORT` when the onion listener is on.
+    pub(crate) onion: Option<String>,
     pub(crate) config: PathBuf,
     pub(crate) dir: PathBuf,
 }
@@ -60,8 +62,15 @@ impl RelayProc {
             .stderr(log)
             .spawn()
             .expect("spawn cairn-relay");
-        let (addr, metrics) = wait_ready(&mut child, dir);
-        Self { child, addr, metrics, config: path, dir: dir.to_owned() }
+        let ready = wait_ready(&mut child, dir);
+        Self {
+            child,
+            addr: ready.addr.expect("a tcp listener"),
+            metrics: ready.metrics.expect("metrics"),
+            onion: ready.onion,
+            config: path,
+            dir: dir.to_owned(),
+        }
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -118,8 +127,17 @@ impl Drop for RelayProc {
     }
 }
 
-/// Reads the start lines: `listening tcp ADDR`, `metrics http://ADDR/metrics`, `ready`.
-fn wait_ready(child: &mut Child, dir: &Path) -> (SocketAddr, SocketAddr) {
+/// What the relay printed at start.
+#[derive(Default)]
+struct Ready {
+    addr: Option<SocketAddr>,
+    metrics: Option<SocketAddr>,
+    onion: Option<String>,
+}
+
+/// Reads the start lines: `listening tcp ADDR`, `listening onion ADDR`,
+/// `metrics http://ADDR/metrics`, `ready`.
+fn wait_ready(child: &mut Child, dir: &Path) -> Ready {
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -130,18 +148,20 @@ fn wait_ready(child: &mut Child, dir: &Path) -> (SocketAddr, SocketAddr) {
             }
         }
     });
-    let (mut addr, mut metrics) = (None, None);
+    let mut ready = Ready::default();
     loop {
         let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
             let log = std::fs::read_to_string(dir.join("relay.log")).unwrap_or_default();
             panic!("relay did not get ready; log:\n{log}")
         });
         if let Some(a) = line.strip_prefix("listening tcp ") {
-            addr = Some(a.parse().expect("listen addr"));
+            ready.addr = Some(a.parse().expect("listen addr"));
+        } else if let Some(a) = line.strip_prefix("listening onion ") {
+            ready.onion = Some(a.to_owned());
         } else if let Some(m) = line.strip_prefix("metrics http://") {
-            metrics = Some(m.trim_end_matches("/metrics").parse().expect("metrics addr"));
+            ready.metrics = Some(m.trim_end_matches("/metrics").parse().expect("metrics addr"));
         } else if line == "ready" {
-            return (addr.expect("a tcp listener"), metrics.expect("metrics"));
+            return ready;
         }
     }
 }

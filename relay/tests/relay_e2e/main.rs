@@ -10,6 +10,7 @@
 //! * `abuse`: malformed, truncated, oversized and random frames; 1 000
 //!   concurrent connections; slow readers and stalled handshakes; RSS bounds.
 //! * `storage`: retention, quotas, fair-share eviction, proof of work.
+//! * `onion`: the onion-service listener on a private Tor network.
 
 // A shell: clocks and the OS RNG belong here, not in cairn-proto.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
@@ -18,4 +19,5 @@ mod abuse;
 mod basics;
 mod durability;
 mod harness;
+mod onion;
 mod storage;

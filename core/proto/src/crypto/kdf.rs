@@ -44,6 +44,17 @@ pub mod context {
     pub const PEER_SESSION_I2R: &str = "cairn 2026 peer v1 session key initiator to responder";
     /// Peer channel: session key, responder to initiator.
     pub const PEER_SESSION_R2I: &str = "cairn 2026 peer v1 session key responder to initiator";
+    /// Role key of the next epoch from the previous role key, the next epoch
+    /// secret and the role name (`protocol-spec/keys.md`).
+    pub const ROLE_KEY_RATCHET: &str = "cairn 2026 keys v1 role key ratchet";
+    /// Key package id from the carrying message id and the key package.
+    pub const KEY_PACKAGE_ID: &str = "cairn 2026 keys v1 key package id";
+    /// Rekey confirmation hash of a new epoch secret.
+    pub const REKEY_CONFIRMATION: &str = "cairn 2026 keys v1 rekey confirmation";
+    /// Role-key grant confirmation hash of a role key.
+    pub const ROLE_GRANT_CONFIRMATION: &str = "cairn 2026 keys v1 role key grant confirmation";
+    /// AEAD key that wraps content keys, from a role key.
+    pub const ROLE_WRAP_KEY: &str = "cairn 2026 keys v1 role wrapping key";
 }
 
 /// BLAKE3 `derive_key(context, material)`, 32 bytes, zeroized on drop.
@@ -81,6 +92,11 @@ mod test {
             context::PEER_HANDSHAKE_R2I,
             context::PEER_SESSION_I2R,
             context::PEER_SESSION_R2I,
+            context::ROLE_KEY_RATCHET,
+            context::KEY_PACKAGE_ID,
+            context::REKEY_CONFIRMATION,
+            context::ROLE_GRANT_CONFIRMATION,
+            context::ROLE_WRAP_KEY,
         ];
         let set: std::collections::BTreeSet<_> = all.iter().collect();
         assert_eq!(set.len(), all.len());

@@ -98,7 +98,10 @@ pub fn fixture() -> Fixture {
         parents: vec![],
         lamport: 0,
         minute: 29_400_000,
-        body: Body::Genesis(Genesis { name: "bastion".into(), rules: b"rules".to_vec() }),
+        body: Body::Genesis(Genesis {
+            name: "bastion".into(),
+            rules: cairn_proto::group::templates::organizer_member_observer().encode(),
+        }),
     }
     .sign(&author);
     let gid = genesis.id();

@@ -1,0 +1,36 @@
+//! The group state machine: rules, roles, membership, tasks and chat, and
+//! the deterministic fold that turns a group's messages into its state.
+//!
+//! * [`Rules`]: roles, their [`Power`]s, which roles manage which; binary
+//!   (canonical postcard) and TOML forms; [`templates`].
+//! * [`GroupState`]: the group layer every member reads (members, roles,
+//!   tasks' group layer, relays, epoch) and its [`GroupState::state_hash`].
+//! * [`Fold`]: linearizes messages by `(lamport, id)`, authorizes each
+//!   against the state at its position with the cut-off rule, keeps
+//!   snapshots and re-folds from a late message's position. Illegal
+//!   messages get a [`Refusal`] and are kept as bounded [`Evidence`].
+//! * [`TaskContent`]: the content layer of a task, sealed to roles by the
+//!   epoch layer ([`crate::epoch::SealedContent`]).
+//!
+//! See `protocol-spec/group.md`.
+
+mod authorize;
+mod causal;
+mod evidence;
+mod fold;
+pub mod rules;
+mod state;
+mod task;
+pub mod templates;
+
+pub use authorize::{Refusal, authorize, capability};
+pub use evidence::{Evidence, Exhibit};
+pub use fold::{Change, Fold, SNAPSHOT_EVERY, Verdict};
+pub use rules::{Power, Recovery, Role, Rules, RulesError, TomlError};
+pub use state::{EpochState, Former, GroupState, Member, Position, STATE_HASH_CONTEXT, TaskState};
+pub use task::{MAX_LABELS, TaskContent};
+
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod test;
