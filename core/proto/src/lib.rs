@@ -13,6 +13,8 @@
 //! | [`epoch`] | epoch secrets, role keys and their ratchet, key packages, rekeys, role-key grants, role-sealed content, the key ring |
 //! | [`chain`] | per-author hash chains, validation rules, gaps, equivocation proofs, version vectors |
 //! | [`group`] | rules, roles, membership, tasks, chat; the deterministic fold with authorization and cut-offs |
+//! | [`relay_proto`] | the relay protocol: frames, messages, client and server sessions |
+//! | [`peer_proto`] | the peer channel: authenticated handshake, encrypted frames, peer messages |
 //! | [`store`] | the storage trait, its in-memory and redb implementations, the secrets file |
 
 pub mod chain;
@@ -22,6 +24,7 @@ pub mod epoch;
 pub mod fuzzing;
 pub mod group;
 pub mod identity;
+pub mod peer_proto;
 pub mod relay_proto;
 pub mod store;
 pub mod wire;

@@ -34,6 +34,16 @@ pub mod context {
     pub const TEST_RNG: &str = "cairn 2026 deterministic test rng v1";
     /// Storage: AEAD key for the short-lived secrets file.
     pub const STORAGE_SECRETS: &str = "cairn 2026 storage v1 secrets file key";
+    /// Peer channel: the transcript hash over every handshake byte.
+    pub const PEER_TRANSCRIPT: &str = "cairn 2026 peer v1 transcript";
+    /// Peer channel: handshake key, initiator to responder.
+    pub const PEER_HANDSHAKE_I2R: &str = "cairn 2026 peer v1 handshake key initiator to responder";
+    /// Peer channel: handshake key, responder to initiator.
+    pub const PEER_HANDSHAKE_R2I: &str = "cairn 2026 peer v1 handshake key responder to initiator";
+    /// Peer channel: session key, initiator to responder.
+    pub const PEER_SESSION_I2R: &str = "cairn 2026 peer v1 session key initiator to responder";
+    /// Peer channel: session key, responder to initiator.
+    pub const PEER_SESSION_R2I: &str = "cairn 2026 peer v1 session key responder to initiator";
     /// Role key of the next epoch from the previous role key, the next epoch
     /// secret and the role name (`protocol-spec/keys.md`).
     pub const ROLE_KEY_RATCHET: &str = "cairn 2026 keys v1 role key ratchet";
@@ -83,6 +93,11 @@ mod test {
             context::STORAGE_VALUE,
             context::STORAGE_SECRETS,
             context::TEST_RNG,
+            context::PEER_TRANSCRIPT,
+            context::PEER_HANDSHAKE_I2R,
+            context::PEER_HANDSHAKE_R2I,
+            context::PEER_SESSION_I2R,
+            context::PEER_SESSION_R2I,
             context::ROLE_KEY_RATCHET,
             context::KEY_PACKAGE_ID,
             context::REKEY_CONFIRMATION,
