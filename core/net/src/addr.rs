@@ -6,8 +6,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 
-use cairn_proto::crypto::PublicKey;
-use cairn_proto::identity::{OnionAddress, onion_address};
+use cairn_proto::identity::{BadOnionAddress, OnionAddress};
 
 use crate::Error;
 
@@ -61,23 +60,15 @@ impl FromStr for PeerAddr {
 /// Checks a v3 onion host (rend-spec-v3, "Encoding onion addresses") and
 /// returns it in lowercase.
 fn check_onion(host: &str) -> Result<String, Error> {
-    let lower = host.to_ascii_lowercase();
-    let label = lower.strip_suffix(".onion").ok_or(Error::BadAddress("not an onion address"))?;
-    if label.len() != 56 || label.contains('.') {
-        return Err(Error::BadAddress("not a v3 onion address"));
+    match OnionAddress::parse(host) {
+        Ok(address) => Ok(address.as_str().to_owned()),
+        Err(BadOnionAddress::NoOnionSuffix) => Err(Error::BadAddress("not an onion address")),
+        Err(BadOnionAddress::NotBase32) => Err(Error::BadAddress("onion address is not base32")),
+        Err(BadOnionAddress::Checksum) => {
+            Err(Error::BadAddress("onion address checksum or version is wrong"))
+        }
+        Err(_) => Err(Error::BadAddress("not a v3 onion address")),
     }
-    let raw = data_encoding::BASE32_NOPAD
-        .decode(label.to_ascii_uppercase().as_bytes())
-        .map_err(|_| Error::BadAddress("onion address is not base32"))?;
-    let key: [u8; 32] = raw
-        .get(..32)
-        .and_then(|k| k.try_into().ok())
-        .ok_or(Error::BadAddress("not a v3 onion address"))?;
-    // Recomputing the address checks the checksum and the version byte.
-    if onion_address(&PublicKey(key)).as_str() != lower {
-        return Err(Error::BadAddress("onion address checksum or version is wrong"));
-    }
-    Ok(lower)
 }
 
 impl fmt::Debug for PeerAddr {

@@ -12,6 +12,6 @@ mod recovery;
 mod seed;
 
 pub use keyfile::{KdfParams, KeyFile, KeyFileError, ProfileSecrets};
-pub use onion::{OnionAddress, onion_address};
+pub use onion::{BadOnionAddress, OnionAddress, onion_address};
 pub use recovery::{RecoveryError, parse_recovery, recovery_string};
 pub use seed::{Identity, MasterSeed};

@@ -16,6 +16,57 @@ impl OnionAddress {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Parses `<56 base32 chars>.onion` (either case): the length, the
+    /// alphabet, the version byte and the checksum must all be right, so a
+    /// mistyped or v2 address is refused rather than dialled.
+    pub fn parse(text: &str) -> Result<OnionAddress, BadOnionAddress> {
+        let lower = text.to_ascii_lowercase();
+        let label = lower.strip_suffix(".onion").ok_or(BadOnionAddress::NoOnionSuffix)?;
+        if label.len() != 56 {
+            return Err(BadOnionAddress::Length(label.len()));
+        }
+        let raw = data_encoding::BASE32_NOPAD
+            .decode(label.to_ascii_uppercase().as_bytes())
+            .map_err(|_| BadOnionAddress::NotBase32)?;
+        let key: [u8; 32] =
+            raw.get(..32).and_then(|k| k.try_into().ok()).ok_or(BadOnionAddress::NotBase32)?;
+        // Recomputing from the key checks both the checksum and the version.
+        let expected = onion_address(&PublicKey(key));
+        if expected.0 != lower {
+            return Err(BadOnionAddress::Checksum);
+        }
+        Ok(expected)
+    }
+
+    /// The onion-service public key the address encodes.
+    pub fn public_key(&self) -> PublicKey {
+        let label = self.0.trim_end_matches(".onion").to_ascii_uppercase();
+        let raw = data_encoding::BASE32_NOPAD.decode(label.as_bytes()).unwrap_or_default();
+        let mut key = [0u8; 32];
+        if let Some(k) = raw.get(..32) {
+            key.copy_from_slice(k);
+        }
+        PublicKey(key)
+    }
+}
+
+/// Why a text is not a v3 onion address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadOnionAddress {
+    /// It does not end in `.onion`.
+    #[error("not an onion address (no .onion suffix)")]
+    NoOnionSuffix,
+    /// The label is not 56 characters (v2 addresses had 16).
+    #[error("a v3 onion address has 56 characters before .onion, not {0}")]
+    Length(usize),
+    /// Characters outside base32.
+    #[error("an onion address is base32 (a-z, 2-7)")]
+    NotBase32,
+    /// Checksum or version byte wrong: a typo, or not a v3 address.
+    #[error("onion address checksum or version is wrong (mistyped?)")]
+    Checksum,
 }
 
 // An onion address identifies a person's service: keep it out of logs by
@@ -52,6 +103,26 @@ pub fn onion_address(key: &PublicKey) -> OnionAddress {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn parse_round_trips_and_refuses_typos() {
+        let key = PublicKey([7; 32]);
+        let address = onion_address(&key);
+        let parsed = OnionAddress::parse(&address.as_str().to_ascii_uppercase()).expect("parses");
+        assert_eq!(parsed, address);
+        assert_eq!(parsed.public_key(), key);
+        let text = address.as_str();
+        for i in 0..56 {
+            let mut typo = text.as_bytes().to_vec();
+            typo[i] = if typo[i] == b'a' { b'b' } else { b'a' };
+            let typo = String::from_utf8(typo).expect("ascii");
+            assert!(OnionAddress::parse(&typo).is_err(), "typo at {i} accepted");
+        }
+        assert_eq!(OnionAddress::parse("example.com"), Err(BadOnionAddress::NoOnionSuffix));
+        assert_eq!(OnionAddress::parse("abcdefghijklmnop.onion"), Err(BadOnionAddress::Length(16)));
+        let bad_alphabet = format!("{}1.onion", &text[..55]);
+        assert_eq!(OnionAddress::parse(&bad_alphabet), Err(BadOnionAddress::NotBase32));
+    }
 
     /// The vector from C tor's `test_hs_common.c` (`test_build_address`): the
     /// RFC 8032 test-1 public key.
