@@ -238,13 +238,7 @@ fn raw_redb(dir: &Path, n: u64) -> Raw {
 /// relay's tables), durable batches of 64 over 8 mailboxes.
 fn store_writer(dir: &Path, n: u64) -> f64 {
     let store = RelayStore::open(dir, 16 << 20).expect("store");
-    let policy = Policy {
-        max_total_envelopes: u64::MAX,
-        max_mailbox_envelopes: u64::MAX,
-        max_mailboxes: u64::MAX,
-        pow_difficulty: 0,
-        retention_secs: u64::MAX,
-    };
+    let policy = unbounded_policy();
     let mut w = store.writer(policy).expect("writer");
     let mut envelope = Box::new([1u8; ENVELOPE_LEN]);
     let cpu0 = self_cpu();
@@ -513,13 +507,7 @@ fn footprint(dir: &Path, n: u64) -> Footprint {
     {
         // A large cache for the bulk fill only; the relay opens it with its own.
         let store = RelayStore::open(&data, 512 << 20).expect("store");
-        let policy = Policy {
-            max_total_envelopes: u64::MAX,
-            max_mailbox_envelopes: u64::MAX,
-            max_mailboxes: u64::MAX,
-            pow_difficulty: 0,
-            retention_secs: u64::MAX,
-        };
+        let policy = unbounded_policy();
         let mut w = store.writer(policy).expect("writer");
         w.dangerously_set_durable(false);
         // Shaped like envelopes (version 1), distinct, not signed: the
@@ -579,5 +567,17 @@ fn footprint(dir: &Path, n: u64) -> Footprint {
         hwm,
         mailboxes_read: read,
         disk_ratio: file as f64 / (n as f64 * ENVELOPE_LEN as f64),
+    }
+}
+
+/// No quotas, no retention, no proof of work: the benchmarks measure the
+/// writer, not the policy.
+fn unbounded_policy() -> Policy {
+    Policy {
+        max_total_envelopes: u64::MAX,
+        max_mailbox_envelopes: u64::MAX,
+        max_mailboxes: u64::MAX,
+        pow_difficulty: 0,
+        retention_secs: u64::MAX,
     }
 }

@@ -92,8 +92,9 @@ pub fn peer_frames(data: &[u8]) {
     }
 }
 
-/// Moves frames between two sessions until neither has any.
-fn pump(a: &mut PeerSession, b: &mut PeerSession) {
+/// Moves frames between two sessions until neither has any (also used by
+/// the peer channel's unit tests).
+pub(crate) fn pump(a: &mut PeerSession, b: &mut PeerSession) {
     loop {
         let mut moved = false;
         while let Some(f) = a.poll_output() {

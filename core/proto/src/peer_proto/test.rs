@@ -8,6 +8,7 @@
 use super::keys::{DirectionKey, Shared, Transcript};
 use super::*;
 use crate::crypto::{Signature, X25519Secret, XofRng, context};
+use crate::fuzzing::pump;
 use crate::identity::{Identity, MasterSeed};
 use crate::relay_proto::frame::{self, HEADER_LEN};
 use crate::wire::{GroupId, MessageId};
@@ -27,24 +28,6 @@ fn pair(seed: &[u8]) -> (PeerSession, PeerSession) {
     let a = PeerSession::initiator(&mut rng, &alice, target(&bob));
     let b = PeerSession::responder(&mut rng, &bob);
     (a, b)
-}
-
-/// Moves frames both ways until nothing is left to move.
-fn pump(a: &mut PeerSession, b: &mut PeerSession) {
-    loop {
-        let mut moved = false;
-        while let Some(f) = a.poll_output() {
-            b.handle_bytes(&f);
-            moved = true;
-        }
-        while let Some(f) = b.poll_output() {
-            a.handle_bytes(&f);
-            moved = true;
-        }
-        if !moved {
-            return;
-        }
-    }
 }
 
 fn events(s: &mut PeerSession) -> Vec<PeerEvent> {
