@@ -15,6 +15,7 @@
 //! | [`group`] | rules, roles, membership, tasks, chat; the deterministic fold with authorization and cut-offs |
 //! | [`relay_proto`] | the relay protocol: frames, messages, client and server sessions |
 //! | [`peer_proto`] | the peer channel: authenticated handshake, encrypted frames, peer messages |
+//! | [`replica`] | one member's replica of one group: envelopes in, messages out, persistence, resync entitlement |
 //! | [`store`] | the storage trait, its in-memory and redb implementations, the secrets file |
 
 pub mod chain;
@@ -26,5 +27,6 @@ pub mod group;
 pub mod identity;
 pub mod peer_proto;
 pub mod relay_proto;
+pub mod replica;
 pub mod store;
 pub mod wire;

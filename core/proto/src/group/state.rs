@@ -30,6 +30,8 @@ pub struct Member {
     pub since: Position,
     /// Their latest key package, if any.
     pub key_package: Option<KeyPackageId>,
+    /// Their onion service key, from their latest `Contact`.
+    pub onion: Option<PublicKey>,
 }
 
 /// Someone who was a member: removed or left.
@@ -107,7 +109,7 @@ impl GroupState {
         rules: Rules,
     ) -> Self {
         let roles = BTreeSet::from([rules.founder.clone()]);
-        let member = Member { roles, since: (0, id), key_package: None };
+        let member = Member { roles, since: (0, id), key_package: None, onion: None };
         Self {
             group,
             genesis: id,
@@ -176,7 +178,8 @@ impl GroupState {
             Body::MemberAdd(a) => {
                 self.former.remove(&a.member);
                 let roles = a.roles.iter().cloned().collect();
-                self.members.insert(a.member, Member { roles, since: pos, key_package: None });
+                self.members
+                    .insert(a.member, Member { roles, since: pos, key_package: None, onion: None });
             }
             Body::MemberRemove(r) => self.remove(&r.member, id),
             Body::Leave => self.remove(&m.author, id),
@@ -188,6 +191,11 @@ impl GroupState {
                 }
             }
             Body::RelayListChange(r) => self.relays = r.relays.clone(),
+            Body::Contact(c) => {
+                if let Some(member) = self.members.get_mut(&m.author) {
+                    member.onion = Some(c.onion);
+                }
+            }
             Body::Genesis(_)
             | Body::Chat(_)
             | Body::TaskComment(_)

@@ -73,6 +73,10 @@ pub enum Body {
     /// holders ([`crate::epoch::RoleKeyGrant`]; `protocol-spec/keys.md`,
     /// "Member side").
     RoleKeyGrant(RoleKeyGrant),
+    /// Index 18: how other members reach the author directly: the public
+    /// key of the author's onion service (`protocol-spec/group.md`,
+    /// "Contact"). Signed in the chain, so a relay cannot swap it.
+    Contact(Contact),
 }
 
 /// The first message of a group: its name and its rules.
@@ -205,6 +209,14 @@ pub struct MemberRemove {
 pub struct RelayListChange {
     /// Relay addresses.
     pub relays: Vec<String>,
+}
+
+/// The author's peer onion service, for resync and direct delivery.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// The ed25519 public key of the author's onion service (its v3 onion
+    /// address is computed from it).
+    pub onion: PublicKey,
 }
 
 fn within<T>(items: &[T], max: usize, what: &'static str) -> Result<(), &'static str> {

@@ -1,0 +1,501 @@
+//! One member's replica of one group: the chain, the fold and the member's
+//! keys behind one interface for the node (`protocol-spec/node.md`).
+//!
+//! Every delivery goes the whole way: envelope → open under the epoch whose
+//! mailbox it names → reassemble → decode → verify → [`ChainState::ingest`]
+//! → [`Fold::insert_entry`] → [`MemberKeys::observe`]. A message written here
+//! takes the same path after it is signed, so the writer's view never
+//! differs from a reader's. The replica does no I/O: the node hands it bytes,
+//! `now` and an rng, persists what [`Replica::persist`] gives the store, and
+//! posts what [`Written`] carries.
+
+use std::collections::BTreeMap;
+
+use rand_core::CryptoRng;
+
+use crate::chain::{ChainError, ChainEvent, ChainState, Entry, Verified};
+use crate::crypto::{PublicKey, SigningKey};
+use crate::epoch::KeyPackage;
+use crate::group::{Change, Fold, GroupState, KeyEvent, KeyStoreError, MemberKeys, Rules};
+use crate::identity::Identity;
+use crate::store::{Batch, Store, StoreError, StoredEntry};
+use crate::wire::{
+    Body, Contact, Envelope, EnvelopeError, EpochId, FragmentError, Genesis, GroupId, MailboxId,
+    MessageId, Reassembler, SignedMessage, UnsignedMessage, seal_message,
+};
+
+mod resync;
+
+pub use resync::{NotEntitled, ResyncReply};
+
+/// Why the replica refused an input or could not act.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplicaError {
+    /// The envelope's mailbox is not one of an epoch this member holds.
+    #[error("envelope for a mailbox of no epoch held")]
+    UnknownMailbox,
+    /// The envelope does not parse, open or pass its write check.
+    #[error("envelope: {0}")]
+    Envelope(#[from] EnvelopeError),
+    /// A fragment does not fit the message it claims to belong to.
+    #[error("fragment: {0}")]
+    Fragment(#[from] FragmentError),
+    /// The message does not decode or its signature is wrong.
+    #[error("message: {0}")]
+    Message(#[from] ChainError),
+    /// This member holds no key of the current epoch: it cannot write.
+    #[error("no key of the current epoch: wait for a rekey to reach this member")]
+    NoEpochKey,
+    /// The message this member wrote was not applied (the body is not
+    /// allowed now); nothing was kept.
+    #[error("refused by the group rules: {0}")]
+    Refused(String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// Saving or loading keys failed.
+    #[error("keys: {0}")]
+    Keys(#[from] KeyStoreError),
+    /// The stored replica is not what this cairn writes.
+    #[error("stored group is damaged: {0}")]
+    Corrupt(&'static str),
+}
+
+/// What one delivery did.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// Messages accepted into the chain, in causal order.
+    pub accepted: Vec<MessageId>,
+    /// Verdict changes of the fold.
+    pub changes: Vec<Change>,
+    /// What the member's keys made of them.
+    pub key_events: Vec<KeyEvent>,
+    /// Holes in authors' chains (fetch them: a relay may be withholding).
+    pub gaps: Vec<(PublicKey, u64, u64)>,
+    /// Refused messages with the broken rule.
+    pub rejected: Vec<(MessageId, ChainError)>,
+    /// Authors caught signing two messages at one position.
+    pub equivocators: Vec<PublicKey>,
+    /// Messages already held.
+    pub duplicates: usize,
+}
+
+impl Received {
+    fn merge(&mut self, other: Received) {
+        self.accepted.extend(other.accepted);
+        self.changes.extend(other.changes);
+        self.key_events.extend(other.key_events);
+        self.gaps.extend(other.gaps);
+        self.rejected.extend(other.rejected);
+        self.equivocators.extend(other.equivocators);
+        self.duplicates += other.duplicates;
+    }
+}
+
+/// A message this member wrote: its id, its encoding, the envelopes to post
+/// (sealed under the epoch it names) and what taking it in did here.
+#[derive(Debug)]
+pub struct Written {
+    /// The message id.
+    pub id: MessageId,
+    /// The encoded signed message (for direct delivery to peers).
+    pub bytes: Vec<u8>,
+    /// The envelopes to post to every relay of the group.
+    pub envelopes: Vec<Envelope>,
+    /// What taking it in did.
+    pub received: Received,
+}
+
+/// One member's replica of one group.
+pub struct Replica {
+    me: PublicKey,
+    chain: ChainState,
+    fold: Fold,
+    keys: MemberKeys,
+    reassembler: Reassembler,
+    mailboxes: BTreeMap<MailboxId, EpochId>,
+    /// Accepted entries not yet handed to the store.
+    unsaved: Vec<StoredEntry>,
+}
+
+impl core::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Replica")
+            .field("group", &self.chain.group())
+            .field("entries", &self.chain.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The wall-clock minute a message states (`wire.md`).
+fn minute(now: u64) -> u64 {
+    now / 60
+}
+
+impl Replica {
+    /// Founds a group named `name` with `rules`: a fresh group id, the
+    /// genesis message, then this member's key package and contact. Returns
+    /// the replica and the three messages to post, in order.
+    pub fn found(
+        rng: &mut (impl CryptoRng + ?Sized),
+        identity: &Identity,
+        name: &str,
+        rules: &Rules,
+        now: u64,
+    ) -> Result<(Self, Vec<Written>), ReplicaError> {
+        let mut group = [0u8; 32];
+        rng.fill_bytes(&mut group);
+        let group = GroupId(group);
+        let me = identity.public_key();
+        let body = Body::Genesis(Genesis { name: name.into(), rules: rules.encode() });
+        let genesis = ChainState::new(group)
+            .draft(&me, EpochId::GENESIS, minute(now), body)
+            .sign(identity.signing_key());
+        let gid = genesis.id();
+        let founder = [rules.founder.as_str()];
+        let keys = MemberKeys::genesis(rng, me, group, gid, &founder);
+        let mut replica = Self::with(me, group, gid, keys);
+        let first = replica.take_in_own(rng, genesis, EpochId(gid.0), now)?;
+        let kp = replica.keys.new_key_package(rng);
+        let kp = replica.write(rng, identity.signing_key(), kp, now)?;
+        let contact = Body::Contact(Contact { onion: identity.onion_key().public() });
+        let contact = replica.write(rng, identity.signing_key(), contact, now)?;
+        Ok((replica, vec![first, kp, contact]))
+    }
+
+    /// A joiner's replica of `group` (whose genesis is `genesis`), and the
+    /// key package to hand to the inviter.
+    pub fn joining(
+        rng: &mut (impl CryptoRng + ?Sized),
+        me: PublicKey,
+        group: GroupId,
+        genesis: MessageId,
+    ) -> (Self, KeyPackage) {
+        let (keys, kp) = MemberKeys::joining(rng, me, group);
+        (Self::with(me, group, genesis, keys), kp)
+    }
+
+    fn with(me: PublicKey, group: GroupId, genesis: MessageId, keys: MemberKeys) -> Self {
+        let mut replica = Self {
+            me,
+            chain: ChainState::new(group),
+            fold: Fold::new(group, genesis),
+            keys,
+            reassembler: Reassembler::new(),
+            mailboxes: BTreeMap::new(),
+            unsaved: Vec::new(),
+        };
+        replica.refresh_mailboxes();
+        replica
+    }
+
+    /// The group id.
+    pub fn group(&self) -> GroupId {
+        self.chain.group()
+    }
+
+    /// This member.
+    pub fn me(&self) -> &PublicKey {
+        &self.me
+    }
+
+    /// The group state, once the genesis is in.
+    pub fn state(&self) -> Option<&GroupState> {
+        self.fold.state()
+    }
+
+    /// The fold (chat, threads, verdicts, evidence).
+    pub fn fold(&self) -> &Fold {
+        &self.fold
+    }
+
+    /// The chain (entries, version vector, equivocation proofs).
+    pub fn chain(&self) -> &ChainState {
+        &self.chain
+    }
+
+    /// The member's keys (sealing and opening task content).
+    pub fn keys(&self) -> &MemberKeys {
+        &self.keys
+    }
+
+    /// Whether this member is a member now.
+    pub fn is_member(&self) -> bool {
+        self.state().is_some_and(|s| s.members.contains_key(&self.me))
+    }
+
+    /// The current epoch (genesis epoch before the genesis is in).
+    pub fn epoch(&self) -> EpochId {
+        self.state().map_or(EpochId::GENESIS, |s| s.epoch.id)
+    }
+
+    /// The mailboxes to read: every epoch whose secret this member holds
+    /// (the current one and those within their grace period).
+    pub fn mailboxes(&self) -> Vec<MailboxId> {
+        self.mailboxes.keys().copied().collect()
+    }
+
+    /// The mailbox of the current epoch, if this member holds its key.
+    pub fn current_mailbox(&self) -> Option<MailboxId> {
+        let epoch = self.epoch();
+        self.mailboxes.iter().find(|(_, e)| **e == epoch).map(|(m, _)| *m)
+    }
+
+    fn refresh_mailboxes(&mut self) {
+        let ring = self.keys.ring();
+        self.mailboxes = ring
+            .epochs()
+            .filter_map(|e| ring.epoch_secret(e).map(|s| (s.keys().mailbox, *e)))
+            .collect();
+    }
+
+    /// Takes in one envelope from a relay.
+    pub fn receive_envelope(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        envelope: &Envelope,
+        now: u64,
+    ) -> Result<Received, ReplicaError> {
+        let epoch = *self.mailboxes.get(&envelope.mailbox()).ok_or(ReplicaError::UnknownMailbox)?;
+        envelope.verify_write()?;
+        let secret = self.keys.ring().epoch_secret(&epoch).ok_or(ReplicaError::UnknownMailbox)?;
+        let fragment = envelope.open(&secret.keys())?;
+        match self.reassembler.add(fragment)? {
+            Some(bytes) => self.receive_bytes(rng, bytes, Some(epoch), now),
+            None => Ok(Received::default()),
+        }
+    }
+
+    /// Takes in one signed message handed over directly by a peer (resync,
+    /// delivery, welcome). It is checked like any other; the epoch it names
+    /// stands for the one that opened it.
+    pub fn receive_message(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        bytes: Vec<u8>,
+        now: u64,
+    ) -> Result<Received, ReplicaError> {
+        self.receive_bytes(rng, bytes, None, now)
+    }
+
+    fn receive_bytes(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        bytes: Vec<u8>,
+        opened: Option<EpochId>,
+        now: u64,
+    ) -> Result<Received, ReplicaError> {
+        let entry = Entry::decode(bytes)?.verify()?;
+        let genesis = matches!(entry.message().body, Body::Genesis(_));
+        let stated = if genesis { EpochId(entry.id().0) } else { entry.message().epoch };
+        Ok(self.ingest(rng, entry, opened.unwrap_or(stated), now))
+    }
+
+    fn ingest(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        entry: Entry<Verified>,
+        opened: EpochId,
+        now: u64,
+    ) -> Received {
+        let mut out = Received::default();
+        for event in self.chain.ingest(entry, opened) {
+            match event {
+                ChainEvent::Accepted(e) => out.merge(self.accept(rng, &e, now)),
+                ChainEvent::Duplicate(_) => out.duplicates += 1,
+                ChainEvent::Gap { author, missing } => {
+                    out.gaps.push((author, *missing.start(), *missing.end()));
+                }
+                ChainEvent::Equivocation(p) => {
+                    out.equivocators.push(p.author());
+                    out.changes.extend(self.fold.equivocation(p.author(), p.first.message.seq));
+                }
+                ChainEvent::Rejected { id, error, .. } => out.rejected.push((id, error)),
+                ChainEvent::WaitingForParents { .. } | ChainEvent::PendingFull(_) => {}
+            }
+        }
+        if out.key_events.iter().any(|e| matches!(e, KeyEvent::EpochEntered { .. })) {
+            self.refresh_mailboxes();
+        }
+        out
+    }
+
+    /// Folds one accepted entry and lets the keys observe every verdict it
+    /// changed (a late message can change earlier verdicts).
+    fn accept(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        entry: &Entry<Verified>,
+        now: u64,
+    ) -> Received {
+        let mut out = Received::default();
+        out.accepted.push(entry.id());
+        self.unsaved.push(StoredEntry {
+            group: self.chain.group().0,
+            author: entry.author(),
+            seq: entry.seq(),
+            id: entry.id().0,
+            lamport: entry.message().lamport,
+            bytes: entry.bytes().to_vec(),
+        });
+        let changes = self.fold.insert_entry(entry);
+        for change in &changes {
+            let Some(m) = self.chain.entry(&change.id).map(|e| e.message().clone()) else {
+                continue;
+            };
+            let Some(state) = self.fold.state().cloned() else { continue };
+            let events = self.keys.observe(rng, &state, change.id, &m, &change.verdict, now);
+            out.key_events.extend(events);
+        }
+        out.changes = changes;
+        out
+    }
+
+    /// Writes `body` as this member's next message in the current epoch:
+    /// drafts, signs, takes it in here, and seals it for the relays. A body
+    /// the rules refuse is an error and nothing is kept.
+    pub fn write(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        key: &SigningKey,
+        body: Body,
+        now: u64,
+    ) -> Result<Written, ReplicaError> {
+        let epoch = self.epoch();
+        if self.keys.ring().epoch_secret(&epoch).is_none() {
+            return Err(ReplicaError::NoEpochKey);
+        }
+        let message = self.chain.draft(&self.me, epoch, minute(now), body);
+        if let Some(state) = self.fold.state() {
+            crate::group::authorize(state, &message)
+                .map_err(|r| ReplicaError::Refused(r.to_string()))?;
+        }
+        self.take_in_own(rng, message.sign(key), epoch, now)
+    }
+
+    /// A draft of this member's next message (for content bound to its
+    /// seq before signing, see [`crate::group::content_binding`]).
+    pub fn draft(&self, body: Body, now: u64) -> UnsignedMessage {
+        self.chain.draft(&self.me, self.epoch(), minute(now), body)
+    }
+
+    fn take_in_own(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        signed: SignedMessage,
+        epoch: EpochId,
+        now: u64,
+    ) -> Result<Written, ReplicaError> {
+        let secret = self.keys.ring().epoch_secret(&epoch).ok_or(ReplicaError::NoEpochKey)?;
+        let envelopes = seal_message(rng, &secret.keys(), &signed)?;
+        let bytes = signed.encode();
+        let id = signed.id();
+        let entry = Entry::from_signed(signed).verify()?;
+        let received = self.ingest(rng, entry, epoch, now);
+        Ok(Written { id, bytes, envelopes, received })
+    }
+
+    /// What the member's keys ask to post now: a fresh key package after
+    /// one was used, role-key grants that are due.
+    pub fn key_actions(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        events: &[KeyEvent],
+    ) -> Vec<Body> {
+        let Some(state) = self.fold.state().cloned() else { return Vec::new() };
+        if !state.members.contains_key(&self.me) {
+            return Vec::new();
+        }
+        let mut bodies = Vec::new();
+        let used = events.iter().any(|e| {
+            matches!(e, KeyEvent::KeyPackageUsed { .. } | KeyEvent::RekeyDoesNotOpen { .. })
+        });
+        if used {
+            bodies.push(self.keys.new_key_package(rng));
+        }
+        bodies.extend(self.keys.take_due_grants(rng, &state));
+        bodies
+    }
+
+    /// Builds a rekey (plain rotation when `joiner` is `None` and `leaving`
+    /// is empty). See [`MemberKeys::build_rekey`].
+    pub fn build_rekey(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        joiner: Option<(&PublicKey, &KeyPackage)>,
+        leaving: &[PublicKey],
+    ) -> Result<(crate::epoch::Rekey, Vec<PublicKey>), ReplicaError> {
+        let state = self.fold.state().cloned().ok_or(ReplicaError::NoEpochKey)?;
+        self.keys
+            .build_rekey(rng, &state, joiner, leaving)
+            .map_err(|e| ReplicaError::Refused(e.to_string()))
+    }
+
+    /// Makes the member's own key package of a join public (after the
+    /// welcome): grants reach it from then on.
+    pub fn publish_key_package(&self) -> Option<Body> {
+        self.keys.publish()
+    }
+
+    /// Erases key material past its grace period.
+    pub fn erase_expired(&mut self, now: u64, grace_secs: u64) {
+        self.keys.erase_expired(now, grace_secs);
+        self.refresh_mailboxes();
+    }
+
+    /// Persists what changed: the keys first (so a crash between the two
+    /// commits at worst re-delivers messages, which is harmless), then the
+    /// accepted entries together with `extra` (outbox items, cursors) in
+    /// one durable commit.
+    pub fn persist(&mut self, store: &mut dyn Store, extra: Batch) -> Result<(), ReplicaError> {
+        self.keys.save(store)?;
+        let mut batch = extra;
+        for e in self.unsaved.drain(..) {
+            batch = batch.append(e);
+        }
+        store.commit(batch)?;
+        Ok(())
+    }
+
+    /// Opens the replica of `group` this member stored: loads the keys and
+    /// replays every stored entry through the chain and the fold (checked
+    /// again: parse, verify, use).
+    pub fn open(
+        store: &dyn Store,
+        rng: &mut (impl CryptoRng + ?Sized),
+        group: GroupId,
+        genesis: MessageId,
+    ) -> Result<Self, ReplicaError> {
+        let keys =
+            MemberKeys::load(store, group)?.ok_or(ReplicaError::Corrupt("no keys stored"))?;
+        let me = *keys.me();
+        let mut replica = Self::with(me, group, genesis, keys);
+        let mut stored = Vec::new();
+        for (author, top) in store.version_vector(&group.0)? {
+            stored.extend(store.range(&group.0, &author, 0..=top)?);
+        }
+        stored.sort_by_key(|e| (e.lamport, e.id));
+        let mut entries = Vec::with_capacity(stored.len());
+        for e in stored {
+            entries.push(Entry::decode(e.bytes)?);
+        }
+        for entry in crate::chain::verify_batch(rng, entries) {
+            let entry = entry?;
+            let genesis = matches!(entry.message().body, Body::Genesis(_));
+            let epoch = if genesis { EpochId(entry.id().0) } else { entry.message().epoch };
+            for event in replica.chain.ingest(entry, epoch) {
+                if let ChainEvent::Accepted(e) = event {
+                    replica.fold.insert_entry(&e);
+                } else if let ChainEvent::Equivocation(p) = event {
+                    replica.fold.equivocation(p.author(), p.first.message.seq);
+                }
+            }
+        }
+        replica.refresh_mailboxes();
+        Ok(replica)
+    }
+}
+
+#[cfg(test)]
+mod test;

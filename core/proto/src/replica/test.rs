@@ -1,0 +1,269 @@
+//! Replica tests: members built on real identities and stores, talking only
+//! through envelopes (as a relay carries them) and resync pages (as a peer
+//! sends them).
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::crypto::XofRng;
+use crate::group::templates;
+use crate::identity::MasterSeed;
+use crate::store::MemoryStore;
+use crate::wire::{Chat, MemberAdd, MemberRemove};
+
+const NOW: u64 = 1_800_000_000;
+
+struct Person {
+    id: Identity,
+    replica: Replica,
+    store: MemoryStore,
+}
+
+fn identity(rng: &mut XofRng) -> Identity {
+    Identity::from_seed(MasterSeed::random(rng))
+}
+
+fn chat(text: &str) -> Body {
+    Body::Chat(Chat { text: text.into(), reply_to: None })
+}
+
+fn texts(r: &Replica) -> Vec<String> {
+    r.fold().chat().iter().map(|(_, _, c)| c.text.clone()).collect()
+}
+
+/// Founder plus the envelopes of everything written so far.
+struct World {
+    rng: XofRng,
+    people: Vec<Person>,
+    wire: Vec<Envelope>,
+}
+
+impl World {
+    fn new() -> Self {
+        let mut rng = XofRng::from_seed(b"replica tests");
+        let id = identity(&mut rng);
+        let rules = templates::organizer_member_observer();
+        let (replica, written) =
+            Replica::found(&mut rng, &id, "bastion", &rules, NOW).expect("step works");
+        let mut founder = Person { id, replica, store: MemoryStore::new() };
+        founder.replica.persist(&mut founder.store, Batch::new()).expect("step works");
+        let wire = written.into_iter().flat_map(|w| w.envelopes).collect();
+        World { rng, people: vec![founder], wire }
+    }
+
+    fn write(&mut self, who: usize, body: Body) -> Written {
+        let p = &mut self.people[who];
+        let w = p.replica.write(&mut self.rng, p.id.signing_key(), body, NOW).expect("step works");
+        p.replica.persist(&mut p.store, Batch::new()).expect("step works");
+        self.wire.extend(w.envelopes.iter().cloned());
+        w
+    }
+
+    /// `who` reads every envelope on the wire; returns how many opened.
+    fn read_wire(&mut self, who: usize) -> usize {
+        let p = &mut self.people[who];
+        let mut opened = 0;
+        for env in &self.wire {
+            if p.replica.receive_envelope(&mut self.rng, env, NOW).is_ok() {
+                opened += 1;
+            }
+        }
+        p.replica.persist(&mut p.store, Batch::new()).expect("step works");
+        opened
+    }
+
+    /// `who` resyncs from `from` until nothing is left.
+    fn resync(&mut self, who: usize, from: usize) -> usize {
+        let mut got = 0;
+        loop {
+            let have: BTreeMap<_, _> = self.people[who]
+                .replica
+                .chain()
+                .version_vector()
+                .iter()
+                .map(|(a, s)| (*a, *s))
+                .collect();
+            let requester = self.people[who].id.public_key();
+            let page = {
+                let f = &self.people[from];
+                f.replica
+                    .resync_for(&f.store, &requester, &have, 7)
+                    .expect("store reads")
+                    .expect("entitled")
+            };
+            let p = &mut self.people[who];
+            for m in page.messages {
+                got += 1;
+                p.replica.receive_message(&mut self.rng, m, NOW).expect("step works");
+            }
+            p.replica.persist(&mut p.store, Batch::new()).expect("step works");
+            if !page.more {
+                return got;
+            }
+        }
+    }
+
+    /// The founder admits a new person as `member`, who resyncs from them.
+    fn admit(&mut self) -> usize {
+        let id = identity(&mut self.rng);
+        let genesis = self.people[0].replica.state().expect("step works").genesis;
+        let group = self.people[0].replica.group();
+        let (replica, kp) = Replica::joining(&mut self.rng, id.public_key(), group, genesis);
+        let me = id.public_key();
+        let (rekey, _) = self.people[0]
+            .replica
+            .build_rekey(&mut self.rng, Some((&me, &kp)), &[])
+            .expect("step works");
+        let add = MemberAdd { member: me, roles: vec!["member".into()], rekey: Some(rekey) };
+        self.write(0, Body::MemberAdd(add));
+        self.people.push(Person { id, replica, store: MemoryStore::new() });
+        let who = self.people.len() - 1;
+        self.resync(who, 0);
+        // The joiner publishes the key package it gave, so that later
+        // rekeys and grants reach it.
+        let kp = self.people[who].replica.publish_key_package().expect("step works");
+        self.write(who, kp);
+        self.read_wire(0);
+        who
+    }
+}
+
+#[test]
+fn a_founded_group_has_its_founder_contact_and_key_package() {
+    let w = World::new();
+    let r = &w.people[0].replica;
+    let s = r.state().expect("step works");
+    let me = s.members.get(r.me()).expect("step works");
+    assert_eq!(me.onion, Some(w.people[0].id.onion_key().public()));
+    assert!(me.key_package.is_some());
+    assert_eq!(w.wire.len(), 3, "genesis, key package, contact: one envelope each");
+    assert_eq!(r.mailboxes(), vec![r.current_mailbox().expect("step works")]);
+}
+
+#[test]
+fn a_joiner_resyncs_from_a_member_then_reads_the_relay() {
+    let mut w = World::new();
+    let bob = w.admit();
+    assert!(w.people[bob].replica.is_member());
+    assert_eq!(w.people[bob].replica.epoch(), w.people[0].replica.epoch());
+    w.write(0, chat("hello bob"));
+    w.read_wire(bob);
+    assert_eq!(texts(&w.people[bob].replica), ["hello bob"]);
+    let h = |i: usize| w.people[i].replica.fold().state_hash();
+    assert_eq!(h(0), h(bob));
+}
+
+#[test]
+fn a_removed_member_opens_nothing_new_and_a_peer_sends_it_nothing_new() {
+    let mut w = World::new();
+    let bob = w.admit();
+    let carol = w.admit();
+    w.read_wire(bob);
+    w.write(bob, chat("before"));
+    w.read_wire(0);
+    w.read_wire(carol);
+    let before_removal = w.wire.len();
+    let bob_key = w.people[bob].id.public_key();
+    let (rekey, _) =
+        w.people[0].replica.build_rekey(&mut w.rng, None, &[bob_key]).expect("step works");
+    w.write(0, Body::MemberRemove(MemberRemove { member: bob_key, rekey: Some(rekey) }));
+    w.read_wire(carol);
+    w.write(carol, chat("after"));
+    w.read_wire(0);
+    assert_eq!(texts(&w.people[0].replica), ["before", "after"]);
+
+    // Through the relay: no envelope written after the removal opens.
+    let later: Vec<Envelope> = w.wire[before_removal + 1..].to_vec();
+    assert!(!later.is_empty());
+    for env in &later {
+        let r = w.people[bob].replica.receive_envelope(&mut w.rng, env, NOW);
+        assert!(matches!(r, Err(ReplicaError::UnknownMailbox)), "{r:?}");
+    }
+    // Through a peer: nothing positioned after the removal.
+    let have = BTreeMap::new();
+    let founder = &w.people[0];
+    let page = founder
+        .replica
+        .resync_for(&founder.store, &bob_key, &have, 1000)
+        .expect("store reads")
+        .expect("entitled");
+    let ids: Vec<MessageId> =
+        page.messages.iter().map(|m| SignedMessage::id_from_encoding(m)).collect();
+    let removal = founder.replica.state().expect("step works").former[&bob_key].gone_by;
+    assert!(!ids.contains(&removal));
+    let holds =
+        |text: &[u8]| page.messages.iter().any(|m| m.windows(text.len()).any(|x| x == text));
+    assert!(!holds(b"after"), "a message written after the removal was sent");
+    assert!(holds(b"before"), "messages before the removal are the member's to have");
+}
+
+#[test]
+fn a_stranger_is_entitled_to_nothing() {
+    let mut w = World::new();
+    let stranger = identity(&mut w.rng).public_key();
+    let f = &w.people[0];
+    let r = f.replica.resync_for(&f.store, &stranger, &BTreeMap::new(), 10).expect("step works");
+    assert_eq!(r.expect_err("not entitled"), NotEntitled);
+}
+
+#[test]
+fn a_reopened_replica_equals_the_one_saved_and_writes_on() {
+    let mut w = World::new();
+    let bob = w.admit();
+    w.write(0, chat("one"));
+    w.read_wire(bob);
+    let group = w.people[0].replica.group();
+    let genesis = w.people[0].replica.state().expect("step works").genesis;
+    let p = &w.people[0];
+    let reopened = Replica::open(&p.store, &mut w.rng, group, genesis).expect("step works");
+    assert_eq!(reopened.fold().state_hash(), p.replica.fold().state_hash());
+    assert_eq!(reopened.mailboxes(), p.replica.mailboxes());
+    w.people[0].replica = reopened;
+    w.write(0, chat("two"));
+    w.read_wire(bob);
+    assert_eq!(texts(&w.people[bob].replica), ["one", "two"]);
+}
+
+#[test]
+fn a_tampered_envelope_is_refused_and_changes_nothing() {
+    let mut w = World::new();
+    let bob = w.admit();
+    let written = w.write(0, chat("intact"));
+    let mut bytes = written.envelopes[0].as_bytes().to_vec();
+    bytes[1500] ^= 1;
+    let bad = Envelope::parse(&bytes).expect("step works");
+    let before = w.people[bob].replica.fold().state_hash();
+    let r = w.people[bob].replica.receive_envelope(&mut w.rng, &bad, NOW);
+    assert!(matches!(r, Err(ReplicaError::Envelope(_))), "{r:?}");
+    assert_eq!(w.people[bob].replica.fold().state_hash(), before);
+    w.read_wire(bob);
+    assert_eq!(texts(&w.people[bob].replica), ["intact"]);
+}
+
+#[test]
+fn a_body_the_rules_refuse_is_an_error_and_nothing_is_kept() {
+    let mut w = World::new();
+    let bob = w.admit();
+    let carol_key = identity(&mut w.rng).public_key();
+    let len = w.people[bob].replica.chain().len();
+    let p = &mut w.people[bob];
+    let body = Body::MemberRemove(MemberRemove { member: carol_key, rekey: None });
+    let r = p.replica.write(&mut w.rng, p.id.signing_key(), body, NOW);
+    assert!(matches!(r, Err(ReplicaError::Refused(_))), "{r:?}");
+    assert_eq!(w.people[bob].replica.chain().len(), len);
+}
+
+#[test]
+fn heads_expose_what_a_replica_lacks() {
+    let mut w = World::new();
+    let bob = w.admit();
+    w.write(0, chat("withheld from bob"));
+    let f = &w.people[0];
+    let heads = f.replica.heads(&f.store).expect("step works");
+    let behind = w.people[bob].replica.behind(&heads);
+    let founder = w.people[0].id.public_key();
+    assert_eq!(behind.len(), 1);
+    assert_eq!(behind[0].0, founder);
+    w.read_wire(bob);
+    assert!(w.people[bob].replica.behind(&heads).is_empty());
+}
