@@ -25,6 +25,7 @@
 mod addr;
 pub mod arti;
 mod err;
+pub mod node;
 mod tcp;
 mod transport;
 

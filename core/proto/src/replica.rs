@@ -18,7 +18,7 @@ use crate::crypto::{PublicKey, SigningKey};
 use crate::epoch::KeyPackage;
 use crate::group::{Change, Fold, GroupState, KeyEvent, KeyStoreError, MemberKeys, Rules};
 use crate::identity::Identity;
-use crate::store::{Batch, Store, StoreError, StoredEntry};
+use crate::store::{Batch, CommitReceipt, Store, StoreError, StoredEntry};
 use crate::wire::{
     Body, Contact, Envelope, EnvelopeError, EpochId, FragmentError, Genesis, GroupId, MailboxId,
     MessageId, Reassembler, SignedMessage, UnsignedMessage, seal_message,
@@ -82,7 +82,8 @@ pub struct Received {
 }
 
 impl Received {
-    fn merge(&mut self, other: Received) {
+    /// Adds `other`'s outcomes to these.
+    pub fn merge(&mut self, other: Received) {
         self.accepted.extend(other.accepted);
         self.changes.extend(other.changes);
         self.key_events.extend(other.key_events);
@@ -448,14 +449,17 @@ impl Replica {
     /// commits at worst re-delivers messages, which is harmless), then the
     /// accepted entries together with `extra` (outbox items, cursors) in
     /// one durable commit.
-    pub fn persist(&mut self, store: &mut dyn Store, extra: Batch) -> Result<(), ReplicaError> {
+    pub fn persist(
+        &mut self,
+        store: &mut dyn Store,
+        extra: Batch,
+    ) -> Result<CommitReceipt, ReplicaError> {
         self.keys.save(store)?;
         let mut batch = extra;
         for e in self.unsaved.drain(..) {
             batch = batch.append(e);
         }
-        store.commit(batch)?;
-        Ok(())
+        Ok(store.commit(batch)?)
     }
 
     /// Opens the replica of `group` this member stored: loads the keys and

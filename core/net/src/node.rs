@@ -1,0 +1,67 @@
+//! The node: the async shell that owns one profile (`protocol-spec/node.md`).
+//!
+//! * [`ProfileLock`](lock::ProfileLock): one process per profile.
+//! * [`Core`](core::Core): the profile's store and one replica per group,
+//!   behind one lock; every change is committed (entries, keys, outbox,
+//!   cursors) before anything is sent.
+//! * [`registry`]: the group list, relay cursors, the restore guard.
+//! * [`NodeEvent`]: what the UI is told.
+
+use std::path::Path;
+
+use cairn_proto::replica::ReplicaError;
+use cairn_proto::store::{Profile, StoreError};
+use rand_core::UnwrapErr;
+
+pub mod core;
+mod event;
+pub mod lock;
+pub mod registry;
+
+pub use event::{NodeEvent, SecurityWarning};
+pub use lock::{LockError, ProfileLock};
+
+/// The operating system's random number generator.
+pub(crate) type OsRng = UnwrapErr<getrandom::SysRng>;
+
+pub(crate) fn os_rng() -> OsRng {
+    UnwrapErr(getrandom::SysRng)
+}
+
+/// Why a node operation failed. Each says what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The profile is in use or cannot be locked.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The profile's store failed (or the passphrase is wrong).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The protocol refused the action or input.
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
+    /// The network failed.
+    #[error(transparent)]
+    Net(#[from] crate::Error),
+    /// No such group in this profile.
+    #[error("no such group in this profile (see `cairn group list`)")]
+    UnknownGroup,
+    /// A restored identity must not sign before its own latest messages are
+    /// back (it would fork its own chain).
+    #[error(
+        "this identity was restored and has not yet fetched its own latest messages from two sources; resync first, or confirm with `cairn identity confirm`"
+    )]
+    RestoredUnconfirmed,
+    /// Something that cannot happen happened.
+    #[error("bug: {0}")]
+    Bug(&'static str),
+}
+
+/// Locks and opens the profile in `dir`: the lock first (so a second process
+/// is refused before it asks for the passphrase), then the key file.
+pub fn open_profile(dir: &Path, passphrase: &[u8]) -> Result<(ProfileLock, Profile), NodeError> {
+    let lock = ProfileLock::acquire(dir)?;
+    let profile = Profile::open(dir, passphrase, os_rng())?;
+    Ok((lock, profile))
+}

@@ -1,0 +1,358 @@
+//! The node's synchronous heart: the open profile and one [`Replica`] per
+//! group. Every operation takes `&mut self` under the node's lock, does its
+//! protocol work through `cairn-proto`, and commits what it changed (entries,
+//! keys, outbox items, cursors) before it returns: what the user typed is on
+//! disk before anything is sent.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cairn_proto::crypto::PublicKey;
+use cairn_proto::group::{KeyEvent, Rules};
+use cairn_proto::identity::Identity;
+use cairn_proto::peer_proto::Head;
+use cairn_proto::replica::{NotEntitled, Received, Replica, ResyncReply, Written};
+use cairn_proto::store::{Batch, Profile, Store};
+use cairn_proto::wire::{Body, Envelope, GroupId, MailboxId, MessageId, RelayListChange};
+use serde::{Deserialize, Serialize};
+
+use super::registry::{self, GroupRef};
+use super::{NodeError, OsRng, os_rng};
+
+/// How many rounds of key actions (grants, fresh key packages) one input
+/// may cause; each round answers the events of the one before.
+const MAX_KEY_ROUNDS: usize = 8;
+/// Distinct sources that must agree before a restored identity signs.
+pub const RESTORE_SOURCES: usize = 2;
+
+/// An outbox item: a message's envelopes waiting to reach the relays.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    /// The outbox item id (store-assigned).
+    pub outbox_id: u64,
+    /// The group.
+    pub group: GroupId,
+    /// The message.
+    pub message: MessageId,
+    /// Its envelopes.
+    pub envelopes: Vec<Envelope>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct OutboxPayload {
+    group: GroupId,
+    message: MessageId,
+    envelopes: Vec<serde_bytes::ByteBuf>,
+}
+
+/// The open profile and its groups.
+pub struct Core {
+    profile: Profile,
+    rng: OsRng,
+    replicas: BTreeMap<GroupId, Replica>,
+    restored: bool,
+    /// For a restored identity: per group, the sources that caught us up.
+    caught_up: BTreeMap<GroupId, BTreeSet<String>>,
+}
+
+impl core::fmt::Debug for Core {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Core").field("groups", &self.replicas.len()).finish_non_exhaustive()
+    }
+}
+
+/// Unix seconds on the local clock.
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Core {
+    /// Opens every group of `profile`.
+    pub fn open(profile: Profile) -> Result<Self, NodeError> {
+        let mut rng = os_rng();
+        let mut replicas = BTreeMap::new();
+        for g in registry::groups(profile.store())? {
+            let replica = Replica::open(profile.store(), &mut rng, g.group, g.genesis)?;
+            replicas.insert(g.group, replica);
+        }
+        let restored = registry::restored_unconfirmed(profile.store())?;
+        Ok(Self { profile, rng, replicas, restored, caught_up: BTreeMap::new() })
+    }
+
+    /// Marks a freshly restored profile: no signing until confirmed.
+    pub fn mark_restored(&mut self) -> Result<(), NodeError> {
+        self.profile.store_mut().commit(registry::set_restored(true, Batch::new()))?;
+        self.restored = true;
+        Ok(())
+    }
+
+    /// The user confirms a restored identity may sign (or enough sources
+    /// agreed).
+    pub fn confirm_restored(&mut self) -> Result<(), NodeError> {
+        self.profile.store_mut().commit(registry::set_restored(false, Batch::new()))?;
+        self.restored = false;
+        Ok(())
+    }
+
+    /// Whether signing waits for a restored identity's confirmation.
+    pub fn is_restored_unconfirmed(&self) -> bool {
+        self.restored
+    }
+
+    /// A source (relay or peer) has given this node everything it holds of
+    /// `group`. Returns true when this lifts the restore guard.
+    pub fn source_caught_up(&mut self, group: GroupId, source: &str) -> Result<bool, NodeError> {
+        if !self.restored {
+            return Ok(false);
+        }
+        self.caught_up.entry(group).or_default().insert(source.to_owned());
+        let all = self
+            .replicas
+            .keys()
+            .all(|g| self.caught_up.get(g).is_some_and(|s| s.len() >= RESTORE_SOURCES));
+        if all && !self.replicas.is_empty() {
+            self.confirm_restored()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// The profile's identity.
+    pub fn identity(&self) -> &Identity {
+        self.profile.identity()
+    }
+
+    /// The groups, in id order.
+    pub fn groups(&self) -> impl Iterator<Item = (&GroupId, &Replica)> {
+        self.replicas.iter()
+    }
+
+    /// One group's replica.
+    pub fn replica(&self, group: &GroupId) -> Result<&Replica, NodeError> {
+        self.replicas.get(group).ok_or(NodeError::UnknownGroup)
+    }
+
+    fn replica_mut(&mut self, group: &GroupId) -> Result<&mut Replica, NodeError> {
+        self.replicas.get_mut(group).ok_or(NodeError::UnknownGroup)
+    }
+
+    /// Founds a group; `relays` become its relay list.
+    pub fn create_group(
+        &mut self,
+        name: &str,
+        rules: &Rules,
+        relays: Vec<String>,
+        now: u64,
+    ) -> Result<(GroupId, Vec<Queued>), NodeError> {
+        self.check_may_sign()?;
+        let identity = self.profile.identity().clone();
+        let (replica, mut written) = Replica::found(&mut self.rng, &identity, name, rules, now)?;
+        let group = replica.group();
+        let genesis = replica.state().map(|s| s.genesis).ok_or(NodeError::Bug("no genesis"))?;
+        self.replicas.insert(group, replica);
+        if !relays.is_empty() {
+            let body = Body::RelayListChange(RelayListChange { relays });
+            let replica = self.replica_mut(&group)?;
+            written.push(replica.write(&mut os_rng(), identity.signing_key(), body, now)?);
+        }
+        let list = registry::groups(self.profile.store())?;
+        let batch = registry::add_group(list, GroupRef { group, genesis }, Batch::new());
+        let queued = self.persist(group, written, batch)?;
+        Ok((group, queued))
+    }
+
+    /// Adds a group this member joined (its replica made by
+    /// [`Replica::joining`]); the history comes by resync.
+    pub fn add_joined(&mut self, replica: Replica, genesis: MessageId) -> Result<(), NodeError> {
+        let group = replica.group();
+        let list = registry::groups(self.profile.store())?;
+        let batch = registry::add_group(list, GroupRef { group, genesis }, Batch::new());
+        self.replicas.insert(group, replica);
+        self.persist(group, Vec::new(), batch)?;
+        Ok(())
+    }
+
+    fn check_may_sign(&self) -> Result<(), NodeError> {
+        if self.restored { Err(NodeError::RestoredUnconfirmed) } else { Ok(()) }
+    }
+
+    /// Writes `body` to `group`, then whatever the keys ask for.
+    pub fn write(
+        &mut self,
+        group: GroupId,
+        body: Body,
+        now: u64,
+    ) -> Result<(MessageId, Vec<Queued>), NodeError> {
+        self.check_may_sign()?;
+        let key = self.profile.identity().signing_key().clone();
+        let replica = self.replica_mut(&group)?;
+        let first = replica.write(&mut os_rng(), &key, body, now)?;
+        let id = first.id;
+        let events = first.received.key_events.clone();
+        let mut written = vec![first];
+        written.extend(self.key_actions(group, events, now)?);
+        Ok((id, self.persist(group, written, Batch::new())?))
+    }
+
+    /// Posts what the keys ask for after `events`, round after round.
+    fn key_actions(
+        &mut self,
+        group: GroupId,
+        mut events: Vec<KeyEvent>,
+        now: u64,
+    ) -> Result<Vec<Written>, NodeError> {
+        let mut written = Vec::new();
+        if self.restored {
+            return Ok(written);
+        }
+        let key = self.profile.identity().signing_key().clone();
+        for _ in 0..MAX_KEY_ROUNDS {
+            let replica = self.replica_mut(&group)?;
+            let bodies = replica.key_actions(&mut os_rng(), &events);
+            if bodies.is_empty() {
+                break;
+            }
+            events.clear();
+            for body in bodies {
+                let w = replica.write(&mut os_rng(), &key, body, now)?;
+                events.extend(w.received.key_events.iter().cloned());
+                written.push(w);
+            }
+        }
+        Ok(written)
+    }
+
+    /// Takes in an envelope a relay delivered (with its cursor, persisted
+    /// with the result).
+    pub fn receive_envelope(
+        &mut self,
+        group: GroupId,
+        relay: &str,
+        mailbox: &MailboxId,
+        cursor: u64,
+        envelope: &Envelope,
+        now: u64,
+    ) -> Result<(Received, Vec<Queued>), NodeError> {
+        let replica = self.replica_mut(&group)?;
+        let received = match replica.receive_envelope(&mut os_rng(), envelope, now) {
+            Ok(r) => r,
+            // A bad envelope is the relay's or its author's problem: note
+            // it, keep the cursor moving.
+            Err(e) => {
+                tracing::debug!("envelope refused: {e}");
+                Received::default()
+            }
+        };
+        let batch = registry::put_cursor(group, relay, mailbox, cursor, Batch::new());
+        self.settle(group, received, batch, now)
+    }
+
+    /// Takes in signed messages a peer sent (resync or delivery).
+    pub fn receive_messages(
+        &mut self,
+        group: GroupId,
+        messages: Vec<Vec<u8>>,
+        now: u64,
+    ) -> Result<(Received, Vec<Queued>), NodeError> {
+        let replica = self.replica_mut(&group)?;
+        let mut all = Received::default();
+        for m in messages {
+            match replica.receive_message(&mut os_rng(), m, now) {
+                Ok(r) => all.merge(r),
+                Err(e) => tracing::debug!("peer message refused: {e}"),
+            }
+        }
+        self.settle(group, all, Batch::new(), now)
+    }
+
+    fn settle(
+        &mut self,
+        group: GroupId,
+        received: Received,
+        batch: Batch,
+        now: u64,
+    ) -> Result<(Received, Vec<Queued>), NodeError> {
+        let written = self.key_actions(group, received.key_events.clone(), now)?;
+        let queued = self.persist(group, written, batch)?;
+        Ok((received, queued))
+    }
+
+    /// Commits the replica's changes, with an outbox item per written
+    /// message and `batch`, in one durable commit.
+    fn persist(
+        &mut self,
+        group: GroupId,
+        written: Vec<Written>,
+        mut batch: Batch,
+    ) -> Result<Vec<Queued>, NodeError> {
+        for w in &written {
+            let payload = OutboxPayload {
+                group,
+                message: w.id,
+                envelopes: w.envelopes.iter().map(|e| e.as_bytes().to_vec().into()).collect(),
+            };
+            batch = batch.push_outbox(group.0, cairn_proto::wire::encode(&payload));
+        }
+        let replica = self.replicas.get_mut(&group).ok_or(NodeError::UnknownGroup)?;
+        let receipt = replica.persist(self.profile.store_mut(), batch)?;
+        Ok(written
+            .into_iter()
+            .zip(receipt.outbox_ids)
+            .map(|(w, outbox_id)| Queued {
+                outbox_id,
+                group,
+                message: w.id,
+                envelopes: w.envelopes,
+            })
+            .collect())
+    }
+
+    /// Every outbox item still waiting (after a restart).
+    pub fn outbox(&self) -> Result<Vec<Queued>, NodeError> {
+        let mut out = Vec::new();
+        for item in self.profile.store().outbox()? {
+            let p: OutboxPayload = cairn_proto::wire::decode_canonical(&item.payload, 1 << 20)
+                .map_err(|_| NodeError::Bug("an outbox item does not decode"))?;
+            let envelopes = p
+                .envelopes
+                .iter()
+                .map(|b| Envelope::parse(b))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| NodeError::Bug("an outbox envelope does not parse"))?;
+            out.push(Queued { outbox_id: item.id, group: p.group, message: p.message, envelopes });
+        }
+        Ok(out)
+    }
+
+    /// An outbox item reached every relay: forget it.
+    pub fn delivered(&mut self, outbox_id: u64) -> Result<(), NodeError> {
+        self.profile.store_mut().commit(Batch::new().remove_outbox(outbox_id))?;
+        Ok(())
+    }
+
+    /// What `requester` may have of `group` beyond `have`.
+    pub fn resync_for(
+        &self,
+        group: &GroupId,
+        requester: &PublicKey,
+        have: &BTreeMap<PublicKey, u64>,
+        limit: usize,
+    ) -> Result<Result<ResyncReply, NotEntitled>, NodeError> {
+        let replica = self.replica(group)?;
+        Ok(replica.resync_for(self.profile.store(), requester, have, limit)?)
+    }
+
+    /// The latest message per author of `group` held here.
+    pub fn heads(&self, group: &GroupId) -> Result<Vec<Head>, NodeError> {
+        Ok(self.replica(group)?.heads(self.profile.store())?)
+    }
+
+    /// Erases key material of every group past its grace period.
+    pub fn erase_expired(&mut self, now: u64, grace_secs: u64) -> Result<(), NodeError> {
+        let groups: Vec<GroupId> = self.replicas.keys().copied().collect();
+        for g in groups {
+            self.replica_mut(&g)?.erase_expired(now, grace_secs);
+            self.persist(g, Vec::new(), Batch::new())?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,82 @@
+//! What the node keeps about its groups beside their chains, in the
+//! profile's sealed store: which groups it has (id and genesis), relay
+//! cursors, and whether a restored identity may sign yet.
+
+use serde::{Deserialize, Serialize};
+
+use cairn_proto::store::{Batch, Store, StoreError};
+use cairn_proto::wire::{GroupId, MailboxId, MessageId, decode_canonical, encode};
+
+/// State values that belong to no group live under this pseudo-group id.
+const NODE: [u8; 32] = [0; 32];
+const GROUPS_KEY: &[u8] = b"node groups v1";
+const RESTORED_KEY: &[u8] = b"node restored v1";
+const CURSOR_PREFIX: &[u8] = b"cursor v1 ";
+const MAX_GROUPS_LEN: usize = 1 << 20;
+
+/// A group this profile takes part in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRef {
+    /// The group id.
+    pub group: GroupId,
+    /// Its genesis message.
+    pub genesis: MessageId,
+}
+
+/// Every group of the profile.
+pub fn groups(store: &dyn Store) -> Result<Vec<GroupRef>, StoreError> {
+    match store.state(&NODE, GROUPS_KEY)? {
+        None => Ok(Vec::new()),
+        Some(bytes) => decode_canonical(&bytes, MAX_GROUPS_LEN)
+            .map_err(|_| StoreError::Corrupt { what: "the node's group list does not decode" }),
+    }
+}
+
+/// `batch` plus `group` added to the group list (given the current list).
+pub fn add_group(mut list: Vec<GroupRef>, group: GroupRef, batch: Batch) -> Batch {
+    if !list.contains(&group) {
+        list.push(group);
+    }
+    batch.put_state(NODE, GROUPS_KEY.to_vec(), encode(&list))
+}
+
+/// Whether this profile was restored from its recovery seed and has not yet
+/// confirmed its own latest messages (`node.md`, "Restored identities").
+pub fn restored_unconfirmed(store: &dyn Store) -> Result<bool, StoreError> {
+    Ok(store.state(&NODE, RESTORED_KEY)?.is_some_and(|v| v == [1]))
+}
+
+/// `batch` plus the restored flag set to `on`.
+pub fn set_restored(on: bool, batch: Batch) -> Batch {
+    batch.put_state(NODE, RESTORED_KEY.to_vec(), vec![u8::from(on)])
+}
+
+fn cursor_key(relay: &str, mailbox: &MailboxId) -> Vec<u8> {
+    [CURSOR_PREFIX, relay.as_bytes(), b" ", &mailbox.0].concat()
+}
+
+/// The last cursor received from `relay` for `mailbox` of `group`.
+pub fn cursor(
+    store: &dyn Store,
+    group: &GroupId,
+    relay: &str,
+    mailbox: &MailboxId,
+) -> Result<u64, StoreError> {
+    let Some(v) = store.state(&group.0, &cursor_key(relay, mailbox))? else { return Ok(0) };
+    let bytes: [u8; 8] = v
+        .as_slice()
+        .try_into()
+        .map_err(|_| StoreError::Corrupt { what: "a relay cursor is not 8 bytes" })?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
+/// `batch` plus a cursor.
+pub fn put_cursor(
+    group: GroupId,
+    relay: &str,
+    mailbox: &MailboxId,
+    cursor: u64,
+    batch: Batch,
+) -> Batch {
+    batch.put_state(group.0, cursor_key(relay, mailbox), cursor.to_le_bytes().to_vec())
+}
