@@ -15,11 +15,15 @@ use rand_core::UnwrapErr;
 
 pub mod core;
 mod event;
+mod handle;
 pub mod lock;
+pub mod network;
 pub mod registry;
 
 pub use event::{NodeEvent, SecurityWarning};
+pub use handle::{Node, NodeConfig};
 pub use lock::{LockError, ProfileLock};
+pub use network::{Network, PEER_PORT};
 
 /// The operating system's random number generator.
 pub(crate) type OsRng = UnwrapErr<getrandom::SysRng>;

@@ -356,3 +356,6 @@ impl Core {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod test;

@@ -1,0 +1,150 @@
+//! [`Node`]: the running node for one profile, shared by the UI, the relay
+//! pools and the peer service. Cheap to clone.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use cairn_proto::group::{GroupState, Rules};
+use cairn_proto::identity::Identity;
+use cairn_proto::replica::Replica;
+use cairn_proto::wire::{Body, Chat, GroupId, MessageId};
+use tokio::sync::broadcast;
+
+use super::core::{Core, Queued, now};
+use super::network::{Net, Network};
+use super::{NodeError, NodeEvent, ProfileLock, open_profile};
+
+/// Events kept for a slow UI before the oldest are dropped (it then
+/// re-reads the state).
+const EVENT_BUFFER: usize = 1024;
+
+/// What a node needs to start.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The profile directory.
+    pub profile_dir: PathBuf,
+    /// Tor or (tests and demos only) loopback TCP.
+    pub network: Network,
+}
+
+/// A running node.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    core: Mutex<Core>,
+    net: Net,
+    identity: Identity,
+    events: broadcast::Sender<NodeEvent>,
+    _lock: ProfileLock,
+}
+
+impl core::fmt::Debug for Node {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Node").field("net", &self.inner.net).finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Locks and opens the profile (the passphrase check runs off the async
+    /// threads: it is deliberately slow), and prepares the transport.
+    pub async fn open(config: NodeConfig, passphrase: Vec<u8>) -> Result<Self, NodeError> {
+        let dir = config.profile_dir.clone();
+        let (lock, profile) = tokio::task::spawn_blocking(move || open_profile(&dir, &passphrase))
+            .await
+            .map_err(|_| NodeError::Bug("the profile opening task failed"))??;
+        let identity = profile.identity().clone();
+        let core = Core::open(profile)?;
+        let net = Net::new(&config.profile_dir, &config.network)?;
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let inner = Inner { core: Mutex::new(core), net, identity, events, _lock: lock };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// The node's events (a new receiver sees events from now on).
+    pub fn events(&self) -> broadcast::Receiver<NodeEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub(crate) fn emit(&self, event: NodeEvent) {
+        // No receiver is fine: nobody is watching.
+        let _ = self.inner.events.send(event);
+    }
+
+    /// The profile's identity.
+    pub fn identity(&self) -> &Identity {
+        &self.inner.identity
+    }
+
+    pub(crate) fn net(&self) -> &Net {
+        &self.inner.net
+    }
+
+    pub(crate) fn core(&self) -> MutexGuard<'_, Core> {
+        // A panic while holding the lock leaves a core whose last operation
+        // did not commit; the store is still consistent, so carry on.
+        self.inner.core.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The groups: id and name.
+    pub fn groups(&self) -> Vec<(GroupId, String)> {
+        let core = self.core();
+        core.groups()
+            .map(|(g, r)| (*g, r.state().map(|s| s.name.clone()).unwrap_or_default()))
+            .collect()
+    }
+
+    /// Reads one group's replica.
+    pub fn with_replica<R>(
+        &self,
+        group: &GroupId,
+        f: impl FnOnce(&Replica) -> R,
+    ) -> Result<R, NodeError> {
+        Ok(f(self.core().replica(group)?))
+    }
+
+    /// A copy of one group's state.
+    pub fn state(&self, group: &GroupId) -> Result<GroupState, NodeError> {
+        self.with_replica(group, |r| r.state().cloned())?.ok_or(NodeError::UnknownGroup)
+    }
+
+    /// Founds a group with `rules` and `relays` (relay addresses).
+    pub fn create_group(
+        &self,
+        name: &str,
+        rules: &Rules,
+        relays: Vec<String>,
+    ) -> Result<GroupId, NodeError> {
+        let (group, queued) = self.core().create_group(name, rules, relays, now())?;
+        self.dispatch(queued);
+        Ok(group)
+    }
+
+    /// Writes `body` to `group`; it is in the outbox before this returns.
+    pub fn write(&self, group: GroupId, body: Body) -> Result<MessageId, NodeError> {
+        let (id, queued) = self.core().write(group, body, now())?;
+        self.dispatch(queued);
+        Ok(id)
+    }
+
+    /// Sends a chat line (replying to `reply_to`, if given).
+    pub fn chat(
+        &self,
+        group: GroupId,
+        text: &str,
+        reply_to: Option<MessageId>,
+    ) -> Result<MessageId, NodeError> {
+        self.write(group, Body::Chat(Chat { text: text.into(), reply_to }))
+    }
+
+    /// Hands outbox items to the group's relays.
+    pub(crate) fn dispatch(&self, queued: Vec<Queued>) {
+        if queued.is_empty() {
+            return;
+        }
+        let waiting = queued.len();
+        self.emit(NodeEvent::Queued { waiting, reason: "waiting for the relays".into() });
+    }
+}
