@@ -2,10 +2,12 @@
 //!
 //! * [`tornet`]: a private Tor network on 127.0.0.1 for end-to-end tests
 //!   over real onion services.
+//! * [`relay_proc`]: runs the real relay binary.
 //! * [`scan`]: looks for secrets in every file under a directory.
 
 // A shell: clocks and the OS RNG belong here, not in cairn-proto (see clippy.toml).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+pub mod relay_proc;
 pub mod scan;
 pub mod tornet;
