@@ -1,27 +1,52 @@
 //! `cairn`: the terminal client.
 //!
-//! Today it runs the protocol-core demo (`cairn demo`); the TUI and the
-//! group, task and chat commands arrive with the client issue.
+//! CLI subcommands over the node (`cairn_net::node`); the TUI arrives with
+//! the client issue. `cairn demo` runs the protocol-core demo.
 
 // A shell: clocks and the OS RNG belong here, not in cairn-proto (see clippy.toml).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 // A command-line program prints its results on stdout.
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod cli;
 mod demo;
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
+
+use cli::{Global, chat, group, identity};
 
 /// cairn: decentralized task-and-chat for groups that must not be found.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Make a new profile: a fresh identity sealed under a passphrase.
+    ///
+    /// Example: `cairn --profile ~/.cairn/work init`
+    Init,
+    /// Show, export or restore the identity.
+    #[command(subcommand)]
+    Identity(identity::IdentityCommand),
+    /// Create, list and inspect groups.
+    #[command(subcommand)]
+    Group(group::GroupCommand),
+    /// Send and read chat.
+    #[command(subcommand)]
+    Chat(chat::ChatCommand),
+    /// Stay online: serve peers, follow the relays, send the outbox; print
+    /// events until interrupted.
+    ///
+    /// Example: `cairn --profile ~/.cairn/work run`
+    Run,
     /// Run the end-to-end demo of what works today and verify every step.
     ///
     /// Two members with real encrypted profiles (Argon2id key files, redb
@@ -38,9 +63,28 @@ enum Command {
     },
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Demo { headless, dir } => demo::run(headless, dir),
+    if let Command::Demo { headless, dir } = cli.command {
+        return demo::run(headless, dir);
     }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cairn: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let g = cli.global;
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Init => identity::init(&g),
+            Command::Identity(c) => identity::run(&g, c),
+            Command::Group(c) => group::run(&g, c).await,
+            Command::Chat(c) => chat::run(&g, c).await,
+            Command::Run => cli::run::run(&g).await,
+            Command::Demo { .. } => Ok(()),
+        }
+    });
+    cli::finish(outcome)
 }

@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use cairn_proto::identity::{KdfParams, MasterSeed};
 use cairn_proto::replica::ReplicaError;
 use cairn_proto::store::{Profile, StoreError};
 use rand_core::UnwrapErr;
@@ -65,7 +66,49 @@ pub enum NodeError {
 /// Locks and opens the profile in `dir`: the lock first (so a second process
 /// is refused before it asks for the passphrase), then the key file.
 pub fn open_profile(dir: &Path, passphrase: &[u8]) -> Result<(ProfileLock, Profile), NodeError> {
+    // Nothing is created where there is no profile.
+    let key_file = dir.join(cairn_proto::store::KEY_FILE);
+    if !key_file.exists() {
+        return Err(StoreError::NoProfile { path: key_file }.into());
+    }
     let lock = ProfileLock::acquire(dir)?;
     let profile = Profile::open(dir, passphrase, os_rng())?;
     Ok((lock, profile))
+}
+
+/// Makes a new profile in `dir` (a fresh identity), under the lock.
+pub fn create_profile(
+    dir: &Path,
+    passphrase: &[u8],
+    params: KdfParams,
+) -> Result<Profile, NodeError> {
+    make_private_dir(dir)?;
+    let _lock = ProfileLock::acquire(dir)?;
+    Ok(Profile::create(dir, passphrase, params, os_rng())?)
+}
+
+/// Makes a profile in `dir` for an identity restored from its recovery
+/// seed, under the lock, and marks it restored: it will not sign until its
+/// own latest messages are back (`node.md`, "Restored identities").
+pub fn restore_profile(
+    dir: &Path,
+    seed: MasterSeed,
+    passphrase: &[u8],
+    params: KdfParams,
+) -> Result<Profile, NodeError> {
+    make_private_dir(dir)?;
+    let _lock = ProfileLock::acquire(dir)?;
+    let profile = Profile::restore(dir, seed, passphrase, params, os_rng())?;
+    let mut core = core::Core::open(profile)?;
+    core.mark_restored()?;
+    Ok(core.into_profile())
+}
+
+fn make_private_dir(dir: &Path) -> Result<(), NodeError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| crate::Error::io("create the profile directory", e).into())
 }

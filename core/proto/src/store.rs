@@ -41,6 +41,7 @@ mod suite;
 
 pub use batch::Batch;
 pub use err::StoreError;
+pub use files::KEY_FILE;
 pub use memory::MemoryStore;
 pub use profile::Profile;
 pub use redb_store::{FORMAT_VERSION, RedbStore};

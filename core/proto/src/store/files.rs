@@ -8,7 +8,7 @@ use std::path::Path;
 use super::StoreError;
 
 /// The passphrase-sealed key file (layout in `identity/keyfile.rs`).
-pub(crate) const KEY_FILE: &str = "profile.key";
+pub const KEY_FILE: &str = "profile.key";
 /// The redb database.
 pub(crate) const STORE_FILE: &str = "store.redb";
 /// The short-lived secrets file.
