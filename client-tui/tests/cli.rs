@@ -1,0 +1,191 @@
+//! The real `cairn` binary: bad input gets a clear message and a non-zero
+//! exit code, and changes nothing; a second process on a profile is refused.
+
+// A test shell: clocks belong here (see clippy.toml).
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cairn");
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let env = Self { dir: tempfile::tempdir().expect("tempdir") };
+        std::fs::write(env.path("pass"), "a long enough passphrase\n").expect("pass");
+        std::fs::write(env.path("wrong"), "not the passphrase\n").expect("wrong");
+        env
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn cmd(&self, profile: &str, pass: &str) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--profile").arg(self.path(profile)).arg("--passphrase-file").arg(self.path(pass));
+        c.arg("--insecure-loopback").arg(self.path("loopback"));
+        c
+    }
+
+    fn run(&self, profile: &str, pass: &str, args: &[&str]) -> Output {
+        self.cmd(profile, pass).args(args).output().expect("run cairn")
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Every file under `dir` with a hash of its bytes, to show nothing
+/// changed. redb rewrites its header when a database is opened, so the
+/// store is compared by what it holds instead ([`holdings`]).
+fn snapshot(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n != "node.lock" && n != "store.redb") {
+                let mut h = std::hash::DefaultHasher::new();
+                std::hash::Hash::hash(&std::fs::read(&p).unwrap_or_default(), &mut h);
+                out.push((p.clone(), std::hash::Hasher::finish(&h)));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// What the profile's store holds, as the CLI shows it: groups and chat.
+fn holdings(env: &Env, profile: &str) -> String {
+    let list = env.run(profile, "pass", &["--json", "group", "list"]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let mut all = stdout(&list);
+    for line in stdout(&env.run(profile, "pass", &["group", "list"])).lines() {
+        let id = line.split(' ').next().unwrap_or_default();
+        all += &stdout(&env.run(profile, "pass", &["--json", "chat", "read", id]));
+    }
+    all
+}
+
+fn assert_refused(o: &Output, code: i32, words: &str) {
+    assert_eq!(o.status.code(), Some(code), "stdout {} stderr {}", stdout(o), stderr(o));
+    assert!(stderr(o).contains(words), "{words:?} not in: {}", stderr(o));
+}
+
+#[test]
+fn a_missing_profile_is_refused_and_nothing_is_created() {
+    let env = Env::new();
+    let o = env.run("nobody", "pass", &["group", "list"]);
+    assert_refused(&o, 3, "no profile here");
+    assert!(!env.path("nobody").exists(), "a profile directory was created");
+}
+
+#[test]
+fn a_wrong_passphrase_is_refused_and_changes_nothing() {
+    let env = Env::new();
+    assert!(env.run("p", "pass", &["init"]).status.success());
+    let o = env.run("p", "pass", &["group", "create", "g"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = (snapshot(&env.path("p")), holdings(&env, "p"));
+    let o = env.run("p", "wrong", &["chat", "send", "g", "hello"]);
+    assert_refused(&o, 3, "wrong passphrase");
+    assert_eq!((snapshot(&env.path("p")), holdings(&env, "p")), before);
+}
+
+#[test]
+fn an_unknown_group_and_bad_arguments_are_refused_and_change_nothing() {
+    let env = Env::new();
+    assert!(env.run("p", "pass", &["init"]).status.success());
+    assert!(env.run("p", "pass", &["group", "create", "g"]).status.success());
+    let before = (snapshot(&env.path("p")), holdings(&env, "p"));
+    assert_refused(&env.run("p", "pass", &["chat", "send", "nope", "x"]), 5, "no group");
+    assert_refused(
+        &env.run("p", "pass", &["group", "create", "g", "--template", "x"]),
+        5,
+        "unknown template",
+    );
+    assert_refused(
+        &env.run("p", "pass", &["group", "create", "g", "--relay", "example.com:80"]),
+        5,
+        "relay",
+    );
+    assert_eq!((snapshot(&env.path("p")), holdings(&env, "p")), before);
+    assert_eq!(env.run("p", "pass", &["chat", "frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn a_malformed_recovery_string_is_refused_and_nothing_is_created() {
+    let env = Env::new();
+    std::fs::write(env.path("paper"), "definitely not a recovery string").expect("write");
+    let paper = env.path("paper");
+    let o = env.run(
+        "r",
+        "pass",
+        &["identity", "restore", "--recovery-file", paper.to_str().expect("utf8")],
+    );
+    assert_refused(&o, 5, "not a valid recovery string");
+    assert!(!env.path("r").exists());
+}
+
+#[test]
+fn an_identity_restored_from_its_recovery_string_is_the_same_identity() {
+    let env = Env::new();
+    let made = env.run("p", "pass", &["init", "--json"]);
+    assert!(made.status.success());
+    let export = env.run("p", "pass", &["identity", "export"]);
+    std::fs::write(env.path("paper"), stdout(&export)).expect("paper");
+    let paper = env.path("paper");
+    let o = env.run(
+        "q",
+        "pass",
+        &["--json", "identity", "restore", "--recovery-file", paper.to_str().expect("utf8")],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = stdout(&made);
+    let first = first.lines().find(|l| l.starts_with('{')).expect("json line");
+    assert_eq!(stdout(&o).lines().find(|l| l.starts_with('{')), Some(first));
+}
+
+fn wait_for_line(child: &mut Child, prefix: &str) {
+    use std::io::{BufRead as _, BufReader};
+    let out = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(out).lines();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        match lines.next() {
+            Some(Ok(l)) if l.starts_with(prefix) => return,
+            Some(Ok(_)) => {}
+            _ => break,
+        }
+    }
+    panic!("no line starting with {prefix:?}");
+}
+
+#[test]
+fn a_second_process_on_the_same_profile_is_refused() {
+    let env = Env::new();
+    assert!(env.run("p", "pass", &["init"]).status.success());
+    let mut first = env.cmd("p", "pass").arg("run").stdout(Stdio::piped()).spawn().expect("run");
+    wait_for_line(&mut first, "identity ");
+    let o = env.run("p", "pass", &["group", "list"]);
+    assert_refused(&o, 4, "in use by another cairn process");
+    assert!(stderr(&o).contains(&format!("pid {}", first.id())), "{}", stderr(&o));
+    first.kill().expect("kill");
+    first.wait().expect("wait");
+    // The lock dies with the process, even on SIGKILL.
+    assert!(env.run("p", "pass", &["group", "list"]).status.success());
+}
