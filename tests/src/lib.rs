@@ -4,10 +4,12 @@
 //!   over real onion services.
 //! * [`relay_proc`]: runs the real relay binary.
 //! * [`scan`]: looks for secrets in every file under a directory.
+//! * [`sockets`]: the sockets a process holds, from /proc.
 
 // A shell: clocks and the OS RNG belong here, not in cairn-proto (see clippy.toml).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 pub mod relay_proc;
 pub mod scan;
+pub mod sockets;
 pub mod tornet;
