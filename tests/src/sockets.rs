@@ -39,10 +39,10 @@ pub fn sockets_of(pid: u32) -> Result<Vec<Socket>> {
         let path = format!("/proc/{pid}/net/{table}");
         let text = std::fs::read_to_string(&path).with_context(|| path.clone())?;
         for line in text.lines().skip(1) {
-            if let Some((inode, socket)) = parse_line(table, line) {
-                if inodes.contains(&inode) {
-                    out.push(socket);
-                }
+            if let Some((inode, socket)) = parse_line(table, line)
+                && inodes.contains(&inode)
+            {
+                out.push(socket);
             }
         }
     }
