@@ -1,6 +1,6 @@
 //! The node: the async shell that owns one profile (`protocol-spec/node.md`).
 //!
-//! * [`ProfileLock`](lock::ProfileLock): one process per profile.
+//! * [`ProfileLock`]: one process per profile.
 //! * [`Core`](core::Core): the profile's store and one replica per group,
 //!   behind one lock; every change is committed (entries, keys, outbox,
 //!   cursors) before anything is sent.
