@@ -25,6 +25,7 @@ use crate::wire::{
 };
 
 mod resync;
+mod tasks;
 
 pub use resync::{NotEntitled, ResyncReply};
 

@@ -267,3 +267,36 @@ fn heads_expose_what_a_replica_lacks() {
     w.read_wire(bob);
     assert!(w.people[bob].replica.behind(&heads).is_empty());
 }
+
+#[test]
+fn tasks_are_sealed_to_their_roles_and_opened_by_their_readers() {
+    let mut w = World::new();
+    let bob = w.admit();
+    w.read_wire(0);
+    w.read_wire(bob);
+    let content = crate::group::TaskContent { title: "fix the lock".into(), ..Default::default() };
+    let bob_key = w.people[bob].id.public_key();
+    let body = {
+        let p = &w.people[bob];
+        p.replica.task_create_body(&mut w.rng, &content, vec!["member".into()], vec![bob_key], NOW)
+    }
+    .expect("seal to member");
+    let task = w.write(bob, body).id;
+    w.read_wire(0);
+    let founder = &w.people[0].replica;
+    assert_eq!(founder.state().expect("state").tasks[&task].assignees.len(), 1);
+    let read = |r: &Replica| r.task_content(&task).map(|c| c.title);
+    assert_eq!(read(&w.people[bob].replica).expect("bob reads"), "fix the lock");
+    // Sealed to `member` only: the organizer holds no member key.
+    assert!(read(&w.people[0].replica).is_err());
+    let body = {
+        let p = &w.people[bob];
+        p.replica.task_comment_body(&mut w.rng, task, "on it", None, NOW).expect("comment")
+    };
+    let comment = w.write(bob, body).id;
+    w.read_wire(0);
+    assert_eq!(w.people[bob].replica.comment_text(&comment).expect("text"), "on it");
+    w.write(bob, Body::TaskClose(crate::wire::TaskRef { task }));
+    w.read_wire(0);
+    assert!(!w.people[0].replica.state().expect("state").tasks[&task].open);
+}
