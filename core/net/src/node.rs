@@ -14,6 +14,7 @@ use cairn_proto::replica::ReplicaError;
 use cairn_proto::store::{Profile, StoreError};
 use rand_core::UnwrapErr;
 
+mod actions;
 pub mod core;
 mod event;
 mod handle;

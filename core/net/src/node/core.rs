@@ -136,7 +136,7 @@ impl Core {
         self.replicas.get(group).ok_or(NodeError::UnknownGroup)
     }
 
-    fn replica_mut(&mut self, group: &GroupId) -> Result<&mut Replica, NodeError> {
+    pub(crate) fn replica_mut(&mut self, group: &GroupId) -> Result<&mut Replica, NodeError> {
         self.replicas.get_mut(group).ok_or(NodeError::UnknownGroup)
     }
 

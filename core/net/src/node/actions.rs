@@ -1,0 +1,134 @@
+//! Group actions beyond chat: tasks, roles, membership, rotation, relays.
+//! Each builds its body through the replica (sealing, rekeys) and writes it
+//! like any other message.
+
+use cairn_proto::crypto::PublicKey;
+use cairn_proto::group::TaskContent;
+use cairn_proto::wire::{
+    Body, GroupId, MemberRemove, MessageId, RelayListChange, RoleAssign, RoleRevoke, TaskAssign,
+    TaskRef,
+};
+
+use super::core::now;
+use super::{Node, NodeError, os_rng};
+
+impl Node {
+    /// Builds a body with the group's replica, then writes it.
+    fn build_and_write(
+        &self,
+        group: GroupId,
+        build: impl FnOnce(&mut cairn_proto::replica::Replica) -> Result<Body, NodeError>,
+    ) -> Result<MessageId, NodeError> {
+        let body = {
+            let mut core = self.core();
+            build(core.replica_mut(&group)?)?
+        };
+        self.write(group, body)
+    }
+
+    /// Creates a task readable by `readable_by`, assigned to `assignees`.
+    pub fn create_task(
+        &self,
+        group: GroupId,
+        content: &TaskContent,
+        readable_by: Vec<String>,
+        assignees: Vec<PublicKey>,
+    ) -> Result<MessageId, NodeError> {
+        self.build_and_write(group, |r| {
+            Ok(r.task_create_body(&mut os_rng(), content, readable_by, assignees, now())?)
+        })
+    }
+
+    /// Replaces a task's content (same readers unless given).
+    pub fn edit_task(
+        &self,
+        group: GroupId,
+        task: MessageId,
+        content: &TaskContent,
+        readable_by: Option<Vec<String>>,
+    ) -> Result<MessageId, NodeError> {
+        self.build_and_write(group, |r| {
+            Ok(r.task_edit_body(&mut os_rng(), task, content, readable_by, now())?)
+        })
+    }
+
+    /// Comments on a task (sealed to its readers).
+    pub fn comment(
+        &self,
+        group: GroupId,
+        task: MessageId,
+        text: &str,
+        reply_to: Option<MessageId>,
+    ) -> Result<MessageId, NodeError> {
+        self.build_and_write(group, |r| {
+            Ok(r.task_comment_body(&mut os_rng(), task, text, reply_to, now())?)
+        })
+    }
+
+    /// Assigns and unassigns members.
+    pub fn assign_task(
+        &self,
+        group: GroupId,
+        task: MessageId,
+        assign: Vec<PublicKey>,
+        unassign: Vec<PublicKey>,
+    ) -> Result<MessageId, NodeError> {
+        self.write(group, Body::TaskAssign(TaskAssign { task, assign, unassign }))
+    }
+
+    /// Closes (`true`) or reopens a task.
+    pub fn close_task(
+        &self,
+        group: GroupId,
+        task: MessageId,
+        close: bool,
+    ) -> Result<MessageId, NodeError> {
+        let r = TaskRef { task };
+        self.write(group, if close { Body::TaskClose(r) } else { Body::TaskReopen(r) })
+    }
+
+    /// Gives `member` a role.
+    pub fn assign_role(
+        &self,
+        group: GroupId,
+        member: PublicKey,
+        role: &str,
+    ) -> Result<MessageId, NodeError> {
+        self.write(group, Body::RoleAssign(RoleAssign { member, role: role.into() }))
+    }
+
+    /// Takes a role from `member`, with the rekey that keeps them out of
+    /// what the role reads from now on.
+    pub fn revoke_role(
+        &self,
+        group: GroupId,
+        member: PublicKey,
+        role: &str,
+    ) -> Result<MessageId, NodeError> {
+        self.build_and_write(group, |r| {
+            let (rekey, _) = r.build_rekey(&mut os_rng(), None, &[member])?;
+            Ok(Body::RoleRevoke(RoleRevoke { member, role: role.into(), rekey: Some(rekey) }))
+        })
+    }
+
+    /// Removes `member`, with the rekey that shuts them out.
+    pub fn remove_member(&self, group: GroupId, member: PublicKey) -> Result<MessageId, NodeError> {
+        self.build_and_write(group, |r| {
+            let (rekey, _) = r.build_rekey(&mut os_rng(), None, &[member])?;
+            Ok(Body::MemberRemove(MemberRemove { member, rekey: Some(rekey) }))
+        })
+    }
+
+    /// Rotates the group's keys (a new epoch for every member).
+    pub fn rotate(&self, group: GroupId) -> Result<MessageId, NodeError> {
+        self.build_and_write(group, |r| {
+            let (rekey, _) = r.build_rekey(&mut os_rng(), None, &[])?;
+            Ok(Body::Rekey(rekey))
+        })
+    }
+
+    /// Replaces the group's relay list.
+    pub fn set_relays(&self, group: GroupId, relays: Vec<String>) -> Result<MessageId, NodeError> {
+        self.write(group, Body::RelayListChange(RelayListChange { relays }))
+    }
+}
