@@ -20,14 +20,18 @@ use cairn_net::proto::store::StoreError;
 use cairn_net::proto::wire::GroupId;
 use zeroize::Zeroizing;
 
+pub(crate) mod admin;
 pub(crate) mod chat;
 pub(crate) mod group;
 pub(crate) mod identity;
 pub(crate) mod run;
+pub(crate) mod task;
 
 /// How long a command waits for its messages to reach the relays (they
 /// stay in the outbox otherwise).
 pub(crate) const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+/// How long a command fetches what is new before it acts or reads.
+pub(crate) const SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Options every command takes.
 #[derive(clap::Args, Debug, Clone)]
@@ -158,6 +162,37 @@ pub(crate) fn find_group(node: &Node, which: &str) -> Result<GroupId, Failure> {
             "no group {which:?} in this profile; `cairn group list` shows them"
         ))),
         _ => Err(Failure::input(format!("{which:?} names several groups; give more of the id"))),
+    }
+}
+
+/// Parses a member's identity key (64 hex digits).
+pub(crate) fn parse_key(text: &str) -> Result<cairn_net::proto::crypto::PublicKey, Failure> {
+    let bad = || Failure::input(format!("{text:?} is not an identity key (64 hex digits)"));
+    if text.len() != 64 {
+        return Err(bad());
+    }
+    let mut key = [0u8; 32];
+    for (i, b) in key.iter_mut().enumerate() {
+        *b = u8::from_str_radix(text.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16)
+            .map_err(|_| bad())?;
+    }
+    Ok(cairn_net::proto::crypto::PublicKey(key))
+}
+
+/// Waits for the outbox (bounded) and prints what was written.
+pub(crate) async fn report(
+    g: &Global,
+    node: &Node,
+    what: &str,
+    id: &cairn_net::proto::wire::MessageId,
+) {
+    let waiting = node.flush(FLUSH_WAIT).await;
+    if g.json {
+        println!("{}", serde_json::json!({ what: hex(&id.0), "queued": waiting }));
+    } else if waiting > 0 {
+        println!("{what} {} (queued: no relay reachable yet; sent on the next run)", hex(&id.0));
+    } else {
+        println!("{what} {}", hex(&id.0));
     }
 }
 

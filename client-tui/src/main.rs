@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use cli::{Global, chat, group, identity};
+use cli::{Global, admin, chat, group, identity, task};
 
 /// cairn: decentralized task-and-chat for groups that must not be found.
 #[derive(Parser)]
@@ -42,6 +42,25 @@ enum Command {
     /// Send and read chat.
     #[command(subcommand)]
     Chat(chat::ChatCommand),
+    /// Create, assign, comment on, close and reopen tasks.
+    #[command(subcommand)]
+    Task(task::TaskCommand),
+    /// List and remove members.
+    #[command(subcommand)]
+    Member(admin::MemberCommand),
+    /// Give and take roles.
+    #[command(subcommand)]
+    Role(admin::RoleCommand),
+    /// Rotate the group's keys: a new epoch for every member.
+    ///
+    /// Example: `cairn rotate bastion`
+    Rotate {
+        /// Group name or id.
+        group: String,
+    },
+    /// List, add and remove the group's relays.
+    #[command(subcommand)]
+    Relay(admin::RelayCommand),
     /// Stay online: serve peers, follow the relays, send the outbox; print
     /// events until interrupted.
     ///
@@ -82,6 +101,11 @@ fn main() -> ExitCode {
             Command::Identity(c) => identity::run(&g, c),
             Command::Group(c) => group::run(&g, c).await,
             Command::Chat(c) => chat::run(&g, c).await,
+            Command::Task(c) => task::run(&g, c).await,
+            Command::Member(c) => admin::member(&g, c).await,
+            Command::Role(c) => admin::role(&g, c).await,
+            Command::Rotate { group } => admin::rotate(&g, group).await,
+            Command::Relay(c) => admin::relay(&g, c).await,
             Command::Run => cli::run::run(&g).await,
             Command::Demo { .. } => Ok(()),
         }
