@@ -26,6 +26,7 @@ pub(crate) enum ChatCommand {
 
 pub(crate) async fn run(g: &Global, command: ChatCommand) -> Outcome {
     let node = g.open().await?;
+    node.start().await;
     match command {
         ChatCommand::Send { group, text } => {
             let id = find_group(&node, &group)?;

@@ -63,6 +63,7 @@ pub(crate) async fn run(g: &Global, command: GroupCommand) -> Outcome {
         }
     }
     let node = g.open().await?;
+    node.start().await;
     match command {
         GroupCommand::Create { name, template, rules, relays } => {
             let rules = rules_of(&template, rules.as_deref())?;

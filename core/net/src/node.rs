@@ -18,9 +18,11 @@ mod actions;
 pub mod core;
 mod event;
 mod handle;
+mod inbound;
 pub mod lock;
 pub mod network;
 pub mod registry;
+pub mod relays;
 
 pub use event::{NodeEvent, SecurityWarning};
 pub use handle::{Node, NodeConfig};

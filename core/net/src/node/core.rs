@@ -251,6 +251,25 @@ impl Core {
         self.settle(group, received, batch, now)
     }
 
+    /// Records a relay cursor (for an envelope already taken in through
+    /// another relay).
+    pub fn put_cursor(
+        &mut self,
+        group: GroupId,
+        relay: &str,
+        mailbox: &MailboxId,
+        cursor: u64,
+    ) -> Result<(), NodeError> {
+        let batch = registry::put_cursor(group, relay, mailbox, cursor, Batch::new());
+        self.profile.store_mut().commit(batch)?;
+        Ok(())
+    }
+
+    /// The stored cursor of `relay` for `mailbox`.
+    pub fn cursor(&self, group: &GroupId, relay: &str, mailbox: &MailboxId) -> u64 {
+        registry::cursor(self.profile.store(), group, relay, mailbox).unwrap_or(0)
+    }
+
     /// Takes in signed messages a peer sent (resync or delivery).
     pub fn receive_messages(
         &mut self,

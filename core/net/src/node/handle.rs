@@ -1,8 +1,10 @@
 //! [`Node`]: the running node for one profile, shared by the UI, the relay
 //! pools and the peer service. Cheap to clone.
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use cairn_proto::group::{GroupState, Rules};
 use cairn_proto::identity::Identity;
@@ -11,8 +13,9 @@ use cairn_proto::wire::{Body, Chat, GroupId, MessageId};
 use tokio::sync::broadcast;
 use zeroize::Zeroizing;
 
-use super::core::{Core, Queued, now};
+use super::core::{Core, now};
 use super::network::{Net, Network};
+use super::relays::{GroupRelays, WITHHOLD_GRACE};
 use super::{NodeError, NodeEvent, ProfileLock, open_profile};
 
 /// Events kept for a slow UI before the oldest are dropped (it then
@@ -36,6 +39,9 @@ pub struct Node {
 
 struct Inner {
     core: Mutex<Core>,
+    relays: Mutex<HashMap<GroupId, GroupRelays>>,
+    /// Outbox item → relays that stored it.
+    acks: Mutex<HashMap<u64, BTreeSet<String>>>,
     net: Net,
     identity: Identity,
     events: broadcast::Sender<NodeEvent>,
@@ -63,7 +69,15 @@ impl Node {
         let core = Core::open(profile)?;
         let net = Net::new(&config.profile_dir, &config.network)?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let inner = Inner { core: Mutex::new(core), net, identity, events, _lock: lock };
+        let inner = Inner {
+            core: Mutex::new(core),
+            relays: Mutex::default(),
+            acks: Mutex::default(),
+            net,
+            identity,
+            events,
+            _lock: lock,
+        };
         Ok(Self { inner: Arc::new(inner) })
     }
 
@@ -87,9 +101,15 @@ impl Node {
     }
 
     pub(crate) fn core(&self) -> MutexGuard<'_, Core> {
-        // A panic while holding the lock leaves a core whose last operation
-        // did not commit; the store is still consistent, so carry on.
-        self.inner.core.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.inner.core)
+    }
+
+    pub(crate) fn relays(&self) -> MutexGuard<'_, HashMap<GroupId, GroupRelays>> {
+        lock(&self.inner.relays)
+    }
+
+    pub(crate) fn acks(&self) -> MutexGuard<'_, HashMap<u64, BTreeSet<String>>> {
+        lock(&self.inner.acks)
     }
 
     /// The groups: id and name.
@@ -122,6 +142,7 @@ impl Node {
         relays: Vec<String>,
     ) -> Result<GroupId, NodeError> {
         let (group, queued) = self.core().create_group(name, rules, relays, now())?;
+        self.start_relays(group);
         self.dispatch(queued);
         Ok(group)
     }
@@ -144,7 +165,8 @@ impl Node {
     }
 
     /// Goes online: listens for peers (the onion service once Tor is up),
-    /// connects every group's relays and posts what the outbox holds.
+    /// connects every group's relays (posting what the outbox holds) and
+    /// watches for withholding relays.
     pub async fn start(&self) {
         let node = self.clone();
         tokio::spawn(async move {
@@ -153,30 +175,27 @@ impl Node {
                 Err(e) => tracing::error!("cannot listen for peers: {e}"),
             }
         });
+        let groups: Vec<GroupId> = self.core().groups().map(|(g, _)| *g).collect();
+        for g in groups {
+            self.start_relays(g);
+        }
+        let node = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                node.check_withholding(WITHHOLD_GRACE);
+            }
+        });
     }
 
     fn serve_peers(&self, listener: Box<dyn crate::Listener>) {
         drop(listener);
     }
+}
 
-    /// Waits up to `wait` for the outbox to empty; returns how many items
-    /// still wait (they stay stored and go out on a later run).
-    pub async fn flush(&self, wait: std::time::Duration) -> usize {
-        let _ = wait;
-        self.core().outbox().map_or(0, |o| o.len())
-    }
-
-    /// Fetches what is new from the relays and peers, for up to `wait`.
-    pub async fn sync(&self, wait: std::time::Duration) {
-        let _ = wait;
-    }
-
-    /// Hands outbox items to the group's relays.
-    pub(crate) fn dispatch(&self, queued: Vec<Queued>) {
-        if queued.is_empty() {
-            return;
-        }
-        let waiting = queued.len();
-        self.emit(NodeEvent::Queued { waiting, reason: "waiting for the relays".into() });
-    }
+/// Locks `m`. A panic while holding a lock leaves state whose last
+/// operation did not commit; the store is still consistent, so carry on.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

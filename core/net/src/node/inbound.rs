@@ -1,0 +1,152 @@
+//! What the node does with what arrives (envelopes from relays, messages
+//! from peers) and with what the relays acknowledge: commit, tell the UI,
+//! post what the keys ask for, follow epoch and relay-list changes.
+
+use std::time::Duration;
+
+use cairn_proto::group::KeyEvent;
+use cairn_proto::replica::Received;
+use cairn_proto::wire::{Envelope, GroupId, MailboxId};
+
+use super::core::{Queued, now};
+use super::{Node, NodeEvent, SecurityWarning};
+
+impl Node {
+    pub(crate) fn receive_envelope(
+        &self,
+        group: GroupId,
+        relay: &str,
+        mailbox: MailboxId,
+        cursor: u64,
+        envelope: &Envelope,
+        fresh: bool,
+    ) {
+        let result = if fresh {
+            self.core().receive_envelope(group, relay, &mailbox, cursor, envelope, now())
+        } else {
+            self.core().put_cursor(group, relay, &mailbox, cursor).map(|()| Default::default())
+        };
+        match result {
+            Ok((received, queued)) => self.after_receive(group, received, queued),
+            Err(e) => tracing::error!("cannot take in an envelope: {e}"),
+        }
+    }
+
+    /// Takes in signed messages from a peer; returns how many were new.
+    pub(crate) fn receive_messages(&self, group: GroupId, messages: Vec<Vec<u8>>) -> usize {
+        match self.core().receive_messages(group, messages, now()) {
+            Ok((received, queued)) => {
+                let n = received.accepted.len();
+                self.after_receive(group, received, queued);
+                n
+            }
+            Err(e) => {
+                tracing::error!("cannot take in messages from a peer: {e}");
+                0
+            }
+        }
+    }
+
+    fn after_receive(&self, group: GroupId, received: Received, queued: Vec<Queued>) {
+        for (id, error) in received.rejected {
+            let reason = error.to_string();
+            self.emit(NodeEvent::Warning(SecurityWarning::Rejected { group, id, reason }));
+        }
+        for author in received.equivocators {
+            self.emit(NodeEvent::Warning(SecurityWarning::Equivocation { group, author }));
+        }
+        for (author, from, to) in received.gaps {
+            self.emit(NodeEvent::Warning(SecurityWarning::Gap { group, author, from, to }));
+        }
+        let epoch_changed =
+            received.key_events.iter().any(|e| matches!(e, KeyEvent::EpochEntered { .. }));
+        let accepted = !received.accepted.is_empty();
+        if accepted {
+            self.emit(NodeEvent::Messages { group, ids: received.accepted });
+        }
+        self.dispatch(queued);
+        if epoch_changed || accepted {
+            self.follow_group(group);
+        }
+    }
+
+    /// A relay stored every envelope of outbox item `item`.
+    pub(crate) fn relay_acked(&self, group: GroupId, item: u64, relay: &str) {
+        let relays = self.state(&group).map(|s| s.relays).unwrap_or_default();
+        let done = {
+            let mut acks = self.acks();
+            let set = acks.entry(item).or_default();
+            set.insert(relay.to_owned());
+            let done = relays.iter().all(|r| set.contains(r));
+            if done {
+                acks.remove(&item);
+            }
+            done
+        };
+        if done {
+            let message = self
+                .core()
+                .outbox()
+                .ok()
+                .and_then(|o| o.into_iter().find(|q| q.outbox_id == item).map(|q| q.message));
+            if let Err(e) = self.core().delivered(item) {
+                tracing::error!("cannot clear an outbox item: {e}");
+            }
+            if let Some(message) = message {
+                self.emit(NodeEvent::Delivered { group, message });
+            }
+        }
+    }
+
+    /// Hands outbox items to the relays (they are already in the store).
+    pub(crate) fn dispatch(&self, queued: Vec<Queued>) {
+        if queued.is_empty() {
+            return;
+        }
+        self.post_to_relays(&queued);
+        let waiting = self.core().outbox().map_or(0, |o| o.len());
+        if !self.any_relay_up() {
+            let reason = if self.net().is_tor() {
+                "no relay reachable (is Tor up?)"
+            } else {
+                "no relay reachable"
+            };
+            self.emit(NodeEvent::Queued { waiting, reason: reason.into() });
+        }
+    }
+
+    /// Waits up to `wait` for the outbox to empty; returns how many items
+    /// still wait (they stay stored and go out on a later run).
+    pub async fn flush(&self, wait: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let waiting = self.core().outbox().map_or(0, |o| o.len());
+            if waiting == 0 || tokio::time::Instant::now() >= deadline {
+                return waiting;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Fetches what is new, for up to `wait`: returns once every relay has
+    /// been reached (or given up on for now) and nothing new arrived for a
+    /// moment.
+    pub async fn sync(&self, wait: Duration) {
+        let quiet = Duration::from_millis(700);
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut events = self.events();
+        let mut last = tokio::time::Instant::now();
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline || (self.all_relays_tried() && now >= last + quiet) {
+                return;
+            }
+            let until = deadline.min(now + quiet);
+            if let Ok(Ok(NodeEvent::Messages { .. } | NodeEvent::RelayUp { .. })) =
+                tokio::time::timeout_at(until, events.recv()).await
+            {
+                last = tokio::time::Instant::now();
+            }
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! The node's relay connections (`node.md`, "Relays"): for each group, one
+//! task per relay that connects through the transport with the group's
+//! isolation key, subscribes to the group's mailboxes from the stored
+//! cursors, posts the outbox, and reconnects with backoff. Posting goes to
+//! every relay; reading takes from all, deduplicated by envelope.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use cairn_proto::relay_proto::frame::{self, HEADER_LEN};
+use cairn_proto::relay_proto::{ClientHandshake, ClientSession, MAX_RESPONSE_FRAME, RelayEvent};
+use cairn_proto::wire::{Envelope, GroupId, MailboxId};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, watch};
+
+use super::core::Queued;
+use super::{Node, NodeEvent, SecurityWarning};
+use crate::{BoxStream, IsolationKey, PeerAddr};
+
+/// Backoff between connection attempts: first, cap.
+pub const BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
+/// Outbox items waiting for one relay connection (more stay in the store
+/// and are posted again on the next connection).
+const QUEUE: usize = 256;
+/// How often an idle connection pings (relays cut idle ones).
+const PING_EVERY: Duration = Duration::from_secs(30);
+/// A relay that has not delivered, within this time, an envelope another
+/// relay of the group delivered is reported as withholding it.
+pub const WITHHOLD_GRACE: Duration = Duration::from_secs(20);
+/// Envelopes remembered for deduplication and withholding checks.
+const REMEMBERED: usize = 8192;
+
+/// The isolation key of a group's streams: one per group, so that a relay
+/// serving two of a person's groups cannot link them by circuit.
+pub fn isolation(group: &GroupId) -> IsolationKey {
+    IsolationKey::from_bytes(blake3::derive_key("cairn isolation v1", &group.0))
+}
+
+/// One group's relay tasks.
+pub(crate) struct GroupRelays {
+    relays: Vec<String>,
+    posts: Vec<mpsc::Sender<Queued>>,
+    mailboxes: watch::Sender<Vec<MailboxId>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    seen: Seen,
+}
+
+impl Drop for GroupRelays {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Which relay delivered which envelope, and when it was first seen.
+#[derive(Default)]
+pub(crate) struct Seen {
+    order: VecDeque<[u8; 32]>,
+    by: HashMap<[u8; 32], (Instant, BTreeSet<String>)>,
+    /// Relays up since, per relay.
+    up_since: BTreeMap<String, Instant>,
+    /// Relays whose first connection attempt ended (up or down).
+    tried: BTreeSet<String>,
+    reported: BTreeSet<(String, [u8; 32])>,
+}
+
+impl Seen {
+    /// Records a delivery; true if the envelope is new.
+    fn record(&mut self, relay: &str, envelope: &Envelope) -> bool {
+        let hash = *blake3::hash(envelope.as_bytes()).as_bytes();
+        if let Some((_, relays)) = self.by.get_mut(&hash) {
+            relays.insert(relay.to_owned());
+            return false;
+        }
+        if self.order.len() >= REMEMBERED
+            && let Some(old) = self.order.pop_front()
+        {
+            self.by.remove(&old);
+        }
+        self.order.push_back(hash);
+        self.by.insert(hash, (Instant::now(), BTreeSet::from([relay.to_owned()])));
+        true
+    }
+
+    /// Per relay, how many envelopes it newly failed to deliver in time.
+    fn withheld(&mut self, now: Instant, grace: Duration) -> Vec<(String, usize)> {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for (hash, (first, relays)) in &self.by {
+            if now.duration_since(*first) < grace {
+                continue;
+            }
+            for (relay, since) in &self.up_since {
+                let expected = *since + grace <= now;
+                if expected
+                    && !relays.contains(relay)
+                    && self.reported.insert((relay.clone(), *hash))
+                {
+                    *counts.entry(relay.clone()).or_default() += 1;
+                }
+            }
+        }
+        counts.into_iter().collect()
+    }
+}
+
+impl Node {
+    /// (Re)starts the relay tasks of `group` for the relays in its state.
+    pub(crate) fn start_relays(&self, group: GroupId) {
+        let Ok(state) = self.state(&group) else { return };
+        let mailboxes = self.with_replica(&group, |r| r.mailboxes()).unwrap_or_default();
+        let (mbox_tx, _) = watch::channel(mailboxes);
+        let mut gr = GroupRelays {
+            relays: state.relays.clone(),
+            posts: Vec::new(),
+            mailboxes: mbox_tx,
+            tasks: Vec::new(),
+            seen: Seen::default(),
+        };
+        for relay in &state.relays {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let task = tokio::spawn(relay_task(
+                self.clone(),
+                group,
+                relay.clone(),
+                rx,
+                gr.mailboxes.subscribe(),
+            ));
+            gr.posts.push(tx);
+            gr.tasks.push(task);
+        }
+        self.relays().insert(group, gr);
+    }
+
+    /// Hands new outbox items to every relay of their group.
+    pub(crate) fn post_to_relays(&self, queued: &[Queued]) {
+        let relays = self.relays();
+        for q in queued {
+            if let Some(gr) = relays.get(&q.group) {
+                for tx in &gr.posts {
+                    // A full queue: the item stays in the store and is
+                    // posted again when the connection is next made.
+                    let _ = tx.try_send(q.clone());
+                }
+            }
+        }
+    }
+
+    /// The group's epoch or relay list may have changed: follow it.
+    pub(crate) fn follow_group(&self, group: GroupId) {
+        let Ok(state) = self.state(&group) else { return };
+        let mailboxes = self.with_replica(&group, |r| r.mailboxes()).unwrap_or_default();
+        let restart = {
+            let relays = self.relays();
+            match relays.get(&group) {
+                Some(gr) => {
+                    gr.mailboxes.send_if_modified(|m| {
+                        let changed = *m != mailboxes;
+                        *m = mailboxes.clone();
+                        changed
+                    });
+                    gr.relays != state.relays
+                }
+                None => true,
+            }
+        };
+        if restart {
+            self.start_relays(group);
+        }
+    }
+
+    fn relay_delivered(
+        &self,
+        group: GroupId,
+        relay: &str,
+        mailbox: MailboxId,
+        cursor: u64,
+        env: Envelope,
+    ) {
+        let fresh = {
+            let mut relays = self.relays();
+            relays.get_mut(&group).is_some_and(|gr| gr.seen.record(relay, &env))
+        };
+        self.receive_envelope(group, relay, mailbox, cursor, &env, fresh);
+    }
+
+    fn relay_up(&self, group: GroupId, relay: &str, up: bool) {
+        if let Some(gr) = self.relays().get_mut(&group) {
+            gr.seen.tried.insert(relay.to_owned());
+            if up {
+                gr.seen.up_since.insert(relay.to_owned(), Instant::now());
+            } else {
+                gr.seen.up_since.remove(relay);
+            }
+        }
+    }
+
+    /// Whether any relay of any group is connected.
+    pub(crate) fn any_relay_up(&self) -> bool {
+        self.relays().values().any(|gr| !gr.seen.up_since.is_empty())
+    }
+
+    /// Whether every relay of every group has been tried at least once.
+    pub(crate) fn all_relays_tried(&self) -> bool {
+        self.relays().values().all(|gr| gr.relays.iter().all(|r| gr.seen.tried.contains(r)))
+    }
+
+    /// Reports relays that withheld envelopes others delivered.
+    pub(crate) fn check_withholding(&self, grace: Duration) {
+        let mut found = Vec::new();
+        for (group, gr) in self.relays().iter_mut() {
+            for (relay, count) in gr.seen.withheld(Instant::now(), grace) {
+                found.push(SecurityWarning::Withheld { group: *group, relay, count });
+            }
+        }
+        for w in found {
+            self.emit(NodeEvent::Warning(w));
+        }
+    }
+}
+
+async fn relay_task(
+    node: Node,
+    group: GroupId,
+    relay: String,
+    mut posts: mpsc::Receiver<Queued>,
+    mut mailboxes: watch::Receiver<Vec<MailboxId>>,
+) {
+    let mut wait = BACKOFF.0;
+    loop {
+        let started = Instant::now();
+        let error = match connection(&node, group, &relay, &mut posts, &mut mailboxes).await {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        node.relay_up(group, &relay, false);
+        if started.elapsed() > BACKOFF.1 {
+            wait = BACKOFF.0;
+        }
+        // Jitter so that many nodes do not reconnect in step.
+        let jitter =
+            Duration::from_millis(u64::from(rand_core::Rng::next_u32(&mut super::os_rng()) % 1000));
+        let retry_in = wait + jitter;
+        node.emit(NodeEvent::RelayDown { group, relay: relay.clone(), error, retry_in });
+        tokio::time::sleep(retry_in).await;
+        wait = (wait * 2).min(BACKOFF.1);
+    }
+}
+
+enum Never {}
+
+struct Conn {
+    writer: WriteHalf<BoxStream>,
+    session: ClientSession,
+    /// Post request id → (outbox item, envelopes of it still unacknowledged).
+    pending: HashMap<u32, u64>,
+    remaining: HashMap<u64, usize>,
+}
+
+async fn connection(
+    node: &Node,
+    group: GroupId,
+    relay: &str,
+    posts: &mut mpsc::Receiver<Queued>,
+    mailboxes: &mut watch::Receiver<Vec<MailboxId>>,
+) -> Result<Never, String> {
+    let addr: PeerAddr = relay.parse().map_err(|e| format!("bad relay address: {e}"))?;
+    let transport = node.net().transport();
+    let stream = transport.connect(&addr, &isolation(&group)).await.map_err(|e| e.to_string())?;
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let hs = ClientHandshake::new();
+    write(&mut writer, &hs.hello_frame()).await?;
+    let reply = read_frame(&mut reader).await?;
+    let session = hs.handle(&reply).map_err(|e| e.to_string())?;
+    let (frames_tx, mut frames) = mpsc::channel(64);
+    let reader_task = tokio::spawn(async move {
+        while let Ok(f) = read_frame(&mut reader).await {
+            if frames_tx.send(f).await.is_err() {
+                break;
+            }
+        }
+    });
+    let _guard = AbortOnDrop(reader_task);
+    let mut conn = Conn { writer, session, pending: HashMap::new(), remaining: HashMap::new() };
+    let current = mailboxes.borrow_and_update().clone();
+    subscribe(node, group, relay, &mut conn, &current).await?;
+    node.relay_up(group, relay, true);
+    node.emit(NodeEvent::RelayUp { group, relay: relay.to_owned() });
+    let waiting: Vec<Queued> =
+        node.core().outbox().unwrap_or_default().into_iter().filter(|q| q.group == group).collect();
+    for q in waiting {
+        post(&mut conn, &q).await?;
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    loop {
+        tokio::select! {
+            f = frames.recv() => {
+                let f = f.ok_or("the relay closed the connection")?;
+                let event = conn.session.decode(&f).map_err(|e| e.to_string())?;
+                handle(node, group, relay, &mut conn, event)?;
+            }
+            Some(q) = posts.recv() => post(&mut conn, &q).await?,
+            Ok(()) = mailboxes.changed() => {
+                let m = mailboxes.borrow_and_update().clone();
+                subscribe(node, group, relay, &mut conn, &m).await?;
+            }
+            _ = ping.tick() => {
+                let (_, frame) = conn.session.ping();
+                write(&mut conn.writer, &frame).await?;
+            }
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn subscribe(
+    node: &Node,
+    group: GroupId,
+    relay: &str,
+    conn: &mut Conn,
+    mailboxes: &[MailboxId],
+) -> Result<(), String> {
+    // The protocol takes at most 8 mailboxes per request: the newest epochs.
+    for chunk in mailboxes.chunks(8) {
+        let from: Vec<(MailboxId, u64)> =
+            chunk.iter().map(|m| (*m, node.core().cursor(&group, relay, m))).collect();
+        let (_, frame) = conn.session.subscribe(&from);
+        write(&mut conn.writer, &frame).await?;
+    }
+    Ok(())
+}
+
+async fn post(conn: &mut Conn, q: &Queued) -> Result<(), String> {
+    conn.remaining.insert(q.outbox_id, q.envelopes.len());
+    for env in &q.envelopes {
+        let (id, frame) = conn.session.post(env, None);
+        conn.pending.insert(id, q.outbox_id);
+        write(&mut conn.writer, &frame).await?;
+    }
+    Ok(())
+}
+
+fn handle(
+    node: &Node,
+    group: GroupId,
+    relay: &str,
+    conn: &mut Conn,
+    event: RelayEvent,
+) -> Result<(), String> {
+    match event {
+        RelayEvent::Push { cursor, envelope } => {
+            let mailbox = envelope.mailbox();
+            node.relay_delivered(group, relay, mailbox, cursor, envelope);
+        }
+        RelayEvent::Posted { id, .. } => acked(node, group, relay, conn, id),
+        RelayEvent::Error { id: None, code, info } => {
+            return Err(format!("the relay refused the connection (code {code}, {info})"));
+        }
+        RelayEvent::Error { id: Some(id), code, .. } => {
+            if conn.pending.contains_key(&id) {
+                // Refused for good (too large, bad signature, ...) or for
+                // now (quota, rate): either way the item stays in the
+                // outbox for the next connection.
+                tracing::warn!("relay refused a post (code {code})");
+                conn.pending.remove(&id);
+            }
+        }
+        RelayEvent::Page { .. } | RelayEvent::Subscribed { .. } | RelayEvent::Pong { .. } => {}
+    }
+    Ok(())
+}
+
+fn acked(node: &Node, group: GroupId, relay: &str, conn: &mut Conn, id: u32) {
+    let Some(item) = conn.pending.remove(&id) else { return };
+    let Some(left) = conn.remaining.get_mut(&item) else { return };
+    *left = left.saturating_sub(1);
+    if *left == 0 {
+        conn.remaining.remove(&item);
+        node.relay_acked(group, item, relay);
+    }
+}
+
+async fn write(writer: &mut WriteHalf<BoxStream>, frame: &[u8]) -> Result<(), String> {
+    writer.write_all(frame).await.map_err(|e| e.to_string())?;
+    // Tor streams buffer until flushed.
+    writer.flush().await.map_err(|e| e.to_string())
+}
+
+async fn read_frame(reader: &mut ReadHalf<BoxStream>) -> Result<Vec<u8>, String> {
+    let mut header = [0u8; HEADER_LEN];
+    reader.read_exact(&mut header).await.map_err(|e| e.to_string())?;
+    let len = frame::payload_len(header, MAX_RESPONSE_FRAME).map_err(|e| e.to_string())?;
+    let mut payload = vec![0u8; len];
+    reader.read_exact(&mut payload).await.map_err(|e| e.to_string())?;
+    Ok(payload)
+}
