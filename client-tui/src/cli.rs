@@ -145,7 +145,7 @@ impl Global {
     /// Opens the node on this profile.
     pub(crate) async fn open(&self) -> Result<Node, Failure> {
         let passphrase = self.passphrase("passphrase")?;
-        let config = NodeConfig { profile_dir: self.profile(), network: self.network() };
+        let config = NodeConfig::new(self.profile(), self.network());
         Ok(Node::open(config, passphrase).await?)
     }
 }

@@ -21,6 +21,8 @@ mod handle;
 mod inbound;
 pub mod lock;
 pub mod network;
+pub mod peer_conn;
+pub mod peers;
 pub mod registry;
 pub mod relays;
 
@@ -52,6 +54,9 @@ pub enum NodeError {
     /// The network failed.
     #[error(transparent)]
     Net(#[from] crate::Error),
+    /// A peer session failed.
+    #[error(transparent)]
+    Peer(#[from] peer_conn::PeerConnError),
     /// No such group in this profile.
     #[error("no such group in this profile (see `cairn group list`)")]
     UnknownGroup,
@@ -114,4 +119,9 @@ fn make_private_dir(dir: &Path) -> Result<(), NodeError> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| crate::Error::io("create the profile directory", e).into())
+}
+
+/// The first 16 hex digits of a key, for names in logs and sources.
+pub(crate) fn short(key: &cairn_proto::crypto::PublicKey) -> String {
+    key.0[..8].iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -13,5 +13,6 @@ mod seed;
 
 pub use keyfile::{KdfParams, KeyFile, KeyFileError, ProfileSecrets};
 pub use onion::{BadOnionAddress, OnionAddress, onion_address};
+pub(crate) use recovery::encoding as recovery_encoding;
 pub use recovery::{RecoveryError, parse_recovery, recovery_string};
 pub use seed::{Identity, MasterSeed};

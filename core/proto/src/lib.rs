@@ -10,6 +10,7 @@
 //! | [`crypto`] | AEAD, KDF contexts, sealing to x25519 keys, ed25519 with one validity rule |
 //! | [`identity`] | master seed, derived keys, recovery string, onion address, key file |
 //! | [`wire`] | the outer envelope, the inner signed message, fragmentation, canonical decoding |
+//! | [`invite`] | invitations: the invite string, the redeemer's proof, the short code, the inviter's one-time host |
 //! | [`epoch`] | epoch secrets, role keys and their ratchet, key packages, rekeys, role-key grants, role-sealed content, the key ring |
 //! | [`chain`] | per-author hash chains, validation rules, gaps, equivocation proofs, version vectors |
 //! | [`group`] | rules, roles, membership, tasks, chat; the deterministic fold with authorization and cut-offs |
@@ -25,6 +26,7 @@ pub mod epoch;
 pub mod fuzzing;
 pub mod group;
 pub mod identity;
+pub mod invite;
 pub mod peer_proto;
 pub mod relay_proto;
 pub mod replica;

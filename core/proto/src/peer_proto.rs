@@ -48,7 +48,7 @@ pub use hello::{Hello, MAGIC, Welcome};
 pub use keys::{
     DirectionKey, INITIATOR_PREFIX, RESPONDER_IDENTITY_PREFIX, RESPONDER_ONION_PREFIX, nonce,
 };
-pub use message::{Head, InitiatorAuth, PeerMessage, ResponderAuth};
+pub use message::{Head, InitiatorAuth, MAX_GROUPS, MAX_JOIN_NAME, PeerMessage, ResponderAuth};
 pub use reader::FrameReader;
 pub use session::{PeerEvent, PeerSession};
 

@@ -4,8 +4,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use cairn_proto::crypto::PublicKey;
 use cairn_proto::group::{GroupState, Rules};
 use cairn_proto::identity::Identity;
 use cairn_proto::replica::Replica;
@@ -29,6 +30,15 @@ pub struct NodeConfig {
     pub profile_dir: PathBuf,
     /// Tor or (tests and demos only) loopback TCP.
     pub network: Network,
+    /// How often each group is resynced from a few members.
+    pub sync_every: Duration,
+}
+
+impl NodeConfig {
+    /// A configuration with the default resync period (one minute).
+    pub fn new(profile_dir: PathBuf, network: Network) -> Self {
+        Self { profile_dir, network, sync_every: Duration::from_secs(60) }
+    }
 }
 
 /// A running node.
@@ -42,6 +52,9 @@ struct Inner {
     relays: Mutex<HashMap<GroupId, GroupRelays>>,
     /// Outbox item → relays that stored it.
     acks: Mutex<HashMap<u64, BTreeSet<String>>>,
+    /// Members last reached over the peer channel, and when.
+    reached: Mutex<HashMap<PublicKey, Instant>>,
+    sync_every: Duration,
     net: Net,
     identity: Identity,
     events: broadcast::Sender<NodeEvent>,
@@ -73,6 +86,8 @@ impl Node {
             core: Mutex::new(core),
             relays: Mutex::default(),
             acks: Mutex::default(),
+            reached: Mutex::default(),
+            sync_every: config.sync_every,
             net,
             identity,
             events,
@@ -106,6 +121,10 @@ impl Node {
 
     pub(crate) fn relays(&self) -> MutexGuard<'_, HashMap<GroupId, GroupRelays>> {
         lock(&self.inner.relays)
+    }
+
+    pub(crate) fn reached(&self) -> MutexGuard<'_, HashMap<PublicKey, Instant>> {
+        lock(&self.inner.reached)
     }
 
     pub(crate) fn acks(&self) -> MutexGuard<'_, HashMap<u64, BTreeSet<String>>> {
@@ -187,10 +206,24 @@ impl Node {
                 node.check_withholding(WITHHOLD_GRACE);
             }
         });
+        let node = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(node.inner.sync_every);
+            loop {
+                tick.tick().await;
+                node.resync_all().await;
+            }
+        });
     }
 
-    fn serve_peers(&self, listener: Box<dyn crate::Listener>) {
-        drop(listener);
+    /// Resyncs every group from a few members.
+    pub async fn resync_all(&self) {
+        let groups: Vec<GroupId> = self.core().groups().map(|(g, _)| *g).collect();
+        for g in groups {
+            if let Err(e) = self.resync_group(g).await {
+                tracing::debug!("resync: {e}");
+            }
+        }
     }
 }
 

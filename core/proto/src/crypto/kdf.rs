@@ -61,6 +61,16 @@ pub mod context {
     /// Label of a key-ring secret in the secrets file
     /// (`protocol-spec/store.md`, "Key-ring secrets").
     pub const KEY_SECRET_LABEL: &str = "cairn 2026 keys v1 secrets file label";
+    /// Peer channel: the channel binding an application may sign or MAC
+    /// (from the final transcript hash).
+    pub const PEER_CHANNEL_BINDING: &str = "cairn 2026 peer v1 channel binding";
+    /// Invitations: the invite string's checksum.
+    pub const INVITE_CHECKSUM: &str = "cairn 2026 invite v1 string checksum";
+    /// Invitations: the redeemer's proof of the invite secret, bound to
+    /// the channel.
+    pub const INVITE_PROOF: &str = "cairn 2026 invite v1 secret proof";
+    /// Invitations: the short code both people compare.
+    pub const INVITE_SHORT_CODE: &str = "cairn 2026 invite v1 short code";
 }
 
 /// BLAKE3 `derive_key(context, material)`, 32 bytes, zeroized on drop.
@@ -105,6 +115,10 @@ mod test {
             context::ROLE_WRAP_KEY,
             context::CONTENT_BINDING,
             context::KEY_SECRET_LABEL,
+            context::PEER_CHANNEL_BINDING,
+            context::INVITE_CHECKSUM,
+            context::INVITE_PROOF,
+            context::INVITE_SHORT_CODE,
         ];
         let set: std::collections::BTreeSet<_> = all.iter().collect();
         assert_eq!(set.len(), all.len());

@@ -40,7 +40,7 @@ pub enum RecoveryError {
     UnknownVersion(u8),
 }
 
-fn encoding() -> data_encoding::Encoding {
+pub(crate) fn encoding() -> data_encoding::Encoding {
     let mut spec = data_encoding::Specification::new();
     spec.symbols.push_str(ALPHABET);
     spec.translate.from.push_str("ABCDEFGHJKMNPQRSTVWXYZOoIiLl");

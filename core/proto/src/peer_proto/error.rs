@@ -27,11 +27,17 @@ pub enum PeerErrorCode {
     RateLimited = 6,
     /// The peer failed locally (for example its store). `info`: 0.
     Internal = 7,
+    /// The invitation was already used. `info`: 0.
+    InviteUsed = 8,
+    /// The invitation has expired. `info`: 0.
+    InviteExpired = 9,
+    /// The inviter did not approve the join. `info`: 0.
+    NotApproved = 10,
 }
 
 impl PeerErrorCode {
     /// Every code, in number order.
-    pub const ALL: [PeerErrorCode; 7] = [
+    pub const ALL: [PeerErrorCode; 10] = [
         Self::Malformed,
         Self::TooLarge,
         Self::UnsupportedVersion,
@@ -39,6 +45,9 @@ impl PeerErrorCode {
         Self::UnknownGroup,
         Self::RateLimited,
         Self::Internal,
+        Self::InviteUsed,
+        Self::InviteExpired,
+        Self::NotApproved,
     ];
 
     /// The number on the wire.
@@ -171,6 +180,6 @@ mod test {
             assert_eq!(PeerErrorCode::from_number(code.number()), Some(code));
         }
         assert_eq!(PeerErrorCode::from_number(0), None);
-        assert_eq!(PeerErrorCode::from_number(8), None);
+        assert_eq!(PeerErrorCode::from_number(11), None);
     }
 }

@@ -200,9 +200,20 @@ impl ResponderStart {
     /// A responder for `identity`. Draws its ephemeral x25519 secret (32
     /// bytes) from `rng` now, so that handling the hello needs no RNG.
     pub fn new(rng: &mut (impl rand_core::CryptoRng + ?Sized), identity: &Identity) -> Self {
+        Self::with_onion(rng, identity, identity.onion_key())
+    }
+
+    /// A responder for `identity` behind another onion service than its
+    /// own: `onion` is that service's key (an invitation's short-lived
+    /// service).
+    pub fn with_onion(
+        rng: &mut (impl rand_core::CryptoRng + ?Sized),
+        identity: &Identity,
+        onion: &SigningKey,
+    ) -> Self {
         Self {
             signing: identity.signing_key().clone(),
-            onion: identity.onion_key().clone(),
+            onion: onion.clone(),
             ephemeral: X25519Secret::random(rng),
         }
     }
@@ -295,6 +306,7 @@ pub struct Established {
     version: u16,
     peer: PublicKey,
     peer_onion: Option<PublicKey>,
+    binding: [u8; 32],
     pub(super) send: DirectionKey,
     pub(super) recv: DirectionKey,
 }
@@ -313,6 +325,7 @@ impl Established {
             version: 0,
             peer,
             peer_onion,
+            binding: *crate::crypto::derive_key(crate::crypto::context::PEER_CHANNEL_BINDING, th3),
             send: DirectionKey::derive(keys.0, shared, th3),
             recv: DirectionKey::derive(keys.1, shared, th3),
         }
@@ -326,6 +339,12 @@ impl Established {
     /// The peer's identity key, proven in the handshake.
     pub fn peer(&self) -> PublicKey {
         self.peer
+    }
+
+    /// The channel binding: equal on both ends of this session and
+    /// different in every other (derived from the final transcript hash).
+    pub fn binding(&self) -> [u8; 32] {
+        self.binding
     }
 
     /// The responder's onion-service key (known to the initiator only).

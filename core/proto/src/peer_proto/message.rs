@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{MAX_HAVE, MAX_HEADS, MAX_PLAINTEXT, PeerError};
 use crate::chain::VersionVector;
 use crate::crypto::{PublicKey, Signature};
+use crate::epoch::KeyPackage;
 use crate::wire::{GroupId, MAX_MESSAGE_LEN, MessageId, decode_canonical, encode};
 
 /// The responder's proof: its identity key and its onion-service key, each
@@ -46,7 +47,7 @@ pub struct Head {
 }
 
 /// A message of an open session. Variant numbers are part of the protocol:
-/// new kinds are added at the end (7 and 8 are reserved for invitations).
+/// new kinds are added at the end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PeerMessage {
     /// Asks for the messages of `group` the sender lacks. `have` is its
@@ -96,7 +97,42 @@ pub enum PeerMessage {
     },
     /// The sender ends the session and closes the stream.
     Close,
+    /// Asks an invitation's service to admit the sender
+    /// (`crate::invite`).
+    JoinRequest {
+        /// Keyed hash of the invite secret over the channel binding.
+        proof: [u8; 32],
+        /// The key package the admitting rekey is wrapped to.
+        key_package: KeyPackage,
+        /// The name the redeemer gives (shown to the inviter).
+        name: String,
+    },
+    /// The inviter admitted the sender: resync `group` from the inviter's
+    /// own onion service.
+    Welcome {
+        /// The group.
+        group: GroupId,
+        /// Its genesis message.
+        genesis: MessageId,
+        /// The message that admitted the redeemer.
+        admitted_by: MessageId,
+        /// The inviter's own onion-service key.
+        inviter_onion: PublicKey,
+    },
+    /// Asks which groups the sender shares with the receiver (a restored
+    /// identity finding its groups again).
+    GroupsRequest,
+    /// The groups the requester is or was a member of, with their genesis.
+    Groups {
+        /// (group, genesis), at most [`MAX_GROUPS`].
+        groups: Vec<(GroupId, MessageId)>,
+    },
 }
+
+/// The most groups in one [`PeerMessage::Groups`].
+pub const MAX_GROUPS: usize = 256;
+/// The longest name in a [`PeerMessage::JoinRequest`], in bytes.
+pub const MAX_JOIN_NAME: usize = 64;
 
 fn strictly_increasing<T: Ord>(mut keys: impl Iterator<Item = T>) -> bool {
     let Some(mut last) = keys.next() else { return true };
@@ -149,7 +185,19 @@ impl PeerMessage {
                     return Err(PeerError::Malformed("heads not sorted"));
                 }
             }
-            Self::ResyncDone { .. } | Self::Error { .. } | Self::Close => {}
+            Self::JoinRequest { name, .. } if name.len() > MAX_JOIN_NAME => {
+                return Err(PeerError::Malformed("join name too long"));
+            }
+            Self::Groups { groups } if groups.len() > MAX_GROUPS => {
+                return Err(PeerError::Malformed("too many groups"));
+            }
+            Self::ResyncDone { .. }
+            | Self::Error { .. }
+            | Self::Close
+            | Self::JoinRequest { .. }
+            | Self::Welcome { .. }
+            | Self::GroupsRequest
+            | Self::Groups { .. } => {}
         }
         Ok(())
     }

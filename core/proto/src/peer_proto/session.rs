@@ -79,6 +79,25 @@ impl PeerSession {
         Self::with(Phase::ResponderHello(ResponderStart::new(rng, identity)))
     }
 
+    /// The listening side behind another onion service, whose key is
+    /// `onion` (an invitation's short-lived service).
+    pub fn responder_with_onion(
+        rng: &mut (impl rand_core::CryptoRng + ?Sized),
+        identity: &Identity,
+        onion: &crate::crypto::SigningKey,
+    ) -> Self {
+        Self::with(Phase::ResponderHello(ResponderStart::with_onion(rng, identity, onion)))
+    }
+
+    /// The channel binding of the open session (`peer.md`): equal on both
+    /// ends, different for every session.
+    pub fn binding(&self) -> Option<[u8; 32]> {
+        match &self.phase {
+            Phase::Open(est) => Some(est.binding()),
+            _ => None,
+        }
+    }
+
     /// The next frame to write.
     pub fn poll_output(&mut self) -> Option<Vec<u8>> {
         self.output.pop_front()

@@ -1,0 +1,261 @@
+//! Peers (`node.md`, "Peers"): the node serves resync, heads and direct
+//! delivery on its onion service, and resyncs each group from a few members
+//! (recently reachable first), never a full mesh.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cairn_proto::crypto::PublicKey;
+use cairn_proto::identity::onion_address;
+use cairn_proto::peer_proto::{Head, PeerErrorCode, PeerMessage, PeerTarget};
+use cairn_proto::wire::GroupId;
+use tokio::sync::Semaphore;
+
+use super::peer_conn::{HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, PeerConn, PeerConnError, REPLY_TIMEOUT};
+use super::relays::isolation;
+use super::{Node, NodeError, NodeEvent};
+use crate::{BoxStream, Listener};
+
+/// Sessions served at once; more are closed at once.
+pub const MAX_SESSIONS: usize = 32;
+/// Members asked per resync round (Tor builds few circuits at once).
+pub const SYNC_PEERS: usize = 3;
+/// Messages per resync page, and pages per session.
+const PAGE: u32 = 256;
+const MAX_PAGES: usize = 64;
+/// Messages delivered to a peer that lacks them, per session.
+const MAX_DELIVER: usize = 1024;
+/// Requests a served session may make per minute.
+const REQUESTS_PER_MINUTE: u32 = 120;
+
+fn refuse(code: PeerErrorCode) -> PeerMessage {
+    PeerMessage::Error { code: code.number(), info: 0 }
+}
+
+impl Node {
+    /// Accepts peer sessions until the node is dropped.
+    pub(crate) fn serve_peers(&self, mut listener: Box<dyn Listener>) {
+        let node = self.clone();
+        let slots = Arc::new(Semaphore::new(MAX_SESSIONS));
+        tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok(stream) => {
+                        // Over the cap: drop the stream at once.
+                        let Ok(permit) = slots.clone().try_acquire_owned() else { continue };
+                        let node = node.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = node.serve_session(stream).await {
+                                tracing::debug!("peer session ended: {e}");
+                            }
+                            drop(permit);
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!("accepting peers: {e}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    async fn serve_session(&self, stream: BoxStream) -> Result<(), PeerConnError> {
+        let mut conn = PeerConn::respond(stream, self.identity()).await?;
+        let peer = conn.peer().ok_or(PeerConnError::Closed)?;
+        let (mut window, mut used) = (Instant::now(), 0u32);
+        loop {
+            let message = match conn.next_message(IDLE_TIMEOUT).await {
+                Err(PeerConnError::Closed) => return Ok(()),
+                other => other?,
+            };
+            if window.elapsed() > Duration::from_secs(60) {
+                (window, used) = (Instant::now(), 0);
+            }
+            used += 1;
+            if used > REQUESTS_PER_MINUTE {
+                let wait = 60_000u64.saturating_sub(window.elapsed().as_millis() as u64);
+                let code = PeerErrorCode::RateLimited.number();
+                conn.send(&PeerMessage::Error { code, info: wait }).await?;
+                continue;
+            }
+            self.answer(&mut conn, &peer, message).await?;
+        }
+    }
+
+    async fn answer(
+        &self,
+        conn: &mut PeerConn,
+        peer: &PublicKey,
+        message: PeerMessage,
+    ) -> Result<(), PeerConnError> {
+        match message {
+            PeerMessage::ResyncRequest { group, have, limit } => {
+                let have: BTreeMap<PublicKey, u64> = have.into_iter().collect();
+                let limit = limit.min(PAGE) as usize;
+                let reply = self.core().resync_for(&group, peer, &have, limit);
+                match reply {
+                    Ok(Ok(page)) => {
+                        for message in page.messages {
+                            conn.send(&PeerMessage::ResyncItem { message }).await?;
+                        }
+                        conn.send(&PeerMessage::ResyncDone { more: page.more }).await?;
+                    }
+                    Ok(Err(_)) => conn.send(&refuse(PeerErrorCode::NotAuthorized)).await?,
+                    Err(NodeError::UnknownGroup) => {
+                        conn.send(&refuse(PeerErrorCode::UnknownGroup)).await?;
+                    }
+                    Err(_) => conn.send(&refuse(PeerErrorCode::Internal)).await?,
+                }
+            }
+            PeerMessage::Heads { group, heads } => {
+                if !self.is_member_of(&group, peer) {
+                    return Ok(());
+                }
+                let mine = self.core().heads(&group).unwrap_or_default();
+                conn.send(&PeerMessage::Heads { group, heads: mine }).await?;
+                self.note_heads(group, &heads);
+            }
+            PeerMessage::Deliver { group, message } => {
+                if self.is_member_of(&group, peer) {
+                    self.receive_messages(group, vec![message]);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn is_member_of(&self, group: &GroupId, who: &PublicKey) -> bool {
+        self.state(group).is_ok_and(|s| s.members.contains_key(who))
+    }
+
+    /// A peer's heads: say so if it holds messages we lack.
+    fn note_heads(&self, group: GroupId, heads: &[Head]) {
+        let behind = self.with_replica(&group, |r| r.behind(heads)).unwrap_or_default();
+        if !behind.is_empty() {
+            tracing::debug!("a peer holds {} authors' newer messages", behind.len());
+        }
+    }
+
+    /// The members to resync `group` from: those with a known onion
+    /// service, most recently reached first.
+    fn sync_targets(&self, group: &GroupId) -> Vec<(PublicKey, PublicKey)> {
+        let me = self.identity().public_key();
+        let Ok(state) = self.state(group) else { return Vec::new() };
+        let reached = self.reached();
+        let mut targets: Vec<(PublicKey, PublicKey)> = state
+            .members
+            .iter()
+            .filter(|(k, _)| **k != me)
+            .filter_map(|(k, m)| m.onion.map(|o| (*k, o)))
+            .collect();
+        targets.sort_by_key(|(k, _)| std::cmp::Reverse(reached.get(k).copied()));
+        targets
+    }
+
+    /// Resyncs `group` from up to [`SYNC_PEERS`] members; returns how many
+    /// new messages arrived.
+    pub async fn resync_group(&self, group: GroupId) -> Result<usize, NodeError> {
+        let mut total = 0;
+        let mut asked = 0;
+        for (member, onion) in self.sync_targets(&group) {
+            if asked == SYNC_PEERS {
+                break;
+            }
+            asked += 1;
+            match self.resync_with(group, member, onion).await {
+                Ok(accepted) => {
+                    total += accepted;
+                    self.reached().insert(member, Instant::now());
+                    self.emit(NodeEvent::Synced { group, peer: member, accepted });
+                }
+                Err(e) => tracing::debug!("resync with a peer failed: {e}"),
+            }
+        }
+        Ok(total)
+    }
+
+    /// Dials `member` at its onion service `onion`.
+    pub(crate) async fn dial(
+        &self,
+        group: &GroupId,
+        member: Option<PublicKey>,
+        onion: &PublicKey,
+    ) -> Result<PeerConn, NodeError> {
+        let addr = self.net().peer_addr(onion)?;
+        let transport = self.net().transport();
+        let stream =
+            tokio::time::timeout(HANDSHAKE_TIMEOUT, transport.connect(&addr, &isolation(group)))
+                .await
+                .map_err(|_| NodeError::Peer(PeerConnError::Timeout(HANDSHAKE_TIMEOUT)))??;
+        let target = PeerTarget { onion: onion_address(onion), identity: member };
+        Ok(PeerConn::initiate(stream, self.identity(), target).await?)
+    }
+
+    async fn resync_with(
+        &self,
+        group: GroupId,
+        member: PublicKey,
+        onion: PublicKey,
+    ) -> Result<usize, NodeError> {
+        let mut conn = self.dial(&group, Some(member), &onion).await?;
+        let accepted = self.pull(&mut conn, group).await?;
+        let source = format!("peer {}", crate::node::short(&member));
+        self.core().source_caught_up(group, &source)?;
+        let mine = self.core().heads(&group)?;
+        conn.send(&PeerMessage::Heads { group, heads: mine }).await?;
+        if let PeerMessage::Heads { heads, .. } = conn.next_message(REPLY_TIMEOUT).await? {
+            self.push_missing(&mut conn, group, &heads).await?;
+        }
+        conn.close().await;
+        Ok(accepted)
+    }
+
+    /// Asks for what we lack, page after page.
+    pub(crate) async fn pull(
+        &self,
+        conn: &mut PeerConn,
+        group: GroupId,
+    ) -> Result<usize, NodeError> {
+        let mut accepted = 0;
+        for _ in 0..MAX_PAGES {
+            let have = self.with_replica(&group, |r| r.chain().version_vector())?;
+            conn.send(&PeerMessage::resync_request(group, &have, PAGE)).await?;
+            let mut items = Vec::new();
+            let more = loop {
+                match conn.next_message(REPLY_TIMEOUT).await? {
+                    PeerMessage::ResyncItem { message } => items.push(message),
+                    PeerMessage::ResyncDone { more } => break more,
+                    _ => {}
+                }
+            };
+            let got = items.len();
+            accepted += self.receive_messages(group, items);
+            if !more || got == 0 {
+                break;
+            }
+        }
+        Ok(accepted)
+    }
+
+    /// Delivers the messages a peer's heads show it lacks.
+    async fn push_missing(
+        &self,
+        conn: &mut PeerConn,
+        group: GroupId,
+        theirs: &[Head],
+    ) -> Result<(), NodeError> {
+        let have: BTreeMap<PublicKey, u64> = theirs.iter().map(|h| (h.author, h.seq)).collect();
+        let peer = conn.peer().ok_or(NodeError::Bug("no peer"))?;
+        let page = match self.core().resync_for(&group, &peer, &have, MAX_DELIVER)? {
+            Ok(page) => page,
+            Err(_) => return Ok(()),
+        };
+        for message in page.messages {
+            conn.send(&PeerMessage::Deliver { group, message }).await?;
+        }
+        Ok(())
+    }
+}

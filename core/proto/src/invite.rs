@@ -1,0 +1,227 @@
+//! Invitations (`protocol-spec/peer.md`, "Invitations"): a one-time,
+//! short-lived invite string redeemed at a short-lived onion service made
+//! for it.
+//!
+//! The string names the service (its onion key), a 32-byte secret and an
+//! expiry. The redeemer dials the service; the handshake proves the
+//! service's key and the inviter's identity; the redeemer proves the secret
+//! bound to the channel (a recorded request cannot be replayed into another
+//! session). Both people see a short code derived from the channel and
+//! compare it: the invite string may have leaked, and the code shows that
+//! the person the inviter talks to is the one they gave it to. The inviter
+//! approves; its node posts the admission (with its rekey) and only then
+//! sends the welcome.
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::crypto::{PublicKey, context, derive_key};
+use crate::identity::OnionAddress;
+use crate::peer_proto::PeerErrorCode;
+use crate::wire::{decode_canonical, encode};
+
+/// The prefix of every invite string.
+pub const PREFIX: &str = "cairn-invite1-";
+/// The invite format version.
+pub const VERSION: u8 = 1;
+/// The longest group-name hint, in bytes.
+pub const MAX_HINT: usize = 64;
+/// How long an invite lives by default, in seconds.
+pub const DEFAULT_TTL_SECS: u64 = 24 * 60 * 60;
+
+/// Why an invite string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InviteError {
+    /// Not a cairn invite (wrong prefix).
+    #[error("not a cairn invite (it should start with {PREFIX})")]
+    NotAnInvite,
+    /// Damaged: a typo, or cut short.
+    #[error("the invite is damaged (a typo, or cut short): check it")]
+    Damaged,
+    /// A newer invite format.
+    #[error("invite version {0} is not supported by this cairn")]
+    UnknownVersion(u8),
+    /// Past its expiry.
+    #[error("the invite expired; ask for a new one")]
+    Expired,
+}
+
+/// A parsed invitation.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    /// The short-lived service's onion key.
+    pub service: PublicKey,
+    /// The one-time secret.
+    pub secret: [u8; 32],
+    /// Unix seconds after which it is refused.
+    pub expires_at: u64,
+    /// The group's name, as a hint for the redeemer (not authenticated
+    /// until the welcome).
+    pub hint: String,
+    /// Loopback port of the service: tests and local demos only.
+    pub loopback_port: Option<u16>,
+}
+
+impl core::fmt::Debug for Invite {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Invite").field("expires_at", &self.expires_at).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Invite {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.secret);
+    }
+}
+
+fn checksum(bytes: &[u8]) -> [u8; 4] {
+    let d = derive_key(context::INVITE_CHECKSUM, bytes);
+    [d[0], d[1], d[2], d[3]]
+}
+
+impl Invite {
+    /// The service's onion address.
+    pub fn address(&self) -> OnionAddress {
+        crate::identity::onion_address(&self.service)
+    }
+
+    /// The invite string: prefix, then base32 of version ‖ body ‖ checksum.
+    pub fn to_text(&self) -> Zeroizing<String> {
+        let body = Zeroizing::new(encode(self));
+        let mut bytes = Zeroizing::new(vec![VERSION]);
+        bytes.extend_from_slice(&body);
+        let sum = checksum(&bytes);
+        bytes.extend_from_slice(&sum);
+        Zeroizing::new(format!("{PREFIX}{}", crate::identity::recovery_encoding().encode(&bytes)))
+    }
+
+    /// Parses an invite string and checks its expiry against `now`.
+    pub fn parse(text: &str, now: u64) -> Result<Self, InviteError> {
+        let rest = text.trim().strip_prefix(PREFIX).ok_or(InviteError::NotAnInvite)?;
+        let bytes = Zeroizing::new(
+            crate::identity::recovery_encoding()
+                .decode(rest.as_bytes())
+                .map_err(|_| InviteError::Damaged)?,
+        );
+        if bytes.len() < 5 {
+            return Err(InviteError::Damaged);
+        }
+        let (data, sum) = bytes.split_at(bytes.len() - 4);
+        if checksum(data) != sum {
+            return Err(InviteError::Damaged);
+        }
+        if data[0] != VERSION {
+            return Err(InviteError::UnknownVersion(data[0]));
+        }
+        let invite: Invite = decode_canonical(&data[1..], 512).map_err(|_| InviteError::Damaged)?;
+        if invite.hint.len() > MAX_HINT {
+            return Err(InviteError::Damaged);
+        }
+        if now > invite.expires_at {
+            return Err(InviteError::Expired);
+        }
+        Ok(invite)
+    }
+
+    /// The redeemer's proof of the secret for the channel `binding`.
+    pub fn proof(&self, binding: &[u8; 32]) -> [u8; 32] {
+        let material = Zeroizing::new([&self.secret[..], binding].concat());
+        *derive_key(context::INVITE_PROOF, &material)
+    }
+}
+
+/// The short code both people compare: six digits from the channel.
+pub fn short_code(binding: &[u8; 32]) -> String {
+    let d = derive_key(context::INVITE_SHORT_CODE, binding);
+    let n = u32::from_le_bytes([d[0], d[1], d[2], d[3]]) % 1_000_000;
+    format!("{:03}-{:03}", n / 1000, n % 1000)
+}
+
+/// A readable fingerprint of an identity key: its first 16 bytes in hex,
+/// in groups of four.
+pub fn fingerprint(key: &PublicKey) -> String {
+    let hex: Vec<String> = key.0[..16].iter().map(|b| format!("{b:02x}")).collect();
+    hex.chunks(2).map(|c| c.concat()).collect::<Vec<_>>().join(" ")
+}
+
+/// The inviter's side of one invite: one use, until expiry.
+#[derive(Debug)]
+pub struct InviteHost {
+    invite: Invite,
+    used: bool,
+}
+
+/// A join request that passed the checks, waiting for approval.
+#[derive(Debug, Clone)]
+pub struct PendingJoin {
+    /// The redeemer's identity (proven in the handshake).
+    pub identity: PublicKey,
+    /// Its fingerprint, to show.
+    pub fingerprint: String,
+    /// The code to compare.
+    pub short_code: String,
+    /// The name it gave.
+    pub name: String,
+    /// Its key package.
+    pub key_package: crate::epoch::KeyPackage,
+}
+
+impl InviteHost {
+    /// Hosts `invite`.
+    pub fn new(invite: Invite) -> Self {
+        Self { invite, used: false }
+    }
+
+    /// The invite.
+    pub fn invite(&self) -> &Invite {
+        &self.invite
+    }
+
+    /// Whether it has expired at `now`.
+    pub fn expired(&self, now: u64) -> bool {
+        now > self.invite.expires_at
+    }
+
+    /// Whether it was used.
+    pub fn used(&self) -> bool {
+        self.used
+    }
+
+    /// Checks a join request (peer proven by the handshake, `binding` of its
+    /// channel). A good one uses the invite up, approved or not: it is one
+    /// try.
+    pub fn handle_join(
+        &mut self,
+        now: u64,
+        peer: PublicKey,
+        binding: &[u8; 32],
+        proof: &[u8; 32],
+        key_package: crate::epoch::KeyPackage,
+        name: String,
+    ) -> Result<PendingJoin, PeerErrorCode> {
+        if self.used {
+            return Err(PeerErrorCode::InviteUsed);
+        }
+        if self.expired(now) {
+            return Err(PeerErrorCode::InviteExpired);
+        }
+        let expected = self.invite.proof(binding);
+        // Every byte compared, whatever differs first.
+        let differ = expected.iter().zip(proof).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        if differ != 0 {
+            return Err(PeerErrorCode::NotAuthorized);
+        }
+        self.used = true;
+        Ok(PendingJoin {
+            identity: peer,
+            fingerprint: fingerprint(&peer),
+            short_code: short_code(binding),
+            name,
+            key_package,
+        })
+    }
+}
+
+#[cfg(test)]
+mod test;
