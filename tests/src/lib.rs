@@ -2,6 +2,7 @@
 //!
 //! * [`tornet`]: a private Tor network on 127.0.0.1 for end-to-end tests
 //!   over real onion services.
+//! * [`nodes`]: real nodes with real profiles, and waiting for them.
 //! * [`relay_proc`]: runs the real relay binary.
 //! * [`scan`]: looks for secrets in every file under a directory.
 //! * [`sockets`]: the sockets a process holds, from /proc.
@@ -9,6 +10,7 @@
 // A shell: clocks and the OS RNG belong here, not in cairn-proto (see clippy.toml).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+pub mod nodes;
 pub mod relay_proc;
 pub mod scan;
 pub mod sockets;

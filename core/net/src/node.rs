@@ -19,6 +19,7 @@ pub mod core;
 mod event;
 mod handle;
 mod inbound;
+pub mod invites;
 pub mod lock;
 pub mod network;
 pub mod peer_conn;
@@ -57,6 +58,23 @@ pub enum NodeError {
     /// A peer session failed.
     #[error(transparent)]
     Peer(#[from] peer_conn::PeerConnError),
+    /// The invite string is not usable.
+    #[error("{0}")]
+    Invite(cairn_proto::invite::InviteError),
+    /// The inviter refused (code names why).
+    #[error("the inviter refused: {}", join_refusal(*.0))]
+    JoinRefused(u16),
+    /// The invite's service cannot be reached.
+    #[error(
+        "cannot reach the invite's service: the invite was already used or has expired, or the inviter is offline; ask for a new one"
+    )]
+    InviteGone,
+    /// No join request waits with that short code.
+    #[error("no join request waits with that code")]
+    NoSuchJoin,
+    /// This profile is already in that group.
+    #[error("this profile is already a member of that group")]
+    AlreadyMember,
     /// No such group in this profile.
     #[error("no such group in this profile (see `cairn group list`)")]
     UnknownGroup,
@@ -124,4 +142,15 @@ fn make_private_dir(dir: &Path) -> Result<(), NodeError> {
 /// The first 16 hex digits of a key, for names in logs and sources.
 pub(crate) fn short(key: &cairn_proto::crypto::PublicKey) -> String {
     key.0[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn join_refusal(code: u16) -> &'static str {
+    use cairn_proto::peer_proto::PeerErrorCode as C;
+    match C::from_number(code) {
+        Some(C::InviteUsed) => "this invite was already used; ask for a new one",
+        Some(C::InviteExpired) => "this invite expired; ask for a new one",
+        Some(C::NotApproved) => "the inviter did not approve",
+        Some(C::NotAuthorized) => "the invite does not match (wrong or altered invite)",
+        _ => "the inviter's node failed",
+    }
 }

@@ -50,6 +50,10 @@ pub enum InviteError {
 /// A parsed invitation.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invite {
+    /// The group (not secret: it names the group, nothing more).
+    pub group: crate::wire::GroupId,
+    /// Its genesis message.
+    pub genesis: crate::wire::MessageId,
     /// The short-lived service's onion key.
     pub service: PublicKey,
     /// The one-time secret.

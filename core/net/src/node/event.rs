@@ -70,6 +70,25 @@ pub enum NodeEvent {
         /// Messages accepted from it.
         accepted: usize,
     },
+    /// Someone redeemed an invite: compare the short code with them, then
+    /// [`super::Node::approve`].
+    JoinRequest {
+        /// The group.
+        group: GroupId,
+        /// The redeemer's key fingerprint.
+        fingerprint: String,
+        /// The code both people compare.
+        short_code: String,
+        /// The name they gave.
+        name: String,
+    },
+    /// This node redeemed an invite and waits for approval: show the code.
+    Joining {
+        /// The code both people compare.
+        short_code: String,
+        /// The inviter's key fingerprint.
+        inviter: String,
+    },
     /// Something the user must know about the group's integrity.
     Warning(SecurityWarning),
 }

@@ -52,6 +52,8 @@ struct Inner {
     relays: Mutex<HashMap<GroupId, GroupRelays>>,
     /// Outbox item → relays that stored it.
     acks: Mutex<HashMap<u64, BTreeSet<String>>>,
+    /// Join requests waiting for a person, by short code.
+    approvals: Mutex<HashMap<String, tokio::sync::oneshot::Sender<bool>>>,
     /// Members last reached over the peer channel, and when.
     reached: Mutex<HashMap<PublicKey, Instant>>,
     sync_every: Duration,
@@ -87,6 +89,7 @@ impl Node {
             relays: Mutex::default(),
             acks: Mutex::default(),
             reached: Mutex::default(),
+            approvals: Mutex::default(),
             sync_every: config.sync_every,
             net,
             identity,
@@ -125,6 +128,12 @@ impl Node {
 
     pub(crate) fn reached(&self) -> MutexGuard<'_, HashMap<PublicKey, Instant>> {
         lock(&self.inner.reached)
+    }
+
+    pub(crate) fn approvals(
+        &self,
+    ) -> MutexGuard<'_, HashMap<String, tokio::sync::oneshot::Sender<bool>>> {
+        lock(&self.inner.approvals)
     }
 
     pub(crate) fn acks(&self) -> MutexGuard<'_, HashMap<u64, BTreeSet<String>>> {

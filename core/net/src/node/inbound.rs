@@ -34,7 +34,9 @@ impl Node {
 
     /// Takes in signed messages from a peer; returns how many were new.
     pub(crate) fn receive_messages(&self, group: GroupId, messages: Vec<Vec<u8>>) -> usize {
-        match self.core().receive_messages(group, messages, now()) {
+        // Bind first: a guard in the scrutinee would live through the arms.
+        let result = self.core().receive_messages(group, messages, now());
+        match result {
             Ok((received, queued)) => {
                 let n = received.accepted.len();
                 self.after_receive(group, received, queued);
@@ -89,7 +91,8 @@ impl Node {
                 .outbox()
                 .ok()
                 .and_then(|o| o.into_iter().find(|q| q.outbox_id == item).map(|q| q.message));
-            if let Err(e) = self.core().delivered(item) {
+            let result = self.core().delivered(item);
+            if let Err(e) = result {
                 tracing::error!("cannot clear an outbox item: {e}");
             }
             if let Some(message) = message {

@@ -80,6 +80,11 @@ impl Net {
         self.transport.clone()
     }
 
+    /// The Tor transport, in Tor mode.
+    pub fn arti(&self) -> Option<&ArtiTransport> {
+        self.arti.as_deref()
+    }
+
     /// Whether this is Tor.
     pub fn is_tor(&self) -> bool {
         self.arti.is_some()

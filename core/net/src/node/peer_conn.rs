@@ -70,6 +70,24 @@ impl PeerConn {
         Ok(conn)
     }
 
+    /// Answers behind another onion service (an invitation's), whose key
+    /// is `onion`.
+    pub async fn respond_with_onion(
+        stream: BoxStream,
+        identity: &Identity,
+        onion: &cairn_proto::crypto::SigningKey,
+    ) -> Result<Self, PeerConnError> {
+        let session = PeerSession::responder_with_onion(&mut os_rng(), identity, onion);
+        let mut conn = Self { stream, session, buf: vec![0; 16 * 1024] };
+        conn.established(HANDSHAKE_TIMEOUT).await?;
+        Ok(conn)
+    }
+
+    /// The channel binding (equal on both ends of this session only).
+    pub fn binding(&self) -> Option<[u8; 32]> {
+        self.session.binding()
+    }
+
     async fn established(&mut self, within: Duration) -> Result<(), PeerConnError> {
         match self.next_event(within).await? {
             PeerEvent::Established { .. } => Ok(()),

@@ -117,6 +117,10 @@ impl Node {
                 conn.send(&PeerMessage::Heads { group, heads: mine }).await?;
                 self.note_heads(group, &heads);
             }
+            PeerMessage::GroupsRequest => {
+                let groups = self.shared_groups(peer);
+                conn.send(&PeerMessage::Groups { groups }).await?;
+            }
             PeerMessage::Deliver { group, message } => {
                 if self.is_member_of(&group, peer) {
                     self.receive_messages(group, vec![message]);
@@ -125,6 +129,49 @@ impl Node {
             _ => {}
         }
         Ok(())
+    }
+
+    /// The groups `who` is or was a member of, with their genesis.
+    fn shared_groups(&self, who: &PublicKey) -> Vec<(GroupId, cairn_proto::wire::MessageId)> {
+        let core = self.core();
+        core.groups()
+            .filter_map(|(g, r)| r.state().map(|s| (g, s)))
+            .filter(|(_, s)| s.members.contains_key(who) || s.former.contains_key(who))
+            .map(|(g, s)| (*g, s.genesis))
+            .take(cairn_proto::peer_proto::MAX_GROUPS)
+            .collect()
+    }
+
+    /// A restored identity finds its groups again: asks the member whose
+    /// onion service is `onion` which groups it shares with this identity,
+    /// and resyncs each from it. Returns the groups recovered.
+    pub async fn recover_from(&self, onion: &PublicKey) -> Result<Vec<GroupId>, NodeError> {
+        let probe = GroupId(*blake3::hash(&onion.0).as_bytes());
+        let mut conn = self.dial(&probe, None, onion).await?;
+        let source = format!("peer {}", crate::node::short(&conn.peer().unwrap_or(*onion)));
+        conn.send(&PeerMessage::GroupsRequest).await?;
+        let PeerMessage::Groups { groups } = conn.next_message(REPLY_TIMEOUT).await? else {
+            return Err(NodeError::Bug("the peer did not list groups"));
+        };
+        let me = self.identity().public_key();
+        let mut recovered = Vec::new();
+        for (group, genesis) in groups {
+            if self.core().replica(&group).is_err() {
+                let (replica, _) = cairn_proto::replica::Replica::joining(
+                    &mut super::os_rng(),
+                    me,
+                    group,
+                    genesis,
+                );
+                self.core().add_joined(replica, genesis)?;
+            }
+            self.pull(&mut conn, group).await?;
+            self.core().source_caught_up(group, &source)?;
+            self.start_relays(group);
+            recovered.push(group);
+        }
+        conn.close().await;
+        Ok(recovered)
     }
 
     fn is_member_of(&self, group: &GroupId, who: &PublicKey) -> bool {

@@ -5,6 +5,8 @@ use crate::wire::GroupId;
 
 fn invite() -> Invite {
     Invite {
+        group: GroupId([4; 32]),
+        genesis: crate::wire::MessageId([5; 32]),
         service: PublicKey([7; 32]),
         secret: [9; 32],
         expires_at: 2_000,

@@ -1,0 +1,313 @@
+//! Invitations on the node (`peer.md`, "Invitations"): the inviter hosts a
+//! short-lived service for one invite, shows the redeemer's fingerprint and
+//! short code, and on approval posts the admission with its rekey before it
+//! sends the welcome; the redeemer then resyncs from the inviter's own
+//! service and publishes its key package and contact.
+
+use std::time::Duration;
+
+use cairn_proto::crypto::SigningKey;
+use cairn_proto::invite::{Invite, InviteHost, PendingJoin, fingerprint};
+use cairn_proto::peer_proto::{PeerErrorCode, PeerMessage, PeerTarget};
+use cairn_proto::replica::Replica;
+use cairn_proto::wire::{Body, Contact, GroupId, MemberAdd, MessageId};
+use rand_core::Rng as _;
+use tokio::sync::oneshot;
+use zeroize::Zeroizing;
+
+use super::core::now;
+use super::network::PEER_PORT;
+use super::peer_conn::{PeerConn, PeerConnError, REPLY_TIMEOUT};
+use super::relays::isolation;
+use super::{Node, NodeError, NodeEvent, os_rng};
+use crate::{Listener, PeerAddr, TcpLoopbackTransport};
+
+/// How long a redeemer waits for a person to approve.
+pub const APPROVAL_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long the inviter waits for the admission to reach a relay before it
+/// welcomes anyway (the redeemer resyncs from the inviter directly).
+const ADMISSION_POST_WAIT: Duration = Duration::from_secs(15);
+
+/// Who approves joins of an invite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approval {
+    /// A person, through [`Node::approve`] after a
+    /// [`NodeEvent::JoinRequest`].
+    Manual,
+    /// Anyone holding the invite string is admitted (an explicit choice).
+    Automatic,
+}
+
+/// A made invite.
+#[derive(Debug)]
+pub struct InviteTicket {
+    /// The string to hand over (secret until used).
+    pub text: Zeroizing<String>,
+    /// When it stops working (Unix seconds).
+    pub expires_at: u64,
+    /// Finishes when the invite is used up or expired: `Some(member)` if
+    /// someone was admitted.
+    pub done: oneshot::Receiver<Option<cairn_proto::crypto::PublicKey>>,
+}
+
+impl Node {
+    /// Makes a one-time invite to `group` giving `roles`, valid for `ttl`,
+    /// and hosts its short-lived service until it is used or expires.
+    pub async fn invite(
+        &self,
+        group: GroupId,
+        roles: Vec<String>,
+        ttl: Duration,
+        approval: Approval,
+    ) -> Result<InviteTicket, NodeError> {
+        let state = self.state(&group)?;
+        let key = SigningKey::random(&mut os_rng());
+        let (listener, loopback_port) = self.invite_listener(&key).await?;
+        let mut secret = [0u8; 32];
+        os_rng().fill_bytes(&mut secret);
+        let expires_at = now() + ttl.as_secs();
+        let mut hint = state.name.clone();
+        hint.truncate(cairn_proto::invite::MAX_HINT);
+        let invite = Invite {
+            group,
+            genesis: state.genesis,
+            service: key.public(),
+            secret,
+            expires_at,
+            hint,
+            loopback_port,
+        };
+        let text = invite.to_text();
+        let (tx, done) = oneshot::channel();
+        let node = self.clone();
+        let host = InviteHost::new(invite);
+        tokio::spawn(async move {
+            let admitted = node.host_invite(group, roles, listener, key, host, approval).await;
+            let _ = tx.send(admitted);
+        });
+        Ok(InviteTicket { text, expires_at, done })
+    }
+
+    async fn invite_listener(
+        &self,
+        key: &SigningKey,
+    ) -> Result<(Box<dyn Listener>, Option<u16>), NodeError> {
+        if let Some(arti) = self.net().arti() {
+            let mut nick = [0u8; 6];
+            os_rng().fill_bytes(&mut nick);
+            let nick: String = nick.iter().map(|b| format!("{b:02x}")).collect();
+            let l = arti.launch_onion_service(&format!("invite-{nick}"), key, PEER_PORT)?;
+            return Ok((Box::new(l), None));
+        }
+        let transport = TcpLoopbackTransport::insecure_for_tests_and_demos();
+        let l = transport.listen(([127, 0, 0, 1], 0).into()).await?;
+        let port = match l.local_addr() {
+            PeerAddr::Tcp(a) => Some(a.port()),
+            PeerAddr::Onion { .. } => None,
+        };
+        Ok((Box::new(l), port))
+    }
+
+    /// Serves one invite until it is used or expires; the listener (and
+    /// with it the onion service) is dropped when this returns.
+    async fn host_invite(
+        &self,
+        group: GroupId,
+        roles: Vec<String>,
+        mut listener: Box<dyn Listener>,
+        key: SigningKey,
+        mut host: InviteHost,
+        approval: Approval,
+    ) -> Option<cairn_proto::crypto::PublicKey> {
+        let expiry = Duration::from_secs(host.invite().expires_at.saturating_sub(now()));
+        let deadline = tokio::time::Instant::now() + expiry;
+        while !host.used() {
+            let Ok(Ok(stream)) = tokio::time::timeout_at(deadline, listener.accept()).await else {
+                return None;
+            };
+            let result = self.redeemed(group, &roles, stream, &key, &mut host, approval).await;
+            match result {
+                Ok(Some(member)) => return Some(member),
+                Ok(None) => {}
+                Err(e) => tracing::debug!("an invite session ended: {e}"),
+            }
+        }
+        None
+    }
+
+    async fn redeemed(
+        &self,
+        group: GroupId,
+        roles: &[String],
+        stream: crate::BoxStream,
+        key: &SigningKey,
+        host: &mut InviteHost,
+        approval: Approval,
+    ) -> Result<Option<cairn_proto::crypto::PublicKey>, NodeError> {
+        let mut conn = PeerConn::respond_with_onion(stream, self.identity(), key).await?;
+        let (peer, binding) = (conn.peer(), conn.binding());
+        let (Some(peer), Some(binding)) = (peer, binding) else { return Ok(None) };
+        let PeerMessage::JoinRequest { proof, key_package, name } =
+            conn.next_message(REPLY_TIMEOUT).await?
+        else {
+            return Ok(None);
+        };
+        let pending = match host.handle_join(now(), peer, &binding, &proof, key_package, name) {
+            Ok(p) => p,
+            Err(code) => {
+                conn.send(&PeerMessage::Error { code: code.number(), info: 0 }).await?;
+                return Ok(None);
+            }
+        };
+        if !self.approved(group, &pending, approval).await {
+            let code = PeerErrorCode::NotApproved.number();
+            conn.send(&PeerMessage::Error { code, info: 0 }).await?;
+            return Ok(None);
+        }
+        let admitted_by = self.admit(group, roles, &pending).await?;
+        let genesis = self.state(&group)?.genesis;
+        let inviter_onion = self.identity().onion_key().public();
+        conn.send(&PeerMessage::Welcome { group, genesis, admitted_by, inviter_onion }).await?;
+        conn.close().await;
+        Ok(Some(pending.identity))
+    }
+
+    async fn approved(&self, group: GroupId, pending: &PendingJoin, approval: Approval) -> bool {
+        if approval == Approval::Automatic {
+            return true;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.approvals().insert(pending.short_code.clone(), tx);
+        self.emit(NodeEvent::JoinRequest {
+            group,
+            fingerprint: pending.fingerprint.clone(),
+            short_code: pending.short_code.clone(),
+            name: pending.name.clone(),
+        });
+        let answer = tokio::time::timeout(APPROVAL_TIMEOUT, rx).await;
+        self.approvals().remove(&pending.short_code);
+        matches!(answer, Ok(Ok(true)))
+    }
+
+    /// Answers a [`NodeEvent::JoinRequest`] by its short code.
+    pub fn approve(&self, short_code: &str, admit: bool) -> Result<(), NodeError> {
+        let tx = self.approvals().remove(short_code).ok_or(NodeError::NoSuchJoin)?;
+        let _ = tx.send(admit);
+        Ok(())
+    }
+
+    /// Posts the admission with the rekey wrapped to the joiner's package,
+    /// and waits (bounded) for it to reach the relays.
+    async fn admit(
+        &self,
+        group: GroupId,
+        roles: &[String],
+        pending: &PendingJoin,
+    ) -> Result<MessageId, NodeError> {
+        let member = pending.identity;
+        let body = {
+            let mut core = self.core();
+            let replica = core.replica_mut(&group)?;
+            let (rekey, _) =
+                replica.build_rekey(&mut os_rng(), Some((&member, &pending.key_package)), &[])?;
+            Body::MemberAdd(MemberAdd { member, roles: roles.to_vec(), rekey: Some(rekey) })
+        };
+        let id = self.write(group, body)?;
+        self.flush(ADMISSION_POST_WAIT).await;
+        Ok(id)
+    }
+
+    /// Redeems an invite string: proves it to the inviter's short-lived
+    /// service, waits for approval, then resyncs the group from the
+    /// inviter and announces this member's key package and contact.
+    pub async fn join(&self, text: &str, name: &str) -> Result<GroupId, NodeError> {
+        let invite = Invite::parse(text, now()).map_err(NodeError::Invite)?;
+        let group = invite.group;
+        if self.core().replica(&group).is_ok() {
+            return Err(NodeError::AlreadyMember);
+        }
+        let addr = match (self.net().is_tor(), invite.loopback_port) {
+            (true, _) => PeerAddr::onion(&invite.address(), PEER_PORT),
+            (false, Some(port)) => PeerAddr::Tcp(([127, 0, 0, 1], port).into()),
+            (false, None) => return Err(NodeError::Bug("an onion invite needs Tor")),
+        };
+        let me = self.identity().public_key();
+        let (replica, kp) = Replica::joining(&mut os_rng(), me, group, invite.genesis);
+        let stream = match self.net().transport().connect(&addr, &isolation(&group)).await {
+            Ok(s) => s,
+            // The service lives only while the invite can be used.
+            Err(_) => return Err(NodeError::InviteGone),
+        };
+        let target = PeerTarget { onion: invite.address(), identity: None };
+        let mut conn = PeerConn::initiate(stream, self.identity(), target).await?;
+        let (Some(binding), Some(inviter)) = (conn.binding(), conn.peer()) else {
+            return Err(NodeError::Bug("session without binding"));
+        };
+        self.emit(NodeEvent::Joining {
+            short_code: cairn_proto::invite::short_code(&binding),
+            inviter: fingerprint(&inviter),
+        });
+        let request = PeerMessage::JoinRequest {
+            proof: invite.proof(&binding),
+            key_package: kp,
+            name: name.chars().take(cairn_proto::peer_proto::MAX_JOIN_NAME).collect(),
+        };
+        conn.send(&request).await?;
+        let welcome = match conn.next_message(APPROVAL_TIMEOUT).await {
+            Ok(w) => w,
+            Err(PeerConnError::Refused { code }) => return Err(NodeError::JoinRefused(code)),
+            Err(e) => return Err(e.into()),
+        };
+        let PeerMessage::Welcome { group: g, genesis, inviter_onion, .. } = welcome else {
+            return Err(NodeError::Bug("the inviter sent no welcome"));
+        };
+        if g != group || genesis != invite.genesis {
+            return Err(NodeError::Bug("the welcome names another group"));
+        }
+        self.core().add_joined(replica, genesis)?;
+        let mut conn = self.dial(&group, Some(inviter), &inviter_onion).await?;
+        self.pull(&mut conn, group).await?;
+        self.announce(group)?;
+        // Everything this member wrote (its key package above all) goes to
+        // the inviter directly as well: the next rekey (another admission,
+        // say) must reach this member even if the relays are slow or gone.
+        for message in self.own_messages(group, &inviter)? {
+            conn.send(&PeerMessage::Deliver { group, message }).await?;
+        }
+        conn.close().await;
+        self.start_relays(group);
+        Ok(group)
+    }
+
+    /// Publishes this member's key package (unless its keys already
+    /// published a fresh one) and contact in `group`.
+    fn announce(&self, group: GroupId) -> Result<(), NodeError> {
+        let me = self.identity().public_key();
+        let published =
+            self.state(&group)?.members.get(&me).is_some_and(|m| m.key_package.is_some());
+        if !published && let Some(kp) = self.with_replica(&group, Replica::publish_key_package)? {
+            self.write(group, kp)?;
+        }
+        let onion = self.identity().onion_key().public();
+        self.write(group, Body::Contact(Contact { onion }))?;
+        Ok(())
+    }
+
+    /// Every message this member wrote in `group`, in order (to hand to
+    /// `peer`, a member).
+    fn own_messages(
+        &self,
+        group: GroupId,
+        peer: &cairn_proto::crypto::PublicKey,
+    ) -> Result<Vec<Vec<u8>>, NodeError> {
+        let me = self.identity().public_key();
+        let have: std::collections::BTreeMap<_, _> = self
+            .with_replica(&group, |r| r.chain().version_vector())?
+            .iter()
+            .filter(|(a, _)| **a != me)
+            .map(|(a, s)| (*a, *s))
+            .collect();
+        let page = self.core().resync_for(&group, peer, &have, 1024)?;
+        Ok(page.map(|p| p.messages).unwrap_or_default())
+    }
+}

@@ -1,0 +1,50 @@
+//! Running real nodes in a test: profiles in a scratch directory, nodes on
+//! loopback TCP or on the private Tor network.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use cairn_net::node::{Network, Node, NodeConfig, create_profile};
+use cairn_net::proto::identity::KdfParams;
+use cairn_net::proto::wire::GroupId;
+use zeroize::Zeroizing;
+
+/// The passphrase of every test profile.
+pub const PASS: &[u8] = b"test profile passphrase";
+
+/// Makes a profile `name` under `root` and opens its node (not started).
+pub async fn node(root: &Path, name: &str, network: Network) -> Result<Node> {
+    let dir = root.join(name);
+    create_profile(&dir, PASS, KdfParams::MIN)?;
+    open(&dir, network).await
+}
+
+/// Opens the node of an existing profile.
+pub async fn open(dir: &Path, network: Network) -> Result<Node> {
+    let mut config = NodeConfig::new(dir.to_owned(), network);
+    config.sync_every = Duration::from_secs(2);
+    Ok(Node::open(config, Zeroizing::new(PASS.to_vec())).await?)
+}
+
+/// The chat texts of `group` as `node` sees them.
+pub fn chat(node: &Node, group: &GroupId) -> Vec<String> {
+    node.with_replica(group, |r| r.fold().chat().iter().map(|(_, _, c)| c.text.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Polls `check` every 100 ms until it holds or `within` passes.
+pub async fn eventually(
+    what: &str,
+    within: Duration,
+    mut check: impl FnMut() -> bool,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if check() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if check() { Ok(()) } else { bail!("timed out waiting for: {what}") }
+}
