@@ -110,8 +110,9 @@ impl Node {
                 }
             }
             PeerMessage::Heads { group, heads } => {
+                // Heads would tell a former member that the group goes on.
                 if !self.is_member_of(&group, peer) {
-                    return Ok(());
+                    return conn.send(&refuse(PeerErrorCode::NotAuthorized)).await;
                 }
                 let mine = self.core().heads(&group).unwrap_or_default();
                 conn.send(&PeerMessage::Heads { group, heads: mine }).await?;
