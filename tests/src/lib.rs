@@ -3,6 +3,7 @@
 //! * [`tornet`]: a private Tor network on 127.0.0.1 for end-to-end tests
 //!   over real onion services.
 //! * [`nodes`]: real nodes with real profiles, and waiting for them.
+//! * [`proxy`]: a withholding relay (a proxy that hides pushes).
 //! * [`relay_proc`]: runs the real relay binary.
 //! * [`scan`]: looks for secrets in every file under a directory.
 //! * [`sockets`]: the sockets a process holds, from /proc.
@@ -11,6 +12,7 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 pub mod nodes;
+pub mod proxy;
 pub mod relay_proc;
 pub mod scan;
 pub mod sockets;

@@ -24,6 +24,7 @@ pub async fn node(root: &Path, name: &str, network: Network) -> Result<Node> {
 pub async fn open(dir: &Path, network: Network) -> Result<Node> {
     let mut config = NodeConfig::new(dir.to_owned(), network);
     config.sync_every = Duration::from_secs(2);
+    config.withhold_grace = Duration::from_secs(2);
     Ok(Node::open(config, Zeroizing::new(PASS.to_vec())).await?)
 }
 

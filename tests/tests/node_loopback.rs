@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use cairn_net::node::invites::Approval;
-use cairn_net::node::{Network, Node, NodeEvent};
+use cairn_net::node::{Network, Node, NodeEvent, SecurityWarning};
 use cairn_net::proto::group::{TaskContent, templates};
 use cairn_net::proto::wire::GroupId;
 use cairn_tests::nodes::{chat, eventually, node};
@@ -189,4 +189,83 @@ async fn a_denied_or_expired_invite_is_refused_clearly() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let err = b.join(&expired.text, "bob").await.expect_err("expired");
     assert!(err.to_string().contains("expired"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_hides_envelopes_is_reported_and_the_messages_still_arrive() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let honest = RelayProc::start(&root.path().join("r1"), true, false, "").expect("relay 1");
+    let hiding = RelayProc::start(&root.path().join("r2"), true, false, "").expect("relay 2");
+    let hiding_addr = hiding.tcp.clone().expect("tcp").parse().expect("addr");
+    let (proxy, withhold) =
+        cairn_tests::proxy::withholding_proxy(hiding_addr).await.expect("proxy");
+    let (a, b) = (started(root.path(), "alice").await, started(root.path(), "bob").await);
+    let relays = vec![honest.tcp.clone().expect("tcp"), proxy.to_string()];
+    let g = a.create_group("g", &templates::organizer_member_observer(), relays).expect("group");
+    admit(&a, &b, g, "bob").await;
+    let mut events = b.events();
+    withhold.store(true, std::sync::atomic::Ordering::SeqCst);
+    a.chat(g, "hidden by one relay", None).expect("chat");
+    eventually("bob reads it anyway", WAIT, || {
+        chat(&b, &g).contains(&"hidden by one relay".into())
+    })
+    .await
+    .expect("delivered by the honest relay");
+    let reported = tokio::time::timeout(WAIT, async {
+        loop {
+            match events.recv().await {
+                Ok(NodeEvent::Warning(SecurityWarning::Withheld { relay, .. })) => return relay,
+                Ok(_) => {}
+                Err(e) => panic!("events: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("a withholding warning");
+    assert_eq!(reported, proxy.to_string());
+
+    // With every relay gone, messages still flow between members' own
+    // onion services (here: loopback listeners).
+    drop(honest);
+    drop(hiding);
+    a.chat(g, "no relay left", None).expect("chat");
+    eventually("bob gets it from alice directly", WAIT, || {
+        chat(&b, &g).contains(&"no relay left".into())
+    })
+    .await
+    .expect("peer resync");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_identity_comes_back_from_a_peer_with_every_relay_stopped() {
+    use cairn_net::node::restore_profile;
+    use cairn_net::proto::identity::{KdfParams, parse_recovery, recovery_string};
+    let root = tempfile::tempdir().expect("tempdir");
+    let relay = RelayProc::start(&root.path().join("relay"), true, false, "").expect("relay");
+    let (a, b) = (started(root.path(), "alice").await, started(root.path(), "bob").await);
+    let rules = templates::organizer_member_observer();
+    let g = a.create_group("g", &rules, vec![relay.tcp.clone().expect("tcp")]).expect("group");
+    admit(&a, &b, g, "bob").await;
+    b.chat(g, "bob wrote this before losing his laptop", None).expect("chat");
+    eventually("alice has it", WAIT, || chat(&a, &g).len() == 1).await.expect("delivered");
+    let words = recovery_string(b.identity().seed());
+    relay.kill();
+
+    let seed = parse_recovery(&words).expect("recovery string");
+    let dir = root.path().join("bob-restored");
+    let profile =
+        restore_profile(&dir, seed, cairn_tests::nodes::PASS, KdfParams::MIN).expect("restore");
+    assert_eq!(profile.identity().onion_address(), b.identity().onion_address());
+    drop(profile);
+    let restored = cairn_tests::nodes::open(&dir, loopback(root.path())).await.expect("open");
+    let groups = restored
+        .recover_from(&a.identity().onion_key().public())
+        .await
+        .expect("recover from alice");
+    assert_eq!(groups, vec![g]);
+    assert_eq!(chat(&restored, &g), ["bob wrote this before losing his laptop"]);
+    // One source only: no signing until a second source or the user agrees.
+    let refused = restored.chat(g, "too early", None).expect_err("must not sign yet");
+    assert!(refused.to_string().contains("restored"), "{refused}");
+    restored.confirm_restored().expect("confirm");
 }

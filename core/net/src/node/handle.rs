@@ -32,12 +32,20 @@ pub struct NodeConfig {
     pub network: Network,
     /// How often each group is resynced from a few members.
     pub sync_every: Duration,
+    /// How long a relay may lag behind the others before it is reported as
+    /// withholding.
+    pub withhold_grace: Duration,
 }
 
 impl NodeConfig {
     /// A configuration with the default resync period (one minute).
     pub fn new(profile_dir: PathBuf, network: Network) -> Self {
-        Self { profile_dir, network, sync_every: Duration::from_secs(60) }
+        Self {
+            profile_dir,
+            network,
+            sync_every: Duration::from_secs(60),
+            withhold_grace: WITHHOLD_GRACE,
+        }
     }
 }
 
@@ -57,6 +65,7 @@ struct Inner {
     /// Members last reached over the peer channel, and when.
     reached: Mutex<HashMap<PublicKey, Instant>>,
     sync_every: Duration,
+    withhold_grace: Duration,
     net: Net,
     identity: Identity,
     events: broadcast::Sender<NodeEvent>,
@@ -91,6 +100,7 @@ impl Node {
             reached: Mutex::default(),
             approvals: Mutex::default(),
             sync_every: config.sync_every,
+            withhold_grace: config.withhold_grace,
             net,
             identity,
             events,
@@ -138,6 +148,12 @@ impl Node {
 
     pub(crate) fn acks(&self) -> MutexGuard<'_, HashMap<u64, BTreeSet<String>>> {
         lock(&self.inner.acks)
+    }
+
+    /// The user confirms that a restored identity may sign again (its own
+    /// latest messages are back, or there were none).
+    pub fn confirm_restored(&self) -> Result<(), NodeError> {
+        self.core().confirm_restored()
     }
 
     /// The groups: id and name.
@@ -209,10 +225,11 @@ impl Node {
         }
         let node = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            let grace = node.inner.withhold_grace;
+            let mut tick = tokio::time::interval(grace.min(Duration::from_secs(5)));
             loop {
                 tick.tick().await;
-                node.check_withholding(WITHHOLD_GRACE);
+                node.check_withholding(grace);
             }
         });
         let node = self.clone();
