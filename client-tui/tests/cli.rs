@@ -189,3 +189,54 @@ fn a_second_process_on_the_same_profile_is_refused() {
     // The lock dies with the process, even on SIGKILL.
     assert!(env.run("p", "pass", &["group", "list"]).status.success());
 }
+
+/// A free loopback port (bound, then released).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+#[test]
+fn a_message_written_offline_survives_sigkill_and_is_delivered_after_restart() {
+    let env = Env::new();
+    assert!(env.run("p", "pass", &["init"]).status.success());
+    let relay_addr = format!("127.0.0.1:{}", free_port());
+    let o = env.run("p", "pass", &["group", "create", "g", "--relay", &relay_addr]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // The relay is down: the message goes to the outbox, then the process
+    // is killed while it waits to deliver.
+    let mut send =
+        env.cmd("p", "pass").args(["chat", "send", "g", "typed offline"]).spawn().expect("send");
+    std::thread::sleep(Duration::from_secs(3));
+    send.kill().expect("SIGKILL");
+    send.wait().expect("reap");
+    let read = env.run("p", "pass", &["--json", "chat", "read", "g"]);
+    let line = stdout(&read);
+    assert!(line.contains("typed offline"), "the message was lost: {line}");
+    let id = line.split("\"message\":\"").nth(1).and_then(|s| s.get(..64)).expect("id").to_owned();
+
+    // The relay comes up on that address; the next run delivers it.
+    let dir = env.path("relay");
+    let port = relay_addr.rsplit(':').next().expect("port");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = format!(
+        "data_dir = {:?}\n[listen]\ntcp = [\"127.0.0.1:{port}\"]\nmetrics = \"127.0.0.1:0\"\n[log]\nlevel = \"warn\"\n",
+        dir.join("data")
+    );
+    std::fs::write(dir.join("relay.toml"), config).expect("config");
+    let bin = cairn_tests::relay_proc::relay_binary().expect("relay binary");
+    let mut relay = Command::new(bin)
+        .args(["run", "--config"])
+        .arg(dir.join("relay.toml"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("relay");
+    wait_for_line(&mut relay, "ready");
+    let mut run = env.cmd("p", "pass").arg("run").stdout(Stdio::piped()).spawn().expect("run");
+    wait_for_line(&mut run, &format!("delivered {id}"));
+    run.kill().expect("kill");
+    run.wait().expect("wait");
+    relay.kill().expect("kill relay");
+    relay.wait().expect("wait relay");
+}

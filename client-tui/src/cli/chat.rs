@@ -42,7 +42,7 @@ pub(crate) async fn run(g: &Global, command: ChatCommand) -> Outcome {
         }
         ChatCommand::Read { group } => {
             let id = find_group(&node, &group)?;
-            node.sync(super::FLUSH_WAIT).await;
+            node.sync(super::SYNC_WAIT).await;
             let lines = node.with_replica(&id, |r| {
                 r.fold()
                     .chat()

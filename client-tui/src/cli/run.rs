@@ -3,7 +3,7 @@
 
 use cairn_net::node::NodeEvent;
 
-use super::{Global, Outcome};
+use super::{Global, Outcome, hex};
 
 pub(crate) async fn run(g: &Global) -> Outcome {
     let node = g.open().await?;
@@ -32,10 +32,55 @@ pub(crate) async fn run(g: &Global) -> Outcome {
 }
 
 fn print_event(g: &Global, e: &NodeEvent) {
+    let text = describe(e);
     if g.json {
-        println!("{}", serde_json::json!({ "event": format!("{e:?}") }));
+        println!("{}", serde_json::json!({ "event": text }));
     } else {
-        println!("{e:?}");
+        println!("{text}");
+    }
+}
+
+/// One line per event: a word saying what happened, then the details.
+fn describe(e: &NodeEvent) -> String {
+    use cairn_net::node::SecurityWarning as W;
+    match e {
+        NodeEvent::TorBootstrap { percent, blocked } => {
+            format!(
+                "tor {percent}%{}",
+                blocked.as_ref().map(|b| format!(" blocked: {b}")).unwrap_or_default()
+            )
+        }
+        NodeEvent::Listening { address } => format!("listening {address}"),
+        NodeEvent::RelayUp { relay, .. } => format!("relay-up {relay}"),
+        NodeEvent::RelayDown { relay, error, retry_in, .. } => {
+            format!("relay-down {relay} ({error}); retry in {}s", retry_in.as_secs())
+        }
+        NodeEvent::Messages { group, ids } => format!("messages {} {}", hex(&group.0), ids.len()),
+        NodeEvent::Queued { waiting, reason } => format!("queued {waiting} ({reason})"),
+        NodeEvent::Delivered { message, .. } => format!("delivered {}", hex(&message.0)),
+        NodeEvent::Synced { peer, accepted, .. } => format!("synced {} {accepted}", hex(&peer.0)),
+        NodeEvent::JoinRequest { fingerprint, short_code, name, .. } => {
+            format!("join-request {name:?} fingerprint {fingerprint} code {short_code}")
+        }
+        NodeEvent::Joining { short_code, inviter } => {
+            format!("joining: compare code {short_code} with the inviter ({inviter})")
+        }
+        NodeEvent::Warning(W::Withheld { relay, count, .. }) => {
+            format!("WARNING relay {relay} withheld {count} envelopes other relays delivered")
+        }
+        NodeEvent::Warning(W::Equivocation { author, .. }) => {
+            format!("WARNING {} signed two different messages at one position", hex(&author.0))
+        }
+        NodeEvent::Warning(W::Rejected { id, reason, .. }) => {
+            format!("WARNING message {} rejected: {reason}", hex(&id.0))
+        }
+        NodeEvent::Warning(W::Gap { author, from, to, .. }) => {
+            format!("WARNING messages {from}..={to} of {} are missing", hex(&author.0))
+        }
+        NodeEvent::Warning(W::RestoredUnconfirmed) => {
+            "WARNING restored identity: not signing until its own messages are back".into()
+        }
+        other => format!("{other:?}"),
     }
 }
 

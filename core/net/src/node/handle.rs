@@ -223,6 +223,8 @@ impl Node {
         for g in groups {
             self.start_relays(g);
         }
+        let waiting = self.core().outbox().unwrap_or_default();
+        self.dispatch(waiting);
         let node = self.clone();
         tokio::spawn(async move {
             let grace = node.inner.withhold_grace;

@@ -106,6 +106,21 @@ impl Node {
         if queued.is_empty() {
             return;
         }
+        // A group without relays has nothing to post to: members fetch
+        // from each other's onion services.
+        let (relayed, local): (Vec<Queued>, Vec<Queued>) = queued
+            .into_iter()
+            .partition(|q| self.state(&q.group).is_ok_and(|s| !s.relays.is_empty()));
+        for q in local {
+            let result = self.core().delivered(q.outbox_id);
+            if let Err(e) = result {
+                tracing::error!("cannot clear an outbox item: {e}");
+            }
+        }
+        let queued = relayed;
+        if queued.is_empty() {
+            return;
+        }
         self.post_to_relays(&queued);
         let waiting = self.core().outbox().map_or(0, |o| o.len());
         if !self.any_relay_up() {
