@@ -34,7 +34,7 @@ pub fn chat(node: &Node, group: &GroupId) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Polls `check` every 100 ms until it holds or `within` passes.
+/// Polls `check` every 10 ms until it holds or `within` passes.
 pub async fn eventually(
     what: &str,
     within: Duration,
@@ -45,7 +45,7 @@ pub async fn eventually(
         if check() {
             return Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     if check() { Ok(()) } else { bail!("timed out waiting for: {what}") }
 }

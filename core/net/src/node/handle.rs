@@ -124,6 +124,11 @@ impl Node {
         &self.inner.identity
     }
 
+    /// The transport the node connects through (Tor, or loopback in tests).
+    pub fn transport(&self) -> Arc<dyn crate::Transport> {
+        self.inner.net.transport()
+    }
+
     pub(crate) fn net(&self) -> &Net {
         &self.inner.net
     }

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use cairn_proto::crypto::SigningKey;
+use cairn_proto::identity::onion_address;
 use cairn_proto::invite::{Invite, InviteHost, PendingJoin, fingerprint};
 use cairn_proto::peer_proto::{PeerErrorCode, PeerMessage, PeerTarget};
 use cairn_proto::replica::Replica;
@@ -22,6 +23,8 @@ use super::relays::isolation;
 use super::{Node, NodeError, NodeEvent, os_rng};
 use crate::{Listener, PeerAddr, TcpLoopbackTransport};
 
+/// How long a redeemer keeps trying to reach a freshly made invite service.
+pub const INVITE_REACH: Duration = Duration::from_secs(90);
 /// How long a redeemer waits for a person to approve.
 pub const APPROVAL_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long the inviter waits for the admission to reach a relay before it
@@ -168,7 +171,9 @@ impl Node {
         let genesis = self.state(&group)?.genesis;
         let inviter_onion = self.identity().onion_key().public();
         conn.send(&PeerMessage::Welcome { group, genesis, admitted_by, inviter_onion }).await?;
-        conn.close().await;
+        // Keep the service up until the redeemer has the welcome and hangs
+        // up: tearing the service down at once can lose the last cells.
+        let _ = conn.next_message(REPLY_TIMEOUT).await;
         Ok(Some(pending.identity))
     }
 
@@ -233,13 +238,8 @@ impl Node {
         };
         let me = self.identity().public_key();
         let (replica, kp) = Replica::joining(&mut os_rng(), me, group, invite.genesis);
-        let stream = match self.net().transport().connect(&addr, &isolation(&group)).await {
-            Ok(s) => s,
-            // The service lives only while the invite can be used.
-            Err(_) => return Err(NodeError::InviteGone),
-        };
         let target = PeerTarget { onion: invite.address(), identity: None };
-        let mut conn = PeerConn::initiate(stream, self.identity(), target).await?;
+        let mut conn = self.reach_invite(&addr, &group, target).await?;
         let (Some(binding), Some(inviter)) = (conn.binding(), conn.peer()) else {
             return Err(NodeError::Bug("session without binding"));
         };
@@ -264,8 +264,12 @@ impl Node {
         if g != group || genesis != invite.genesis {
             return Err(NodeError::Bug("the welcome names another group"));
         }
+        conn.close().await;
         self.core().add_joined(replica, genesis)?;
-        let mut conn = self.dial(&group, Some(inviter), &inviter_onion).await?;
+        // The inviter's own service may have been launched moments ago.
+        let own = self.net().peer_addr(&inviter_onion)?;
+        let target = PeerTarget { onion: onion_address(&inviter_onion), identity: Some(inviter) };
+        let mut conn = self.reach_invite(&own, &group, target).await?;
         self.pull(&mut conn, group).await?;
         self.announce(group)?;
         // Everything this member wrote (its key package above all) goes to
@@ -277,6 +281,36 @@ impl Node {
         conn.close().await;
         self.start_relays(group);
         Ok(group)
+    }
+
+    /// Reaches an invite's service: a freshly launched onion service needs
+    /// a moment before its descriptor is published, so failures are retried
+    /// for [`INVITE_REACH`].
+    async fn reach_invite(
+        &self,
+        addr: &PeerAddr,
+        group: &GroupId,
+        target: PeerTarget,
+    ) -> Result<PeerConn, NodeError> {
+        // Over loopback a refused connection is final.
+        let patience = if self.net().is_tor() { INVITE_REACH } else { Duration::ZERO };
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let attempt = async {
+                let stream = self.net().transport().connect(addr, &isolation(group)).await?;
+                Ok::<_, NodeError>(
+                    PeerConn::initiate(stream, self.identity(), target.clone()).await?,
+                )
+            };
+            match attempt.await {
+                Ok(conn) => return Ok(conn),
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    tracing::debug!("invite service unreachable: {e}");
+                    return Err(NodeError::InviteGone);
+                }
+                Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+        }
     }
 
     /// Publishes this member's key package (unless its keys already

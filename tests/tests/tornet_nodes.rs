@@ -1,0 +1,172 @@
+//! Nodes on the private Tor network: every member hosts its own onion
+//! service, the relay is an onion service too. Three members: invite,
+//! join, chat, a task, a removal with rekey after which the removed member
+//! reads nothing new; the process holds no socket but loopback ones to the
+//! Tor network. Prints the figures of the closing note.
+
+// A test shell: clocks belong here (see clippy.toml).
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use std::time::{Duration, Instant};
+
+use cairn_net::node::invites::Approval;
+use cairn_net::node::relays::isolation;
+use cairn_net::node::{Network, Node, NodeEvent};
+use cairn_net::proto::group::{TaskContent, templates};
+use cairn_net::proto::relay_proto::{ClientHandshake, MAX_RESPONSE_FRAME, RelayEvent, frame};
+use cairn_net::proto::wire::GroupId;
+use cairn_net::{PeerAddr, TorNetwork, Transport};
+use cairn_tests::nodes::{chat, eventually, node};
+use cairn_tests::relay_proc::RelayProc;
+use cairn_tests::tornet::TorNet;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const WAIT: Duration = Duration::from_secs(120);
+
+async fn listening(n: &Node) -> Duration {
+    let start = Instant::now();
+    let mut events = n.events();
+    n.start().await;
+    loop {
+        match tokio::time::timeout(WAIT, events.recv()).await {
+            Ok(Ok(NodeEvent::Listening { .. })) => return start.elapsed(),
+            Ok(Ok(_)) => {}
+            other => panic!("no onion service: {other:?}"),
+        }
+    }
+}
+
+async fn admit(inviter: &Node, joiner: &Node, group: GroupId, name: &str) -> Duration {
+    let start = Instant::now();
+    let ticket = inviter
+        .invite(group, vec!["member".into()], Duration::from_secs(600), Approval::Automatic)
+        .await
+        .expect("invite");
+    assert_eq!(joiner.join(&ticket.text, name).await.expect("join"), group);
+    start.elapsed()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Relay-protocol ping round trips over a raw onion stream.
+async fn raw_round_trips(n: &Node, relay: &str, group: &GroupId, count: usize) -> Vec<Duration> {
+    let addr: PeerAddr = relay.parse().expect("relay address");
+    let transport: std::sync::Arc<dyn Transport> = n_transport(n);
+    let mut stream = transport.connect(&addr, &isolation(group)).await.expect("connect");
+    let hs = ClientHandshake::new();
+    stream.write_all(&hs.hello_frame()).await.expect("hello");
+    stream.flush().await.expect("flush");
+    let mut session = hs.handle(&read_frame(&mut stream).await).expect("welcome");
+    let mut times = Vec::new();
+    for _ in 0..count {
+        let start = Instant::now();
+        let (_, ping) = session.ping();
+        stream.write_all(&ping).await.expect("ping");
+        stream.flush().await.expect("flush");
+        let pong = session.decode(&read_frame(&mut stream).await).expect("pong");
+        assert!(matches!(pong, RelayEvent::Pong { .. }));
+        times.push(start.elapsed());
+    }
+    times
+}
+
+fn n_transport(n: &Node) -> std::sync::Arc<dyn Transport> {
+    n.transport()
+}
+
+async fn read_frame(stream: &mut cairn_net::BoxStream) -> Vec<u8> {
+    let mut header = [0u8; frame::HEADER_LEN];
+    stream.read_exact(&mut header).await.expect("header");
+    let len = frame::payload_len(header, MAX_RESPONSE_FRAME).expect("length");
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).await.expect("payload");
+    payload
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_over_onion_services_and_a_removed_member_reads_nothing_new() {
+    let net =
+        tokio::task::spawn_blocking(TorNet::shared).await.expect("join").expect("tor network");
+    eprintln!("private tor network up in {:?}", net.bring_up().total);
+    let tor = Network::Tor(TorNetwork::Custom(net.arti_config_path().to_owned()));
+    let root = net.scratch_dir("nodes").expect("scratch");
+    let extra = format!("[tor]\nnetwork_config = {:?}\n", net.arti_config_path());
+    let relay = RelayProc::start(&root.join("relay"), false, true, &extra).expect("relay");
+    let relay_addr = relay.onion.clone().expect("relay onion address");
+
+    let (a, b, c) = (
+        node(&root, "alice", tor.clone()).await.expect("alice"),
+        node(&root, "bob", tor.clone()).await.expect("bob"),
+        node(&root, "carol", tor.clone()).await.expect("carol"),
+    );
+    for (name, n) in [("alice", &a), ("bob", &b), ("carol", &c)] {
+        eprintln!("{name}: onion service launched {:?} after start", listening(n).await);
+    }
+    let g = a
+        .create_group("bastion", &templates::organizer_member_observer(), vec![relay_addr.clone()])
+        .expect("group");
+    eprintln!(
+        "bob joined in {:?} (invite service, approval, resync)",
+        admit(&a, &b, g, "bob").await
+    );
+    eprintln!("carol joined in {:?}", admit(&a, &c, g, "carol").await);
+
+    // Latency writer → relay → reader, beside raw onion-stream round trips.
+    let mut latencies = Vec::new();
+    for i in 0..5 {
+        let text = format!("latency probe {i}");
+        let start = Instant::now();
+        a.chat(g, &text, None).expect("chat");
+        eventually("bob reads the probe", WAIT, || chat(&b, &g).contains(&text))
+            .await
+            .expect("probe");
+        latencies.push(start.elapsed());
+    }
+    let raw = raw_round_trips(&b, &relay_addr, &g, 5).await;
+    eprintln!(
+        "message latency alice → relay → bob over onion services: median {:?} ({latencies:?}); raw onion-stream round trip to the relay: median {:?}",
+        median(latencies.clone()),
+        median(raw.clone())
+    );
+
+    let carol = c.identity().public_key();
+    let content = TaskContent { title: "move the servers".into(), ..TaskContent::default() };
+    let task = b.create_task(g, &content, vec!["member".into()], vec![carol]).expect("task");
+    eventually("carol sees her task", WAIT, || {
+        c.state(&g).is_ok_and(|s| s.tasks.get(&task).is_some_and(|t| t.assignees.contains(&carol)))
+    })
+    .await
+    .expect("task");
+    b.close_task(g, task, true).expect("close");
+    eventually("alice sees it closed", WAIT, || {
+        a.state(&g).is_ok_and(|s| s.tasks.get(&task).is_some_and(|t| !t.open))
+    })
+    .await
+    .expect("closed");
+
+    a.remove_member(g, carol).expect("remove");
+    eventually("bob follows the removal", WAIT, || {
+        b.state(&g).is_ok_and(|s| !s.members.contains_key(&carol))
+    })
+    .await
+    .expect("removal");
+    a.chat(g, "after the removal", None).expect("chat");
+    eventually("bob reads on", WAIT, || chat(&b, &g).contains(&"after the removal".into()))
+        .await
+        .expect("bob reads");
+    let got = c.resync_group(g).await.expect("carol asks her former peers");
+    assert_eq!(got, 0, "a peer gave carol messages written after her removal");
+    assert!(!chat(&c, &g).contains(&"after the removal".into()));
+
+    // Fail closed: this process (three nodes, their onion services, the
+    // relay's clients) holds no socket that is not loopback.
+    let sockets = cairn_tests::sockets::sockets_of(std::process::id()).expect("sockets");
+    let outside: Vec<_> = sockets.iter().filter(|s| !s.is_loopback_only()).collect();
+    assert!(outside.is_empty(), "non-loopback sockets: {outside:?}");
+    assert!(sockets.iter().all(|s| s.table.starts_with("tcp")), "UDP socket (DNS?): {sockets:?}");
+    eprintln!("{} sockets, all TCP on loopback", sockets.len());
+    drop(relay);
+}
