@@ -122,10 +122,8 @@ impl Node {
                 let groups = self.shared_groups(peer);
                 conn.send(&PeerMessage::Groups { groups }).await?;
             }
-            PeerMessage::Deliver { group, message } => {
-                if self.is_member_of(&group, peer) {
-                    self.receive_messages(group, vec![message]);
-                }
+            PeerMessage::Deliver { group, message } if self.is_member_of(&group, peer) => {
+                self.receive_messages(group, vec![message]);
             }
             _ => {}
         }
@@ -207,12 +205,7 @@ impl Node {
     /// new messages arrived.
     pub async fn resync_group(&self, group: GroupId) -> Result<usize, NodeError> {
         let mut total = 0;
-        let mut asked = 0;
-        for (member, onion) in self.sync_targets(&group) {
-            if asked == SYNC_PEERS {
-                break;
-            }
-            asked += 1;
+        for (member, onion) in self.sync_targets(&group).into_iter().take(SYNC_PEERS) {
             match self.resync_with(group, member, onion).await {
                 Ok(accepted) => {
                     total += accepted;
