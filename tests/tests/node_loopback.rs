@@ -36,6 +36,24 @@ async fn admit(inviter: &Node, joiner: &Node, group: GroupId, name: &str) {
     assert_eq!(joined, group);
 }
 
+type Joining = tokio::task::JoinHandle<Result<GroupId, cairn_net::node::NodeError>>;
+
+/// `joiner` redeems (as "bob") a manual-approval invite of `inviter`, in
+/// the background.
+async fn redeem_in_background(
+    inviter: &Node,
+    joiner: &Node,
+    group: GroupId,
+) -> (cairn_net::node::invites::InviteTicket, Joining) {
+    let ticket = inviter
+        .invite(group, vec!["member".into()], Duration::from_secs(600), Approval::Manual)
+        .await
+        .expect("invite");
+    let text = ticket.text.clone();
+    let joiner = joiner.clone();
+    (ticket, tokio::spawn(async move { joiner.join(&text, "bob").await }))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_chat_work_on_a_task_and_a_removed_member_reads_nothing_new() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -128,13 +146,7 @@ async fn a_join_waits_for_approval_and_both_sides_see_the_same_code() {
         a.create_group("direct", &templates::organizer_member_observer(), vec![]).expect("group");
     let mut a_events = a.events();
     let mut b_events = b.events();
-    let ticket = a
-        .invite(g, vec!["member".into()], Duration::from_secs(600), Approval::Manual)
-        .await
-        .expect("invite");
-    let text = ticket.text.clone();
-    let joiner = b.clone();
-    let join = tokio::spawn(async move { joiner.join(&text, "bob").await });
+    let (ticket, join) = redeem_in_background(&a, &b, g).await;
     let code_a = loop {
         if let Ok(NodeEvent::JoinRequest { short_code, name, .. }) = a_events.recv().await {
             assert_eq!(name, "bob");
@@ -165,13 +177,7 @@ async fn a_denied_or_expired_invite_is_refused_clearly() {
     let (a, b) = (started(root.path(), "alice").await, started(root.path(), "bob").await);
     let g = a.create_group("g", &templates::organizer_member_observer(), vec![]).expect("group");
     let mut events = a.events();
-    let ticket = a
-        .invite(g, vec!["member".into()], Duration::from_secs(600), Approval::Manual)
-        .await
-        .expect("invite");
-    let text = ticket.text.clone();
-    let joiner = b.clone();
-    let join = tokio::spawn(async move { joiner.join(&text, "bob").await });
+    let (ticket, join) = redeem_in_background(&a, &b, g).await;
     loop {
         if let Ok(NodeEvent::JoinRequest { short_code, .. }) = events.recv().await {
             a.approve(&short_code, false).expect("deny");
