@@ -177,7 +177,7 @@ async fn a_denied_or_expired_invite_is_refused_clearly() {
     let (a, b) = (started(root.path(), "alice").await, started(root.path(), "bob").await);
     let g = a.create_group("g", &templates::organizer_member_observer(), vec![]).expect("group");
     let mut events = a.events();
-    let (ticket, join) = redeem_in_background(&a, &b, g).await;
+    let (_ticket, join) = redeem_in_background(&a, &b, g).await;
     loop {
         if let Ok(NodeEvent::JoinRequest { short_code, .. }) = events.recv().await {
             a.approve(&short_code, false).expect("deny");
