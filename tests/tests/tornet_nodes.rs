@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use cairn_net::node::invites::Approval;
 use cairn_net::node::relays::isolation;
-use cairn_net::node::{Network, Node, NodeEvent};
+use cairn_net::node::{Network, Node, NodeEvent, restore_profile};
 use cairn_net::proto::group::{TaskContent, templates};
+use cairn_net::proto::identity::{KdfParams, parse_recovery, recovery_string};
 use cairn_net::proto::relay_proto::{ClientHandshake, MAX_RESPONSE_FRAME, RelayEvent, frame};
 use cairn_net::proto::wire::GroupId;
 use cairn_net::{PeerAddr, TorNetwork, Transport};
@@ -168,5 +169,29 @@ async fn three_members_over_onion_services_and_a_removed_member_reads_nothing_ne
     assert!(outside.is_empty(), "non-loopback sockets: {outside:?}");
     assert!(sockets.iter().all(|s| s.table.starts_with("tcp")), "UDP socket (DNS?): {sockets:?}");
     eprintln!("{} sockets, all TCP on loopback", sockets.len());
+
+    // Bob loses his laptop: his node goes away and so does every relay.
+    // His identity comes back from the recovery string in a fresh profile,
+    // at the same onion address, and gets its history from alice.
+    let words = recovery_string(b.identity().seed());
+    let bob_onion = b.identity().onion_address();
+    b.shutdown();
     drop(relay);
+    let dir = root.join("bob-restored");
+    let seed = parse_recovery(&words).expect("recovery string");
+    let profile =
+        restore_profile(&dir, seed, cairn_tests::nodes::PASS, KdfParams::MIN).expect("restore");
+    assert_eq!(profile.identity().onion_address(), bob_onion);
+    drop(profile);
+    let restored = cairn_tests::nodes::open(&dir, tor.clone()).await.expect("open restored");
+    eprintln!("restored bob: onion service launched {:?} after start", listening(&restored).await);
+    let start = Instant::now();
+    let groups = restored.recover_from(&a.identity().onion_key().public()).await.expect("recover");
+    assert_eq!(groups, vec![g]);
+    assert!(chat(&restored, &g).contains(&"after the removal".into()));
+    eprintln!(
+        "restored bob recovered the group from alice in {:?}, relay stopped",
+        start.elapsed()
+    );
+    assert!(restored.chat(g, "too early", None).is_err(), "a restored identity signed at once");
 }

@@ -60,6 +60,8 @@ struct Inner {
     relays: Mutex<HashMap<GroupId, GroupRelays>>,
     /// Outbox item → relays that stored it.
     acks: Mutex<HashMap<u64, BTreeSet<String>>>,
+    /// The node's long-running tasks, aborted by [`Node::shutdown`].
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
     /// Join requests waiting for a person, by short code.
     approvals: Mutex<HashMap<String, tokio::sync::oneshot::Sender<bool>>>,
     /// Members last reached over the peer channel, and when.
@@ -98,6 +100,7 @@ impl Node {
             relays: Mutex::default(),
             acks: Mutex::default(),
             reached: Mutex::default(),
+            tasks: Mutex::default(),
             approvals: Mutex::default(),
             sync_every: config.sync_every,
             withhold_grace: config.withhold_grace,
@@ -218,7 +221,7 @@ impl Node {
     /// watches for withholding relays.
     pub async fn start(&self) {
         let node = self.clone();
-        tokio::spawn(async move {
+        self.spawn(async move {
             match node.net().listen(node.identity(), &node.inner.events).await {
                 Ok(listener) => node.serve_peers(listener),
                 Err(e) => tracing::error!("cannot listen for peers: {e}"),
@@ -231,7 +234,7 @@ impl Node {
         let waiting = self.core().outbox().unwrap_or_default();
         self.dispatch(waiting);
         let node = self.clone();
-        tokio::spawn(async move {
+        self.spawn(async move {
             let grace = node.inner.withhold_grace;
             let mut tick = tokio::time::interval(grace.min(Duration::from_secs(5)));
             loop {
@@ -240,13 +243,29 @@ impl Node {
             }
         });
         let node = self.clone();
-        tokio::spawn(async move {
+        self.spawn(async move {
             let mut tick = tokio::time::interval(node.inner.sync_every);
             loop {
                 tick.tick().await;
                 node.resync_all().await;
             }
         });
+    }
+
+    /// Spawns a long-running task that [`Node::shutdown`] stops.
+    pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(task).abort_handle();
+        lock(&self.inner.tasks).push(handle);
+    }
+
+    /// Goes offline: stops listening (the onion service with it), the
+    /// relay connections and the periodic work. What is stored stays; the
+    /// profile stays locked until the last handle is dropped.
+    pub fn shutdown(&self) {
+        for task in lock(&self.inner.tasks).drain(..) {
+            task.abort();
+        }
+        self.relays().clear();
     }
 
     /// Resyncs every group from a few members.

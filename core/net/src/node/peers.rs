@@ -38,7 +38,7 @@ impl Node {
     pub(crate) fn serve_peers(&self, mut listener: Box<dyn Listener>) {
         let node = self.clone();
         let slots = Arc::new(Semaphore::new(MAX_SESSIONS));
-        tokio::spawn(async move {
+        self.spawn(async move {
             loop {
                 match listener.accept().await {
                     Ok(stream) => {
