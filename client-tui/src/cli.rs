@@ -24,6 +24,7 @@ pub(crate) mod admin;
 pub(crate) mod chat;
 pub(crate) mod group;
 pub(crate) mod identity;
+pub(crate) mod invite;
 pub(crate) mod run;
 pub(crate) mod task;
 

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use cli::{Global, admin, chat, group, identity, task};
+use cli::{Global, admin, chat, group, identity, invite, task};
 
 /// cairn: decentralized task-and-chat for groups that must not be found.
 #[derive(Parser)]
@@ -61,6 +61,34 @@ enum Command {
     /// List, add and remove the group's relays.
     #[command(subcommand)]
     Relay(admin::RelayCommand),
+    /// Make a one-time invite and wait for it: shows the redeemer's
+    /// fingerprint and a short code to compare, then asks to admit them.
+    ///
+    /// Example: `cairn invite bastion --role member`
+    Invite(invite::InviteArgs),
+    /// Redeem an invite: shows a short code to compare with the inviter.
+    ///
+    /// Example: `cairn join cairn-invite1-… --name bob`
+    Join {
+        /// The invite string.
+        invite: String,
+        /// The name the inviter sees.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Fetch from peers now. With `--from ADDRESS.onion`, a restored
+    /// identity finds its groups again at that member.
+    ///
+    /// Example: `cairn resync --from abcd…xyz.onion`
+    Resync {
+        /// A member's onion address.
+        #[arg(long)]
+        from: Option<String>,
+    },
+    /// This profile: identity, onion address, groups, outbox.
+    ///
+    /// Example: `cairn status --json`
+    Status,
     /// Stay online: serve peers, follow the relays, send the outbox; print
     /// events until interrupted.
     ///
@@ -106,6 +134,10 @@ fn main() -> ExitCode {
             Command::Role(c) => admin::role(&g, c).await,
             Command::Rotate { group } => admin::rotate(&g, group).await,
             Command::Relay(c) => admin::relay(&g, c).await,
+            Command::Invite(a) => invite::invite(&g, a).await,
+            Command::Join { invite: text, name } => invite::join(&g, &text, &name).await,
+            Command::Resync { from } => invite::resync(&g, from).await,
+            Command::Status => invite::status(&g).await,
             Command::Run => cli::run::run(&g).await,
             Command::Demo { .. } => Ok(()),
         }

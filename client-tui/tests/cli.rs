@@ -240,3 +240,35 @@ fn a_message_written_offline_survives_sigkill_and_is_delivered_after_restart() {
     relay.kill().expect("kill relay");
     relay.wait().expect("wait relay");
 }
+
+#[test]
+fn invite_and_join_on_the_command_line_and_a_used_invite_is_refused() {
+    use std::io::{BufRead as _, BufReader};
+    let env = Env::new();
+    for p in ["a", "b"] {
+        assert!(env.run(p, "pass", &["init"]).status.success());
+    }
+    assert!(env.run("a", "pass", &["group", "create", "g"]).status.success());
+    let mut inviter = env
+        .cmd("a", "pass")
+        .args(["invite", "g", "--role", "member", "--auto-approve"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("invite");
+    let mut lines = BufReader::new(inviter.stdout.take().expect("stdout")).lines();
+    let invite = lines.next().expect("a line").expect("utf8");
+    assert!(invite.starts_with("cairn-invite1-"), "{invite}");
+    let joined = env.run("b", "pass", &["join", &invite, "--name", "bob"]);
+    assert!(joined.status.success(), "{}", stderr(&joined));
+    assert!(stdout(&joined).starts_with("joined "));
+    assert!(stderr(&joined).contains("compare this code"), "{}", stderr(&joined));
+    let admitted = lines.next().expect("a line").expect("utf8");
+    assert!(admitted.starts_with("admitted "), "{admitted}");
+    assert!(inviter.wait().expect("wait").success());
+    // A used invite is refused with a clear message, exit code 1.
+    let again = env.run("b", "pass", &["join", &invite]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("already"), "{}", stderr(&again));
+    let members = env.run("a", "pass", &["member", "list", "g"]);
+    assert_eq!(stdout(&members).lines().count(), 2, "{}", stdout(&members));
+}

@@ -27,6 +27,11 @@ pub(crate) enum IdentityCommand {
         #[arg(long)]
         recovery_file: Option<std::path::PathBuf>,
     },
+    /// Let a restored identity sign again (only once you are sure its own
+    /// latest messages are back: signing earlier forks your own chain).
+    ///
+    /// Example: `cairn identity confirm`
+    Confirm,
 }
 
 /// `cairn init`: a new identity in a new profile.
@@ -61,6 +66,14 @@ pub(crate) fn run(g: &Global, command: IdentityCommand) -> Outcome {
             Ok(())
         }
         IdentityCommand::Restore { recovery_file } => restore(g, recovery_file),
+        IdentityCommand::Confirm => {
+            let passphrase = g.passphrase("passphrase")?;
+            let (_lock, profile) = open_profile(&g.profile(), &passphrase)?;
+            let mut core = cairn_net::node::core::Core::open(profile)?;
+            core.confirm_restored()?;
+            println!("confirmed: this identity signs again");
+            Ok(())
+        }
     }
 }
 

@@ -164,6 +164,11 @@ impl Node {
         self.core().confirm_restored()
     }
 
+    /// Whether this restored identity still waits before it signs.
+    pub fn is_restored_unconfirmed(&self) -> bool {
+        self.core().is_restored_unconfirmed()
+    }
+
     /// The groups: id and name.
     pub fn groups(&self) -> Vec<(GroupId, String)> {
         let core = self.core();
