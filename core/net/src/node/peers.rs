@@ -177,7 +177,10 @@ impl Node {
         self.state(group).is_ok_and(|s| s.members.contains_key(who))
     }
 
-    /// A peer's heads: say so if it holds messages we lack.
+    /// A peer's heads, received as the served side of an exchange: only
+    /// logged here, because the peer that sent them delivers what this
+    /// node lacks right after (`push_missing`), and this node's own resync
+    /// rounds pull the rest.
     fn note_heads(&self, group: GroupId, heads: &[Head]) {
         let behind = self.with_replica(&group, |r| r.behind(heads)).unwrap_or_default();
         if !behind.is_empty() {
