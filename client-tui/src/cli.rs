@@ -115,14 +115,8 @@ impl Global {
             Some(path) => Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
                 Failure::input(format!("cannot read the passphrase file {}: {e}", path.display()))
             })?),
-            None => {
-                eprint!("{prompt}: ");
-                let mut line = Zeroizing::new(String::new());
-                std::io::stdin()
-                    .read_line(&mut line)
-                    .map_err(|e| Failure::input(format!("cannot read the passphrase: {e}")))?;
-                line
-            }
+            None => read_secret(prompt)
+                .map_err(|e| Failure::input(format!("cannot read the passphrase: {e}")))?,
         };
         let first = text.lines().next().unwrap_or_default();
         if first.is_empty() {
@@ -149,6 +143,41 @@ impl Global {
         let config = NodeConfig::new(self.profile(), self.network());
         Ok(Node::open(config, passphrase).await?)
     }
+}
+
+/// Reads one line from the terminal without echoing it (from a pipe: the
+/// first line).
+fn read_secret(prompt: &str) -> std::io::Result<Zeroizing<String>> {
+    use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+    use ratatui::crossterm::terminal;
+    use std::io::IsTerminal;
+    eprint!("{prompt}: ");
+    let mut line = Zeroizing::new(String::new());
+    if !std::io::stdin().is_terminal() {
+        std::io::stdin().read_line(&mut line)?;
+        return Ok(line);
+    }
+    terminal::enable_raw_mode()?;
+    let read = loop {
+        match event::read() {
+            Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => match k.code {
+                KeyCode::Enter => break Ok(()),
+                KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                    break Err(std::io::Error::other("interrupted"));
+                }
+                KeyCode::Char(c) => line.push(c),
+                KeyCode::Backspace => {
+                    line.pop();
+                }
+                _ => {}
+            },
+            Ok(_) => {}
+            Err(e) => break Err(e),
+        }
+    };
+    terminal::disable_raw_mode()?;
+    eprintln!();
+    read.map(|()| line)
 }
 
 /// Finds a group by id (hex, or a unique prefix of it) or by exact name.

@@ -22,9 +22,20 @@ pub async fn node(root: &Path, name: &str, network: Network) -> Result<Node> {
 
 /// Opens the node of an existing profile.
 pub async fn open(dir: &Path, network: Network) -> Result<Node> {
+    open_with(dir, network, |_| {}).await
+}
+
+/// Opens the node of an existing profile with a test configuration (short
+/// periods) that `configure` may change further.
+pub async fn open_with(
+    dir: &Path,
+    network: Network,
+    configure: impl FnOnce(&mut NodeConfig),
+) -> Result<Node> {
     let mut config = NodeConfig::new(dir.to_owned(), network);
     config.sync_every = Duration::from_secs(2);
     config.withhold_grace = Duration::from_secs(2);
+    configure(&mut config);
     Ok(Node::open(config, Zeroizing::new(PASS.to_vec())).await?)
 }
 

@@ -11,7 +11,7 @@ use cairn_net::node::invites::Approval;
 use cairn_net::node::{Network, Node, NodeEvent, SecurityWarning};
 use cairn_net::proto::group::{TaskContent, templates};
 use cairn_net::proto::wire::GroupId;
-use cairn_tests::nodes::{chat, eventually, node};
+use cairn_tests::nodes::{PASS, chat, eventually, node, open, open_with};
 use cairn_tests::relay_proc::RelayProc;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -274,4 +274,48 @@ async fn a_restored_identity_comes_back_from_a_peer_with_every_relay_stopped() {
     let refused = restored.chat(g, "too early", None).expect_err("must not sign yet");
     assert!(refused.to_string().contains("restored"), "{refused}");
     restored.confirm_restored().expect("confirm");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_superseded_epoch_key_is_erased_after_its_grace_period_and_stays_erased() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("alice");
+    cairn_net::node::create_profile(&dir, PASS, cairn_net::proto::identity::KdfParams::MIN)
+        .expect("profile");
+    let grace = Duration::from_secs(4);
+    let a = open_with(&dir, loopback(root.path()), |c| {
+        c.key_grace = grace;
+        c.erase_every = Duration::from_millis(200);
+    })
+    .await
+    .expect("node");
+    a.start().await;
+    let rules = templates::organizer_member_observer();
+    let g = a.create_group("bastion", &rules, vec![]).expect("group");
+    let first = a.with_replica(&g, |r| r.epoch()).expect("epoch");
+    a.rotate(g).expect("rotate");
+    let epochs = |n: &Node| {
+        n.with_replica(&g, |r| r.keys().ring().epochs().copied().collect::<Vec<_>>()).expect("ring")
+    };
+    assert!(epochs(&a).contains(&first), "kept for late messages during the grace period");
+    eventually("the old epoch key is erased", grace * 5, || !epochs(&a).contains(&first))
+        .await
+        .expect("erased");
+    assert_eq!(epochs(&a).len(), 1);
+    a.shutdown();
+    drop(a);
+    // Erased from the secrets file too, not only from memory. (The aborted
+    // tasks drop their handles, and with them the profile lock, shortly.)
+    let mut reopened = None;
+    for _ in 0..100 {
+        match open(&dir, loopback(root.path())).await {
+            Ok(n) => {
+                reopened = Some(n);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let a = reopened.expect("reopen");
+    assert_eq!(epochs(&a), [a.with_replica(&g, |r| r.epoch()).expect("epoch")]);
 }

@@ -15,7 +15,7 @@ use rand_core::CryptoRng;
 
 use crate::chain::{ChainError, ChainEvent, ChainState, Entry, Verified};
 use crate::crypto::{PublicKey, SigningKey};
-use crate::epoch::KeyPackage;
+use crate::epoch::{Erased, KeyPackage};
 use crate::group::{Change, Fold, GroupState, KeyEvent, KeyStoreError, MemberKeys, Rules};
 use crate::identity::Identity;
 use crate::store::{Batch, CommitReceipt, Store, StoreError, StoredEntry};
@@ -441,9 +441,10 @@ impl Replica {
     }
 
     /// Erases key material past its grace period.
-    pub fn erase_expired(&mut self, now: u64, grace_secs: u64) {
-        self.keys.erase_expired(now, grace_secs);
+    pub fn erase_expired(&mut self, now: u64, grace_secs: u64) -> Erased {
+        let erased = self.keys.erase_expired(now, grace_secs);
         self.refresh_mailboxes();
+        erased
     }
 
     /// Persists what changed: the keys first (so a crash between the two

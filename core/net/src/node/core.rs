@@ -370,14 +370,21 @@ impl Core {
         Ok(self.replica(group)?.heads(self.profile.store())?)
     }
 
-    /// Erases key material of every group past its grace period.
-    pub fn erase_expired(&mut self, now: u64, grace_secs: u64) -> Result<(), NodeError> {
+    /// Erases key material of every group superseded at least
+    /// `grace_secs` before `now`, in memory and in the secrets file (slots
+    /// overwritten in place). Returns how many secrets went.
+    pub fn erase_expired(&mut self, now: u64, grace_secs: u64) -> Result<usize, NodeError> {
         let groups: Vec<GroupId> = self.replicas.keys().copied().collect();
+        let mut total = 0;
         for g in groups {
-            self.replica_mut(&g)?.erase_expired(now, grace_secs);
-            self.persist(g, Vec::new(), Batch::new())?;
+            let erased = self.replica_mut(&g)?.erase_expired(now, grace_secs);
+            let count = erased.epochs + erased.role_keys + erased.key_packages;
+            if count > 0 {
+                self.persist(g, Vec::new(), Batch::new())?;
+                total += count;
+            }
         }
-        Ok(())
+        Ok(total)
     }
 }
 

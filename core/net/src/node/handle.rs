@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use cairn_proto::crypto::PublicKey;
+use cairn_proto::epoch::DEFAULT_GRACE_SECS;
 use cairn_proto::group::{GroupState, Rules};
 use cairn_proto::identity::Identity;
 use cairn_proto::replica::Replica;
@@ -35,6 +36,12 @@ pub struct NodeConfig {
     /// How long a relay may lag behind the others before it is reported as
     /// withholding.
     pub withhold_grace: Duration,
+    /// How long superseded keys (old epochs, replaced role keys, used key
+    /// packages) are kept for late messages before they are erased: what a
+    /// stolen device can still open.
+    pub key_grace: Duration,
+    /// How often expired keys are looked for (also once at start).
+    pub erase_every: Duration,
 }
 
 impl NodeConfig {
@@ -45,6 +52,8 @@ impl NodeConfig {
             network,
             sync_every: Duration::from_secs(60),
             withhold_grace: WITHHOLD_GRACE,
+            key_grace: Duration::from_secs(DEFAULT_GRACE_SECS),
+            erase_every: Duration::from_secs(60 * 60),
         }
     }
 }
@@ -68,6 +77,8 @@ struct Inner {
     reached: Mutex<HashMap<PublicKey, Instant>>,
     sync_every: Duration,
     withhold_grace: Duration,
+    key_grace: Duration,
+    erase_every: Duration,
     net: Net,
     identity: Identity,
     events: broadcast::Sender<NodeEvent>,
@@ -104,6 +115,8 @@ impl Node {
             approvals: Mutex::default(),
             sync_every: config.sync_every,
             withhold_grace: config.withhold_grace,
+            key_grace: config.key_grace,
+            erase_every: config.erase_every,
             net,
             identity,
             events,
@@ -255,6 +268,24 @@ impl Node {
                 node.resync_all().await;
             }
         });
+        let node = self.clone();
+        self.spawn(async move {
+            let mut tick = tokio::time::interval(node.inner.erase_every);
+            loop {
+                tick.tick().await;
+                node.erase_expired_keys();
+            }
+        });
+    }
+
+    /// Erases every key superseded longer ago than the key grace period.
+    pub fn erase_expired_keys(&self) {
+        let grace = self.inner.key_grace.as_secs();
+        match self.core().erase_expired(now(), grace) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("erased {n} expired keys"),
+            Err(e) => tracing::warn!("cannot erase expired keys: {e}"),
+        }
     }
 
     /// Spawns a long-running task that [`Node::shutdown`] stops.

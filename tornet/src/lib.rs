@@ -1,5 +1,5 @@
 //! A private Tor network on 127.0.0.1, made of Debian's `tor` daemons, for
-//! tests that need real onion services (see `shared/TORNET.md` for the
+//! tests and the demo (`cairn demo`) that need real onion services (see `shared/TORNET.md` for the
 //! measured facts behind every choice here).
 //!
 //! [`TorNet::start`] generates (or reuses cached) node keys, writes the
@@ -21,6 +21,9 @@
 //!   `<target dir>/<profile>/tornet-keys`).
 //! * `CAIRN_TORNET_KEEP=1`: keep the run directory (torrcs, logs, arti
 //!   state) after the network is stopped, for debugging.
+
+// A test harness: clocks and processes belong here (see clippy.toml).
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 mod consensus;
 mod keys;

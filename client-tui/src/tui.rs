@@ -1,0 +1,118 @@
+//! The terminal UI (`cairn` or `cairn tui`): groups, chat with replies,
+//! the task board with threads, members and roles, warnings, an input line
+//! with commands and completion, and a status bar with Tor, relays, sync
+//! and the outbox.
+//!
+//! Three parts: the backend task owns the node (`backend`), the state and
+//! key handling are plain data (`app`, `command`, `snapshot`), and `view`
+//! draws. The terminal is restored on exit and on panic (ratatui's hook).
+
+mod app;
+mod backend;
+mod command;
+mod snapshot;
+mod view;
+
+use std::time::Duration;
+
+use cairn_net::node::Node;
+use ratatui::crossterm::event::{self, Event, KeyEventKind};
+use tokio::sync::mpsc;
+
+use crate::cli::{Global, Outcome};
+use app::App;
+
+/// How often the screen redraws without input (the "synced Ns ago" clock).
+const TICK: Duration = Duration::from_secs(1);
+/// How long leaving waits for the backend to flush the outbox.
+const LEAVE_WAIT: Duration = Duration::from_secs(25);
+
+/// Runs the TUI on this profile until the user leaves.
+pub(crate) async fn run(g: &Global) -> Outcome {
+    // The passphrase is asked before the screen is taken over.
+    let node = g.open().await?;
+    let profile = g
+        .profile()
+        .file_name()
+        .map_or_else(|| "profile".into(), |n| n.to_string_lossy().into_owned());
+    run_node(node, profile, g.insecure_loopback.is_some(), false).await
+}
+
+/// Runs the TUI on an open node (`started`: already online, as in the
+/// demo) until the user leaves.
+pub(crate) async fn run_node(
+    node: Node,
+    profile: String,
+    insecure: bool,
+    started: bool,
+) -> Outcome {
+    let (jobs, job_rx) = mpsc::unbounded_channel();
+    let (ui_tx, mut updates) = mpsc::unbounded_channel();
+    let fatal = ui_tx.clone();
+    let backend = tokio::spawn(async move {
+        // A panic in the backend must not leave the user typing into a void.
+        if let Err(e) = tokio::spawn(backend::run(node, job_rx, ui_tx, started)).await {
+            let why = format!("the node stopped ({e}); leave with Ctrl-C and start cairn again");
+            let _ = fatal.send(app::Update::Fatal(why));
+        }
+    });
+    let mut keys = key_reader();
+    let mut terminal = ratatui::try_init().map_err(anyhow::Error::from)?;
+    let mut app = App::new(profile, insecure);
+    let mut tick = tokio::time::interval(TICK);
+    let drawn = loop {
+        app.now = now();
+        if let Err(e) = terminal.draw(|f| view::draw(f, &app)) {
+            break Err(e);
+        }
+        tokio::select! {
+            Some(e) = keys.recv() => {
+                if let Event::Key(k) = e
+                    && k.kind != KeyEventKind::Release
+                {
+                    for job in app.key(k) {
+                        // The backend only goes when this loop ends.
+                        let _ = jobs.send(job);
+                    }
+                }
+            }
+            Some(u) = updates.recv() => app.update(u),
+            _ = tick.tick() => {}
+        }
+        if app.quit {
+            break Ok(());
+        }
+    };
+    ratatui::try_restore().map_err(anyhow::Error::from)?;
+    drawn.map_err(anyhow::Error::from)?;
+    if !app.input.is_empty() {
+        println!("not sent (was in the input line): {}", app.input);
+    }
+    eprintln!("cairn: leaving; sending what the outbox holds…");
+    drop(jobs);
+    if tokio::time::timeout(LEAVE_WAIT, backend).await.is_err() {
+        eprintln!("cairn: the outbox still holds messages; they go out on the next run");
+    }
+    Ok(())
+}
+
+/// Terminal events from a blocking reader thread.
+fn key_reader() -> mpsc::UnboundedReceiver<Event> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        while let Ok(e) = event::read() {
+            if tx.send(e).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn now() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod test;

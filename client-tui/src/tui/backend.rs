@@ -1,0 +1,233 @@
+//! The backend task: owns the node, does what the UI asks, forwards the
+//! node's events and sends fresh snapshots. The UI never waits on the node.
+
+use std::time::Duration;
+
+use cairn_net::node::invites::Approval;
+use cairn_net::node::{Node, NodeError, NodeEvent};
+use cairn_net::proto::group::TaskContent;
+use cairn_net::proto::wire::GroupId;
+use tokio::sync::{broadcast, mpsc};
+
+use super::app::{Job, Request, Update};
+use super::snapshot::{self, Names};
+use crate::cli::hex;
+
+/// How long an invite made in the TUI stays valid.
+const INVITE_TTL: Duration = Duration::from_secs(30 * 60);
+
+struct Backend {
+    node: Node,
+    selected: Option<GroupId>,
+    names: Names,
+    /// The name given in the latest join request (recorded for the key
+    /// once the invite reports who was admitted).
+    asked_name: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    ui: mpsc::UnboundedSender<Update>,
+    named: mpsc::UnboundedSender<(cairn_net::proto::crypto::PublicKey, String)>,
+}
+
+/// Runs until the UI hangs up; then flushes the outbox (bounded) and stops
+/// the node.
+pub(crate) async fn run(
+    node: Node,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    ui: mpsc::UnboundedSender<Update>,
+    started: bool,
+) {
+    let mut events = node.events();
+    if !started {
+        node.start().await;
+    }
+    let (named, mut names_in) = mpsc::unbounded_channel();
+    let mut b = Backend {
+        node,
+        selected: None,
+        names: Names::new(),
+        asked_name: std::sync::Arc::default(),
+        ui,
+        named,
+    };
+    if b.node.is_restored_unconfirmed() {
+        b.send(Update::Event(NodeEvent::Warning(
+            cairn_net::node::SecurityWarning::RestoredUnconfirmed,
+        )));
+    }
+    b.refresh().await;
+    loop {
+        tokio::select! {
+            job = jobs.recv() => match job {
+                Some(job) => b.job(job).await,
+                None => break,
+            },
+            event = events.recv() => match event {
+                Ok(e) => b.event(e).await,
+                Err(broadcast::error::RecvError::Lagged(_)) => b.refresh().await,
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            Some((key, name)) = names_in.recv() => {
+                b.names.insert(key, name);
+                b.refresh().await;
+            }
+        }
+    }
+    b.node.flush(crate::cli::FLUSH_WAIT).await;
+    if !started {
+        b.node.shutdown();
+    }
+}
+
+impl Backend {
+    fn send(&self, u: Update) {
+        // The UI has gone: nothing to show it to.
+        let _ = self.ui.send(u);
+    }
+
+    async fn refresh(&mut self) {
+        let s = snapshot::take(&self.node, self.selected, &self.names).await;
+        self.selected = s.group.as_ref().map(|g| g.id);
+        self.send(Update::Snapshot(s));
+    }
+
+    async fn event(&mut self, e: NodeEvent) {
+        let changes_state = matches!(
+            e,
+            NodeEvent::Messages { .. }
+                | NodeEvent::Delivered { .. }
+                | NodeEvent::Synced { .. }
+                | NodeEvent::Queued { .. }
+                | NodeEvent::RelayUp { .. }
+        );
+        if let NodeEvent::JoinRequest { name, .. } = &e {
+            *lock(&self.asked_name) = Some(name.clone());
+        }
+        self.send(Update::Event(e));
+        if changes_state {
+            self.refresh().await;
+        }
+    }
+
+    async fn job(&mut self, job: Job) {
+        let typed = job.typed;
+        let result = self.request(job.request).await;
+        let result = result.map_err(|e| e.to_string());
+        self.send(Update::Done { result, typed });
+        self.refresh().await;
+    }
+
+    async fn request(&mut self, r: Request) -> Result<String, NodeError> {
+        let n = &self.node;
+        let short = |id: &cairn_net::proto::wire::MessageId| hex(&id.0)[..8].to_owned();
+        Ok(match r {
+            Request::Select(g) => {
+                self.selected = g;
+                String::new()
+            }
+            Request::Chat { group, text, reply_to } => {
+                n.chat(group, &text, reply_to)?;
+                "sent".into()
+            }
+            Request::GroupNew { name, relays } => {
+                let rules = cairn_net::proto::group::templates::organizer_member_observer();
+                let none = relays.is_empty();
+                let g = n.create_group(&name, &rules, relays)?;
+                self.selected = Some(g);
+                if none {
+                    format!("group {name} founded without a relay: members sync directly")
+                } else {
+                    format!("group {name} founded; /invite to bring people in")
+                }
+            }
+            Request::TaskNew { group, title, readable_by } => {
+                let content = TaskContent { title, ..TaskContent::default() };
+                let id = n.create_task(group, &content, readable_by, Vec::new())?;
+                format!("task {} created", short(&id))
+            }
+            Request::Assign { group, task, member } => {
+                n.assign_task(group, task, vec![member], Vec::new())?;
+                "assigned".into()
+            }
+            Request::Comment { group, task, text } => {
+                n.comment(group, task, &text, None)?;
+                "comment sent".into()
+            }
+            Request::Close { group, task, close } => {
+                n.close_task(group, task, close)?;
+                if close { "closed" } else { "reopened" }.into()
+            }
+            Request::Invite { group, roles, auto } => return self.invite(group, roles, auto).await,
+            Request::Approve { code, admit } => {
+                n.approve(&code, admit)?;
+                if admit { "admitting…" } else { "refused" }.into()
+            }
+            Request::Join { invite, name } => {
+                let n = n.clone();
+                let ui = self.ui.clone();
+                // Joining waits for a person on the other side: not here.
+                tokio::spawn(async move {
+                    let result = n.join(invite.trim(), &name).await;
+                    let result = result.map(|_| "joined".to_owned()).map_err(|e| e.to_string());
+                    let _ = ui.send(Update::Done { result, typed: None });
+                });
+                "redeeming the invite…".into()
+            }
+            Request::Remove { group, member } => {
+                n.remove_member(group, member)?;
+                "removed; the group's keys rotate".into()
+            }
+            Request::Role { group, member, role, assign } => {
+                if assign {
+                    n.assign_role(group, member, &role)?;
+                } else {
+                    n.revoke_role(group, member, &role)?;
+                }
+                format!("role {role} {}", if assign { "given" } else { "taken" })
+            }
+            Request::Rotate(group) => {
+                n.rotate(group)?;
+                "keys rotated".into()
+            }
+            Request::Resync => {
+                n.resync_all().await;
+                "resynced".into()
+            }
+            Request::Confirm => {
+                n.confirm_restored()?;
+                "this identity signs again".into()
+            }
+        })
+    }
+
+    async fn invite(
+        &mut self,
+        group: GroupId,
+        roles: Vec<String>,
+        auto: bool,
+    ) -> Result<String, NodeError> {
+        let approval = if auto { Approval::Automatic } else { Approval::Manual };
+        let ticket = self.node.invite(group, roles, INVITE_TTL, approval).await?;
+        self.send(Update::Invite {
+            text: ticket.text.as_str().to_owned(),
+            minutes: INVITE_TTL.as_secs() / 60,
+        });
+        let (asked, named, ui) = (self.asked_name.clone(), self.named.clone(), self.ui.clone());
+        tokio::spawn(async move {
+            let outcome = ticket.done.await.ok().flatten();
+            let message = match outcome {
+                Some(key) => {
+                    let name = lock(&asked).take().filter(|n| !n.is_empty());
+                    let name = name.unwrap_or_else(|| hex(&key.0)[..8].to_owned());
+                    let _ = named.send((key, name.clone()));
+                    Ok(format!("{name} joined"))
+                }
+                None => Err("the invite ended without a join".to_owned()),
+            };
+            let _ = ui.send(Update::Done { result: message, typed: None });
+        });
+        Ok("invite made".into())
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,291 @@
+//! What the screen shows, copied out of the node: plain data, so that the
+//! views render (and are tested) without a node, and the UI thread never
+//! holds the node's locks.
+
+use std::collections::BTreeMap;
+
+use cairn_net::node::Node;
+use cairn_net::proto::crypto::PublicKey;
+use cairn_net::proto::replica::Replica;
+use cairn_net::proto::wire::{GroupId, MessageId};
+
+use crate::cli::hex;
+
+/// Everything the screen shows at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    /// The groups of this profile, by name.
+    pub groups: Vec<(GroupId, String)>,
+    /// The selected group, if any.
+    pub group: Option<GroupView>,
+    /// Outbox items not yet on every relay.
+    pub outbox: usize,
+    /// A restored identity that does not sign yet.
+    pub restored_unconfirmed: bool,
+}
+
+/// One group, as this member can read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GroupView {
+    pub id: GroupId,
+    pub name: String,
+    /// The roles this member holds (empty: not, or no longer, a member).
+    pub my_roles: Vec<String>,
+    pub chat: Vec<ChatLine>,
+    /// Tasks in creation order; `number` is the position in that order.
+    pub tasks: Vec<TaskRow>,
+    pub members: Vec<MemberRow>,
+    pub relays: Vec<String>,
+    /// The current epoch (short hex), which changes on every rekey.
+    pub epoch: String,
+}
+
+/// A chat line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChatLine {
+    pub id: MessageId,
+    pub author: String,
+    pub text: String,
+    /// The start of the line it replies to, with its author.
+    pub reply_to: Option<String>,
+}
+
+/// A task with its thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TaskRow {
+    pub id: MessageId,
+    pub number: usize,
+    /// `None`: sealed to roles this member does not hold.
+    pub title: Option<String>,
+    pub description: String,
+    pub labels: Vec<String>,
+    pub open: bool,
+    pub assignees: Vec<String>,
+    /// Whether this member is among the assignees.
+    pub mine: bool,
+    pub readable_by: Vec<String>,
+    /// Comments: author and text (`None`: sealed).
+    pub comments: Vec<(String, Option<String>)>,
+}
+
+impl TaskRow {
+    /// Where the board shows it.
+    pub(crate) fn column(&self) -> Column {
+        match (self.open, self.assignees.is_empty()) {
+            (false, _) => Column::Closed,
+            (true, true) => Column::Unassigned,
+            (true, false) => Column::Assigned,
+        }
+    }
+}
+
+/// The task board's columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Column {
+    Unassigned,
+    Assigned,
+    Closed,
+}
+
+/// A member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MemberRow {
+    pub key: PublicKey,
+    /// A name this session learned (from a join request), else the key's
+    /// first hex digits.
+    pub name: String,
+    pub roles: Vec<String>,
+    pub me: bool,
+    /// Has published its onion service key (reachable directly).
+    pub reachable: bool,
+}
+
+/// Names known for keys in this session (never stored: a stolen device
+/// should not hand over who the members are by name).
+pub(crate) type Names = BTreeMap<PublicKey, String>;
+
+/// A member's display name.
+pub(crate) fn display_name(key: &PublicKey, me: &PublicKey, names: &Names) -> String {
+    if key == me {
+        return "you".into();
+    }
+    names.get(key).cloned().unwrap_or_else(|| hex(&key.0)[..8].to_owned())
+}
+
+/// Copies what the screen needs out of `node`.
+pub(crate) async fn take(node: &Node, selected: Option<GroupId>, names: &Names) -> Snapshot {
+    let groups = node.groups();
+    let selected = selected.filter(|s| groups.iter().any(|(g, _)| g == s));
+    let group = selected
+        .or_else(|| groups.first().map(|(g, _)| *g))
+        .and_then(|g| node.with_replica(&g, |r| group_view(r, names)).ok().flatten());
+    Snapshot {
+        groups,
+        group,
+        outbox: node.flush(std::time::Duration::ZERO).await,
+        restored_unconfirmed: node.is_restored_unconfirmed(),
+    }
+}
+
+fn group_view(r: &Replica, names: &Names) -> Option<GroupView> {
+    let state = r.state()?;
+    let me = *r.me();
+    let name_of = |k: &PublicKey| display_name(k, &me, names);
+    let author_of = |id: &MessageId| r.chain().entry(id).map(|e| name_of(&e.author()));
+    let chat = r
+        .fold()
+        .chat()
+        .iter()
+        .map(|(id, m, c)| ChatLine {
+            id: *id,
+            author: name_of(&m.author),
+            text: c.text.clone(),
+            reply_to: c.reply_to.map(|q| quote(r, &q, &author_of)),
+        })
+        .collect();
+    let mut tasks: Vec<(u64, MessageId)> = state
+        .tasks
+        .keys()
+        .map(|id| (r.chain().entry(id).map_or(u64::MAX, |e| e.message().lamport), *id))
+        .collect();
+    tasks.sort();
+    let tasks = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, (_, id))| task_row(r, state, id, i + 1, &name_of, &author_of))
+        .collect();
+    let members = state
+        .members
+        .iter()
+        .map(|(k, m)| MemberRow {
+            key: *k,
+            name: name_of(k),
+            roles: m.roles.iter().cloned().collect(),
+            me: *k == me,
+            reachable: m.onion.is_some(),
+        })
+        .collect();
+    let my_roles = state.members.get(&me).map(|m| m.roles.iter().cloned().collect());
+    Some(GroupView {
+        id: state.group,
+        name: state.name.clone(),
+        my_roles: my_roles.unwrap_or_default(),
+        chat,
+        tasks,
+        members,
+        relays: state.relays.clone(),
+        epoch: hex(&state.epoch.id.0)[..8].to_owned(),
+    })
+}
+
+fn task_row(
+    r: &Replica,
+    state: &cairn_net::proto::group::GroupState,
+    id: &MessageId,
+    number: usize,
+    name_of: &impl Fn(&PublicKey) -> String,
+    author_of: &impl Fn(&MessageId) -> Option<String>,
+) -> TaskRow {
+    let t = &state.tasks[id];
+    let content = r.task_content(id).ok();
+    let comments = r
+        .fold()
+        .thread(id)
+        .iter()
+        .map(|c| (author_of(c).unwrap_or_default(), r.comment_text(c).ok()))
+        .collect();
+    TaskRow {
+        id: *id,
+        number,
+        title: content.as_ref().map(|c| c.title.clone()),
+        description: content.as_ref().map(|c| c.description.clone()).unwrap_or_default(),
+        labels: content.map(|c| c.labels).unwrap_or_default(),
+        open: t.open,
+        assignees: t.assignees.iter().map(name_of).collect(),
+        mine: t.assignees.contains(r.me()),
+        readable_by: t.readable_by.iter().cloned().collect(),
+        comments,
+    }
+}
+
+/// "author: first words…" of the chat line `id`.
+fn quote(r: &Replica, id: &MessageId, author_of: &impl Fn(&MessageId) -> Option<String>) -> String {
+    let text = r
+        .fold()
+        .chat()
+        .iter()
+        .find(|(c, _, _)| c == id)
+        .map(|(_, _, c)| c.text.clone())
+        .unwrap_or_else(|| "(a message not held here)".into());
+    let short: String = text.chars().take(30).collect();
+    let more = if short.len() < text.len() { "…" } else { "" };
+    format!("{}: {short}{more}", author_of(id).unwrap_or_else(|| "?".into()))
+}
+
+/// A group as a test sees it: "bastion" with you (organizer) and bob,
+/// three chat lines (one a reply), and one task per board column.
+#[cfg(test)]
+pub(crate) fn sample() -> Snapshot {
+    let me = PublicKey([1; 32]);
+    let bob = PublicKey([2; 32]);
+    let id = |b: u8| MessageId([b; 32]);
+    let chat = |b: u8, author: &str, text: &str, reply_to: Option<&str>| ChatLine {
+        id: id(b),
+        author: author.into(),
+        text: text.into(),
+        reply_to: reply_to.map(Into::into),
+    };
+    let task = |b: u8, number: usize, title: &str, open: bool, assignees: &[&str]| TaskRow {
+        id: id(b),
+        number,
+        title: Some(title.into()),
+        description: String::new(),
+        labels: vec![],
+        open,
+        assignees: assignees.iter().map(|s| (*s).to_owned()).collect(),
+        mine: assignees.contains(&"you"),
+        readable_by: vec!["organizer".into(), "member".into()],
+        comments: vec![],
+    };
+    let mut assigned = task(11, 2, "rotate the signing key", true, &["bob"]);
+    assigned.comments = vec![("bob".into(), Some("on it".into())), ("you".into(), None)];
+    let group = GroupView {
+        id: GroupId([9; 32]),
+        name: "bastion".into(),
+        my_roles: vec!["organizer".into()],
+        chat: vec![
+            chat(1, "you", "hello bob", None),
+            chat(2, "bob", "hi! ready when you are", None),
+            chat(3, "you", "then let us start", Some("bob: hi! ready when you are")),
+        ],
+        tasks: vec![
+            task(10, 1, "buy a shovel", true, &[]),
+            assigned,
+            task(12, 3, "map the trail", false, &["you"]),
+        ],
+        members: vec![
+            MemberRow {
+                key: me,
+                name: "you".into(),
+                roles: vec!["organizer".into()],
+                me: true,
+                reachable: true,
+            },
+            MemberRow {
+                key: bob,
+                name: "bob".into(),
+                roles: vec!["member".into()],
+                me: false,
+                reachable: true,
+            },
+        ],
+        relays: vec!["relay.onion:443".into()],
+        epoch: "0a1b2c3d".into(),
+    };
+    Snapshot {
+        groups: vec![(GroupId([9; 32]), "bastion".into()), (GroupId([8; 32]), "garden".into())],
+        group: Some(group),
+        outbox: 0,
+        restored_unconfirmed: false,
+    }
+}

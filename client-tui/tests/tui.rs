@@ -1,0 +1,147 @@
+//! The real `cairn` TUI in real terminals (tmux, 80×24), two profiles on
+//! loopback with a real relay process: found a group, invite, join with the
+//! code compared on both screens, chat both ways, a task created, assigned,
+//! commented on and closed, the member removed — who then sees nothing new
+//! — and both leave with their terminals restored.
+
+// A test shell: clocks belong here (see clippy.toml).
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use cairn_tests::relay_proc::RelayProc;
+use cairn_tests::tmux::Tmux;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cairn");
+const WAIT: Duration = Duration::from_secs(30);
+
+fn init(dir: &Path, name: &str) {
+    let out = Command::new(BIN)
+        .arg("--profile")
+        .arg(dir.join(name))
+        .arg("--passphrase-file")
+        .arg(dir.join("pass"))
+        .arg("init")
+        .output()
+        .expect("cairn init");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn tui(dir: &Path, name: &str) -> Tmux {
+    let command = format!(
+        "{BIN} --profile {} --passphrase-file {} --insecure-loopback {} tui 2>{}",
+        dir.join(name).display(),
+        dir.join("pass").display(),
+        dir.join("loopback").display(),
+        dir.join(format!("{name}.stderr")).display(),
+    );
+    let t = Tmux::start(name, &command, 80, 24).expect("tmux");
+    t.wait_text(&format!("● {name}"), WAIT).expect("the TUI is up");
+    t
+}
+
+/// The invite string shown in the popup, rejoined from its lines.
+fn invite_from(screen: &str) -> String {
+    let lines: Vec<&str> = screen.lines().collect();
+    let start = lines.iter().position(|l| l.contains("cairn-invite1-")).expect("invite shown");
+    lines[start..]
+        .iter()
+        .map(|l| l.trim_matches(|c: char| c == '│' || c == ' '))
+        .take_while(|l| !l.is_empty())
+        .collect()
+}
+
+/// The short code ("code ddd-ddd") on a screen.
+fn code_on(screen: &str) -> Option<String> {
+    let at = screen.find("code ")?;
+    let code: String = screen[at + 5..].chars().take(7).collect();
+    let ok = code.len() == 7
+        && code.chars().enumerate().all(
+            |(i, c)| {
+                if i == 3 { c == '-' } else { c.is_ascii_digit() }
+            },
+        );
+    ok.then_some(code)
+}
+
+#[test]
+fn two_people_found_invite_join_chat_work_a_task_and_remove_in_the_tui() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path();
+    std::fs::write(dir.join("pass"), "a long enough passphrase\n").expect("pass");
+    let relay = RelayProc::start(&dir.join("relay"), true, false, "").expect("relay");
+    let relay_addr = relay.tcp.clone().expect("tcp");
+    init(dir, "alice");
+    init(dir, "bob");
+    let alice = tui(dir, "alice");
+    let bob = tui(dir, "bob");
+    assert!(alice.screen().expect("screen").contains("NO TOR"), "insecure mode is announced");
+
+    // Found a group and invite bob.
+    alice.line(&format!("/group new bastion {relay_addr}")).expect("keys");
+    alice.wait_text("group bastion founded", WAIT).expect("founded");
+    alice.line("/invite").expect("keys");
+    let screen = alice.wait_text("cairn-invite1-", WAIT).expect("invite popup");
+    let invite = invite_from(&screen);
+    alice.keys(&["Escape"]).expect("keys");
+
+    // Bob joins; both screens show the same code; alice admits.
+    bob.line(&format!("/join {invite} bob")).expect("keys");
+    let bob_screen = bob.wait_for("bob's code", WAIT, |s| code_on(s).is_some()).expect("joining");
+    let alice_screen =
+        alice.wait_for("alice's code", WAIT, |s| code_on(s).is_some()).expect("join request");
+    assert!(alice_screen.contains("\"bob\" wants to join"), "{alice_screen}");
+    assert_eq!(code_on(&bob_screen), code_on(&alice_screen), "both see one code");
+    alice.keys(&["y"]).expect("keys");
+    alice.wait_text("bob joined", WAIT).expect("admitted");
+    bob.wait_text("joined", WAIT).expect("bob joined");
+    bob.keys(&["Escape"]).expect("keys");
+    bob.wait_text("bastion", WAIT).expect("bob has the group");
+
+    // Chat both ways.
+    alice.line("hello bob, welcome").expect("keys");
+    bob.wait_text("hello bob, welcome", WAIT).expect("bob reads alice");
+    bob.line("hi alice, glad to be here").expect("keys");
+    alice.wait_text("bob: hi alice, glad to be here", WAIT).expect("alice reads bob");
+
+    // A task: created, assigned, commented on, closed.
+    alice.line("/task new buy a shovel").expect("keys");
+    alice.keys(&["F3"]).expect("keys");
+    alice.wait_text("#1 buy a shovel", WAIT).expect("task on alice's board");
+    alice.line("/assign #1 bob").expect("keys");
+    alice.wait_text("assigned: bob", WAIT).expect("assigned");
+    bob.keys(&["F3"]).expect("keys");
+    bob.wait_for("the task assigned on bob's board", WAIT, |s| {
+        s.contains("assigned (1)") && s.contains("#1 buy a shovel")
+    })
+    .expect("bob sees it");
+    bob.line("/comment #1 on it, back by noon").expect("keys");
+    alice.wait_text("bob: on it, back by noon", WAIT).expect("alice reads the comment");
+    alice.line("/close #1").expect("keys");
+    alice.wait_text("closed (1)", WAIT).expect("closed");
+    bob.wait_text("closed (1)", WAIT).expect("bob sees it closed");
+
+    // Remove bob: he sees nothing written after.
+    alice.keys(&["F4"]).expect("keys");
+    alice.line("/remove bob").expect("keys");
+    alice.wait_text("removed", WAIT).expect("removed");
+    alice.keys(&["F2"]).expect("keys");
+    alice.line("after bob left").expect("keys");
+    alice.wait_text("you: after bob left", WAIT).expect("alice wrote");
+    bob.keys(&["F2"]).expect("keys");
+    // Bob's node keeps running; give the relay time to push to him.
+    std::thread::sleep(Duration::from_secs(5));
+    let bob_screen = bob.screen().expect("screen");
+    assert!(!bob_screen.contains("after bob left"), "{bob_screen}");
+    assert!(bob_screen.contains("hello bob, welcome"), "what he had stays: {bob_screen}");
+
+    // Leave: the programs exit cleanly and give the terminal back.
+    for t in [&alice, &bob] {
+        t.keys(&["C-c"]).expect("keys");
+        t.wait_for("exit", WAIT, |_| t.exit_status().ok().flatten().is_some()).expect("exits");
+        assert_eq!(t.exit_status().expect("status"), Some(0));
+        assert!(!t.alternate_screen().expect("alternate"), "the terminal is restored");
+    }
+}
