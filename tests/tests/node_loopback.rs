@@ -319,3 +319,55 @@ async fn a_superseded_epoch_key_is_erased_after_its_grace_period_and_stays_erase
     let a = reopened.expect("reopen");
     assert_eq!(epochs(&a), [a.with_replica(&g, |r| r.epoch()).expect("epoch")]);
 }
+
+/// A relay connection may use only two mailboxes (`relay.md` §4): after
+/// several rekeys the node must move to a new connection for the newest
+/// epochs, or its posts are refused and chat only trickles in by peer
+/// resync. Peer resync is made rare here, so only the relay can deliver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_still_goes_through_the_relay_after_several_rekeys() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let relay = RelayProc::start(&root.path().join("relay"), true, false, "").expect("relay");
+    let relay_addr = relay.tcp.clone().expect("tcp");
+    let rare_resync =
+        |c: &mut cairn_net::node::NodeConfig| c.sync_every = Duration::from_secs(3600);
+    let mut nodes = Vec::new();
+    for name in ["alice", "bob"] {
+        let dir = root.path().join(name);
+        cairn_net::node::create_profile(&dir, PASS, cairn_net::proto::identity::KdfParams::MIN)
+            .expect("profile");
+        let n = open_with(&dir, loopback(root.path()), rare_resync).await.expect("node");
+        n.start().await;
+        nodes.push(n);
+    }
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let rules = templates::organizer_member_observer();
+    let g = a.create_group("bastion", &rules, vec![relay_addr]).expect("group");
+    admit(a, b, g, "bob").await;
+    let bob = b.identity().public_key();
+    // Rekeys wrap to key packages, one use each: wait until Alice holds
+    // Bob's latest before each rekey (a member left out of a rekey is a
+    // separate, known gap: node.md "Limits").
+    let package = |n: &Node| n.state(&g).ok().and_then(|s| s.members.get(&bob)?.key_package);
+    let mut used = None;
+    for round in 0..3 {
+        eventually("alice has bob's fresh key package", WAIT, || {
+            package(a).is_some() && package(a) != used
+        })
+        .await
+        .expect("key package announced");
+        used = package(a);
+        a.rotate(g).expect("rotate");
+        let epoch = a.state(&g).expect("state").epoch.id;
+        eventually("bob follows the rekey", WAIT, || {
+            b.state(&g).is_ok_and(|s| s.epoch.id == epoch)
+        })
+        .await
+        .expect("rekey delivered by the relay");
+        let line = format!("after rekey {round}");
+        a.chat(g, &line, None).expect("chat");
+        eventually("the line comes through the relay", WAIT, || chat(b, &g).contains(&line))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
+}

@@ -233,9 +233,21 @@ impl Replica {
     }
 
     /// The mailboxes to read: every epoch whose secret this member holds
-    /// (the current one and those within their grace period).
+    /// (the current one and those within their grace period), newest
+    /// first: a relay connection uses only the first few (`relay.md` §4).
     pub fn mailboxes(&self) -> Vec<MailboxId> {
-        self.mailboxes.keys().copied().collect()
+        // An epoch's id is the id of the message that made it; the later
+        // that message in causal order, the newer the epoch. The current
+        // epoch comes first even if a concurrent losing rekey is later.
+        let current = self.epoch();
+        let rank = |e: &EpochId| {
+            let made_by = self.chain().entry(&MessageId(e.0));
+            (*e == current, made_by.map_or(0, |m| m.message().lamport))
+        };
+        let mut all: Vec<(MailboxId, EpochId)> =
+            self.mailboxes.iter().map(|(m, e)| (*m, *e)).collect();
+        all.sort_by_key(|(_, e)| std::cmp::Reverse(rank(e)));
+        all.into_iter().map(|(m, _)| m).collect()
     }
 
     /// The mailbox of the current epoch, if this member holds its key.

@@ -221,6 +221,9 @@ impl Node {
     pub fn write(&self, group: GroupId, body: Body) -> Result<MessageId, NodeError> {
         let (id, queued) = self.core().write(group, body, now())?;
         self.dispatch(queued);
+        // A rekey or relay change of our own moves the relay connections
+        // just as one received does.
+        self.follow_group(group);
         Ok(id)
     }
 

@@ -234,6 +234,11 @@ async fn relay_task(
             Err(e) => e,
         };
         node.relay_up(group, &relay, false);
+        if error == NEW_EPOCH {
+            // Not a failure: the next connection uses the new mailboxes.
+            wait = BACKOFF.0;
+            continue;
+        }
         if started.elapsed() > BACKOFF.1 {
             wait = BACKOFF.0;
         }
@@ -247,6 +252,11 @@ async fn relay_task(
     }
 }
 
+/// Why a connection ends when the group enters a new epoch: a connection
+/// may use only `max_mailboxes` mailboxes for its whole life (`relay.md`
+/// §4), so the newest ones need a new connection.
+const NEW_EPOCH: &str = "the group entered a new epoch";
+
 enum Never {}
 
 struct Conn {
@@ -257,13 +267,14 @@ struct Conn {
     remaining: HashMap<u64, usize>,
 }
 
-async fn connection(
-    node: &Node,
-    group: GroupId,
-    relay: &str,
-    posts: &mut mpsc::Receiver<Queued>,
-    mailboxes: &mut watch::Receiver<Vec<MailboxId>>,
-) -> Result<Never, String> {
+/// A connected, handshaken relay session and the frames it receives.
+struct Session {
+    conn: Conn,
+    frames: mpsc::Receiver<Vec<u8>>,
+    _reader: AbortOnDrop,
+}
+
+async fn open_session(node: &Node, group: GroupId, relay: &str) -> Result<Session, String> {
     let addr: PeerAddr = relay.parse().map_err(|e| format!("bad relay address: {e}"))?;
     let transport = node.net().transport();
     let stream = transport.connect(&addr, &isolation(&group)).await.map_err(|e| e.to_string())?;
@@ -272,7 +283,7 @@ async fn connection(
     write(&mut writer, &hs.hello_frame()).await?;
     let reply = read_frame(&mut reader).await?;
     let session = hs.handle(&reply).map_err(|e| e.to_string())?;
-    let (frames_tx, mut frames) = mpsc::channel(64);
+    let (frames_tx, frames) = mpsc::channel(64);
     let reader_task = tokio::spawn(async move {
         while let Ok(f) = read_frame(&mut reader).await {
             if frames_tx.send(f).await.is_err() {
@@ -280,10 +291,36 @@ async fn connection(
             }
         }
     });
-    let _guard = AbortOnDrop(reader_task);
-    let mut conn = Conn { writer, session, pending: HashMap::new(), remaining: HashMap::new() };
-    let current = mailboxes.borrow_and_update().clone();
-    subscribe(node, group, relay, &mut conn, &current).await?;
+    let conn = Conn { writer, session, pending: HashMap::new(), remaining: HashMap::new() };
+    Ok(Session { conn, frames, _reader: AbortOnDrop(reader_task) })
+}
+
+/// The mailboxes one connection may use: the newest `max_mailboxes`.
+fn window(conn: &Conn, all: &[MailboxId]) -> Vec<MailboxId> {
+    let limit = usize::from(conn.session.limits().max_mailboxes).max(1);
+    all.iter().take(limit).copied().collect()
+}
+
+async fn connection(
+    node: &Node,
+    group: GroupId,
+    relay: &str,
+    posts: &mut mpsc::Receiver<Queued>,
+    mailboxes: &mut watch::Receiver<Vec<MailboxId>>,
+) -> Result<Never, String> {
+    let Session { mut conn, mut frames, _reader } = open_session(node, group, relay).await?;
+    let all = mailboxes.borrow_and_update().clone();
+    let used = window(&conn, &all);
+    subscribe(node, group, relay, &mut conn, &used).await?;
+    // Older epochs still within their grace period: late messages may
+    // arrive there, each window of them on a connection of its own.
+    let _older: Vec<AbortOnDrop> = all[used.len()..]
+        .chunks(used.len().max(1))
+        .map(|chunk| {
+            let follow = follow_older(node.clone(), group, relay.to_owned(), chunk.to_vec());
+            AbortOnDrop(tokio::spawn(follow))
+        })
+        .collect();
     node.relay_up(group, relay, true);
     node.emit(NodeEvent::RelayUp { group, relay: relay.to_owned() });
     let waiting: Vec<Queued> =
@@ -301,8 +338,45 @@ async fn connection(
             }
             Some(q) = posts.recv() => post(&mut conn, &q).await?,
             Ok(()) = mailboxes.changed() => {
-                let m = mailboxes.borrow_and_update().clone();
-                subscribe(node, group, relay, &mut conn, &m).await?;
+                let all = mailboxes.borrow_and_update().clone();
+                if window(&conn, &all) != used {
+                    return Err(NEW_EPOCH.into());
+                }
+            }
+            _ = ping.tick() => {
+                let (_, frame) = conn.session.ping();
+                write(&mut conn.writer, &frame).await?;
+            }
+        }
+    }
+}
+
+/// Follows older epochs' mailboxes (subscribe only, never post) until the
+/// main connection ends, reconnecting after failures.
+async fn follow_older(node: Node, group: GroupId, relay: String, mailboxes: Vec<MailboxId>) {
+    loop {
+        if let Err(e) = follow_once(&node, group, &relay, &mailboxes).await {
+            tracing::debug!("a connection for older epochs ended: {e}");
+        }
+        tokio::time::sleep(BACKOFF.1 / 4).await;
+    }
+}
+
+async fn follow_once(
+    node: &Node,
+    group: GroupId,
+    relay: &str,
+    mailboxes: &[MailboxId],
+) -> Result<(), String> {
+    let Session { mut conn, mut frames, _reader } = open_session(node, group, relay).await?;
+    subscribe(node, group, relay, &mut conn, mailboxes).await?;
+    let mut ping = tokio::time::interval(PING_EVERY);
+    loop {
+        tokio::select! {
+            f = frames.recv() => {
+                let f = f.ok_or("the relay closed the connection")?;
+                let event = conn.session.decode(&f).map_err(|e| e.to_string())?;
+                handle(node, group, relay, &mut conn, event)?;
             }
             _ = ping.tick() => {
                 let (_, frame) = conn.session.ping();
