@@ -159,5 +159,7 @@ fn main() -> ExitCode {
             Command::Demo { .. } => Ok(()),
         }
     });
+    // Do not hang on a stuck background task once the work is done.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     cli::finish(outcome)
 }

@@ -24,8 +24,9 @@ use app::App;
 
 /// How often the screen redraws without input (the "synced Ns ago" clock).
 const TICK: Duration = Duration::from_secs(1);
-/// How long leaving waits for the backend to flush the outbox.
-const LEAVE_WAIT: Duration = Duration::from_secs(25);
+/// How long leaving waits for the backend to flush the outbox (what is
+/// left stays in the stored outbox and goes out on the next run).
+const LEAVE_WAIT: Duration = Duration::from_secs(8);
 
 /// Runs the TUI on this profile until the user leaves.
 pub(crate) async fn run(g: &Global) -> Outcome {
@@ -89,11 +90,22 @@ pub(crate) async fn run_node(
         println!("not sent (was in the input line): {}", app.input);
     }
     eprintln!("cairn: leaving; sending what the outbox holds…");
+    leave_anyway_after(LEAVE_WAIT + Duration::from_secs(5));
     drop(jobs);
     if tokio::time::timeout(LEAVE_WAIT, backend).await.is_err() {
         eprintln!("cairn: the outbox still holds messages; they go out on the next run");
     }
     Ok(())
+}
+
+/// Quitting never hangs: if the node has not stopped by `after` (a stuck
+/// task), the process ends anyway. Nothing is lost: the outbox is stored.
+fn leave_anyway_after(after: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(after);
+        eprintln!("cairn: the node did not stop in time; leaving anyway (the outbox is kept)");
+        std::process::exit(1);
+    });
 }
 
 /// Terminal events from a blocking reader thread.

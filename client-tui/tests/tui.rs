@@ -82,6 +82,10 @@ fn two_people_found_invite_join_chat_work_a_task_and_remove_in_the_tui() {
     // Found a group and invite bob.
     alice.line(&format!("/group new bastion {relay_addr}")).expect("keys");
     alice.wait_text("group bastion founded", WAIT).expect("founded");
+    // Only a role's holders hold its key: the organizer also takes
+    // "member" so that the tasks she writes for members are hers to read.
+    alice.line("/role assign me member").expect("keys");
+    alice.wait_text("role member given", WAIT).expect("role taken");
     alice.line("/invite").expect("keys");
     let screen = alice.wait_text("cairn-invite1-", WAIT).expect("invite popup");
     let invite = invite_from(&screen);
@@ -138,9 +142,14 @@ fn two_people_found_invite_join_chat_work_a_task_and_remove_in_the_tui() {
     assert!(bob_screen.contains("hello bob, welcome"), "what he had stays: {bob_screen}");
 
     // Leave: the programs exit cleanly and give the terminal back.
-    for t in [&alice, &bob] {
+    for (t, name) in [(&alice, "alice"), (&bob, "bob")] {
         t.keys(&["C-c"]).expect("keys");
-        t.wait_for("exit", WAIT, |_| t.exit_status().ok().flatten().is_some()).expect("exits");
+        let exited = t.wait_for("exit", WAIT, |_| t.exit_status().ok().flatten().is_some());
+        let stderr = std::fs::read_to_string(dir.join(format!("{name}.stderr")));
+        let status = t.exit_status();
+        exited.unwrap_or_else(|e| {
+            panic!("{name} did not exit: {e}\nstderr: {stderr:?}\nstatus: {status:?}")
+        });
         assert_eq!(t.exit_status().expect("status"), Some(0));
         assert!(!t.alternate_screen().expect("alternate"), "the terminal is restored");
     }

@@ -5,6 +5,8 @@ use cairn_net::proto::crypto::PublicKey;
 use cairn_net::proto::group::TaskContent;
 use cairn_net::proto::wire::{GroupId, MessageId};
 
+use cairn_net::proto::replica::ReplicaError;
+
 use super::{Failure, Global, Outcome, find_group, hex, parse_key};
 
 /// `task` subcommands.
@@ -22,7 +24,10 @@ pub(crate) enum TaskCommand {
         /// Longer description.
         #[arg(long, default_value = "")]
         description: String,
-        /// A role that may read it (repeat; default: every role you hold).
+        /// A role that may read it (repeat). Default: the group's newcomer
+        /// role if you hold it (so that everyone you can assign reads and
+        /// comments), else your first role. Only holders of ALL its roles
+        /// can comment.
         #[arg(long = "readable-by")]
         readable_by: Vec<String>,
         /// A member to assign (identity key in hex; repeat).
@@ -107,7 +112,7 @@ pub(crate) async fn run(g: &Global, command: TaskCommand) -> Outcome {
             let assignees =
                 assign.iter().map(|a| parse_key(a)).collect::<Result<Vec<PublicKey>, _>>()?;
             let readable_by =
-                if readable_by.is_empty() { my_roles(&node, &id)? } else { readable_by };
+                if readable_by.is_empty() { default_readers(&node, &id)? } else { readable_by };
             let content = TaskContent { title, description, ..TaskContent::default() };
             let task = node.create_task(id, &content, readable_by, assignees)?;
             super::report(g, &node, "task", &task).await;
@@ -144,12 +149,20 @@ async fn close(g: &Global, node: &Node, group: &str, task: &str, close: bool) ->
 }
 
 /// The roles this member holds (the default readers of a new task).
-fn my_roles(node: &Node, group: &GroupId) -> Result<Vec<String>, Failure> {
+/// Who reads a new task unless told: one role, so that every reader can
+/// also comment (a comment is sealed to all of the task's roles, and only
+/// a role's holders hold its key: keys.md "Limits"). The group's newcomer
+/// role if held (the role most work is assigned to), else the first held.
+pub(crate) fn default_readers(
+    node: &Node,
+    group: &GroupId,
+) -> Result<Vec<String>, cairn_net::node::NodeError> {
     let s = node.state(group)?;
     let me = node.identity().public_key();
-    let m =
-        s.members.get(&me).ok_or_else(|| Failure::input("you are not a member of this group"))?;
-    Ok(m.roles.iter().cloned().collect())
+    let not_member = || ReplicaError::Refused("you are not a member of this group".into());
+    let m = s.members.get(&me).ok_or_else(not_member)?;
+    let newcomer = s.rules.newcomer.as_ref().filter(|r| m.roles.contains(*r));
+    Ok(newcomer.or_else(|| m.roles.iter().next()).cloned().into_iter().collect())
 }
 
 fn list(g: &Global, node: &Node, group: &GroupId) -> Outcome {

@@ -69,7 +69,6 @@ pub(crate) enum Request {
     TaskNew {
         group: GroupId,
         title: String,
-        readable_by: Vec<String>,
     },
     Assign {
         group: GroupId,
@@ -492,14 +491,8 @@ impl App {
             }
             Command::GroupNew { name, relays } => return one(Request::GroupNew { name, relays }),
             Command::TaskNew(title) => {
-                let g = self.group().ok_or("no group selected")?;
-                // Readable by every role held in the group: a task is the
-                // group's work unless the CLI narrows it (--readable-by).
-                let mut readable_by: Vec<String> =
-                    g.members.iter().flat_map(|m| m.roles.iter().cloned()).collect();
-                readable_by.sort();
-                readable_by.dedup();
-                return one(Request::TaskNew { group: g.id, title, readable_by });
+                // The backend picks the readers (`cli::task::default_readers`).
+                return one(Request::TaskNew { group: self.group_id()?, title });
             }
             Command::Assign { task, member } => {
                 let (group, task) = self.task(task.as_deref())?;
@@ -563,6 +556,8 @@ impl App {
         let found = match which {
             None if self.view == View::Members => g.members.get(self.member_sel),
             None => return Err("select a member (F4) or name one".into()),
+            // Your own entry is listed as "you"; "me" names it too.
+            Some("me") => g.members.iter().find(|m| m.name == "you"),
             Some(w) => g.members.iter().find(|m| m.name == w).or_else(|| {
                 unique(g.members.iter().filter(|m| w.len() >= 4 && hex(&m.key.0).starts_with(w)))
             }),

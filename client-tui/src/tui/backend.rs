@@ -13,6 +13,8 @@ use super::app::{Job, Request, Update};
 use super::snapshot::{self, Names};
 use crate::cli::hex;
 
+/// How long leaving waits for the relays to take the outbox.
+const LEAVE_FLUSH: Duration = Duration::from_secs(5);
 /// How long an invite made in the TUI stays valid.
 const INVITE_TTL: Duration = Duration::from_secs(30 * 60);
 
@@ -71,7 +73,7 @@ pub(crate) async fn run(
             }
         }
     }
-    b.node.flush(crate::cli::FLUSH_WAIT).await;
+    b.node.flush(LEAVE_FLUSH).await;
     if !started {
         b.node.shutdown();
     }
@@ -138,7 +140,8 @@ impl Backend {
                     format!("group {name} founded; /invite to bring people in")
                 }
             }
-            Request::TaskNew { group, title, readable_by } => {
+            Request::TaskNew { group, title } => {
+                let readable_by = crate::cli::task::default_readers(n, &group)?;
                 let content = TaskContent { title, ..TaskContent::default() };
                 let id = n.create_task(group, &content, readable_by, Vec::new())?;
                 format!("task {} created", short(&id))
