@@ -27,20 +27,43 @@ struct Step {
 #[derive(Default)]
 struct Report {
     steps: Vec<Step>,
+    /// While a TUI shows the demo live: steps go to its notice line (the
+    /// terminal is the TUI's), and the script waits `pace` between steps.
+    narrator: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    pace: std::time::Duration,
 }
 
 impl Report {
     fn check(&mut self, name: impl Into<String>, ok: bool, detail: impl Into<String>) -> bool {
         let (name, detail) = (name.into(), detail.into());
-        eprintln!("  [{}] {name}: {detail}", if ok { " ok " } else { "FAIL" });
+        let line = format!("[{}] {name}: {detail}", if ok { " ok " } else { "FAIL" });
+        match &self.narrator {
+            Some(n) => {
+                let _ = n.send(format!("demo {line}"));
+            }
+            None => eprintln!("  {line}"),
+        }
         self.steps.push(Step { name, ok, detail });
         ok
+    }
+
+    /// Lets a person watching the TUI follow (no wait when headless).
+    async fn pause(&self) {
+        tokio::time::sleep(self.pace).await;
     }
 }
 
 /// Runs the demo: `headless` prints the verified steps only; `loopback`
 /// skips Tor even when it is installed.
 pub(crate) fn run(headless: bool, dir: Option<PathBuf>, loopback: bool) -> ExitCode {
+    use std::io::IsTerminal as _;
+    let headless = headless || {
+        let tty = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+        if !tty {
+            eprintln!("cairn demo: not on a terminal: running headless (no TUI)");
+        }
+        !tty
+    };
     let keep = dir.is_some();
     let root = dir.unwrap_or_else(|| {
         let n = UnwrapErr(getrandom::SysRng).next_u64();

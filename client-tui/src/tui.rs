@@ -36,23 +36,44 @@ pub(crate) async fn run(g: &Global) -> Outcome {
         .profile()
         .file_name()
         .map_or_else(|| "profile".into(), |n| n.to_string_lossy().into_owned());
-    run_node(node, profile, g.insecure_loopback.is_some(), false).await
+    run_node(node, profile, g.insecure_loopback.is_some(), Extras::default()).await
 }
 
-/// Runs the TUI on an open node (`started`: already online, as in the
-/// demo) until the user leaves.
+/// What the demo hands a TUI on a node it already runs.
+#[derive(Default)]
+pub(crate) struct Extras {
+    /// The node is already online (it is not started or stopped here).
+    pub started: bool,
+    /// Names to show for members' keys.
+    pub names: snapshot::Names,
+    /// Lines to show in the notice line as they come.
+    pub narration: Option<mpsc::UnboundedReceiver<String>>,
+}
+
+/// Runs the TUI on an open node until the user leaves.
 pub(crate) async fn run_node(
     node: Node,
     profile: String,
     insecure: bool,
-    started: bool,
+    extras: Extras,
 ) -> Outcome {
+    let Extras { started, names, narration } = extras;
     let (jobs, job_rx) = mpsc::unbounded_channel();
     let (ui_tx, mut updates) = mpsc::unbounded_channel();
+    if let Some(mut lines) = narration {
+        let tx = ui_tx.clone();
+        tokio::spawn(async move {
+            while let Some(line) = lines.recv().await {
+                if tx.send(app::Update::Notice(line)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
     let fatal = ui_tx.clone();
     let backend = tokio::spawn(async move {
         // A panic in the backend must not leave the user typing into a void.
-        if let Err(e) = tokio::spawn(backend::run(node, job_rx, ui_tx, started)).await {
+        if let Err(e) = tokio::spawn(backend::run(node, job_rx, ui_tx, started, names)).await {
             let why = format!("the node stopped ({e}); leave with Ctrl-C and start cairn again");
             let _ = fatal.send(app::Update::Fatal(why));
         }

@@ -71,9 +71,9 @@ pub(super) async fn script(
     let net = start_network(root, loopback, report).await?;
     let mut relay = start_relay(&root.join("relay"), &net).await?;
     report.check("relay up", true, format!("the cairn-relay server listens on {}", relay.address));
-    let story = Story::begin(root, &net, &relay, report).await;
+    let story = Story::begin(root, &net, &relay, tui, report).await;
     let outcome = match story {
-        Ok(story) => story.play(root, &relay, tui, report).await,
+        Ok(story) => story.play(root, &relay, report).await,
         Err(e) => Err(e),
     };
     if let Some(stop) = relay.stop.take() {
@@ -164,6 +164,8 @@ struct Story {
     carol: Node,
     group: GroupId,
     network: Network,
+    /// Alice's TUI, when the demo is watched live.
+    tui: Option<tokio::task::JoinHandle<()>>,
 }
 
 async fn member(root: &Path, name: &str, network: &Network) -> Result<Node> {
@@ -233,6 +235,7 @@ impl Story {
         root: &Path,
         net: &DemoNet,
         relay: &RunningRelay,
+        live: bool,
         report: &mut Report,
     ) -> Result<Self> {
         let network = net.network();
@@ -248,6 +251,8 @@ impl Story {
                 t0.elapsed().as_secs_f64()
             ),
         );
+        let tui = live.then(|| watch_live(&alice, &bob, &carol, &network, report));
+        report.pause().await;
         let mut alice_events = alice.events();
         let rules = templates::organizer_member_observer();
         let group = alice.create_group("bastion", &rules, vec![relay.address.clone()])?;
@@ -263,8 +268,10 @@ impl Story {
             up.is_some(),
             "alice founds \"bastion\" (organizer/member/observer rules), also takes the member role, and reaches its relay",
         );
-        let story = Self { alice, bob, carol, group, network };
+        let story = Self { alice, bob, carol, group, network, tui };
+        report.pause().await;
         story.invite_bob(report).await?;
+        report.pause().await;
         story.invite_carol(report).await?;
         Ok(story)
     }
@@ -340,14 +347,9 @@ impl Story {
         Ok(())
     }
 
-    async fn play(
-        self,
-        root: &Path,
-        relay: &RunningRelay,
-        tui: bool,
-        report: &mut Report,
-    ) -> Result<()> {
+    async fn play(self, root: &Path, relay: &RunningRelay, report: &mut Report) -> Result<()> {
         let g = self.group;
+        report.pause().await;
         // Chat, with the latency as it happens.
         let line = "the water filter needs checking";
         let t0 = Instant::now();
@@ -373,13 +375,25 @@ impl Story {
         })
         .await;
         report.check("reply", replied, "bob's reply reaches alice, linked to her line");
+        report.pause().await;
         self.task(report).await?;
         ciphertext_only(relay, &[line, "check the water filter", "filter replaced"], report);
+        report.pause().await;
         self.remove_carol(report).await?;
-        let Story { alice, bob, carol, network, .. } = self;
+        report.pause().await;
+        let Story { alice, bob, carol, network, tui: live, .. } = self;
         let bob = offline_bob(&alice, bob, g, root, &network, report).await?;
-        if tui {
-            run_tui(&alice, &bob, g, &network).await;
+        if let Some(live) = live {
+            let me = alice.identity().public_key();
+            let responder = tokio::spawn(answer_as_bob(bob.clone(), g, me));
+            let _ = report.narrator.as_ref().map(|n| {
+                n.send(
+                    "demo done, all verified. Type to chat (Bob answers); ? help; ^C quits".into(),
+                )
+            });
+            let _ = live.await;
+            responder.abort();
+            report.narrator = None;
         }
         for n in [&alice, &bob, &carol] {
             n.flush(Duration::from_secs(5)).await;
@@ -426,6 +440,7 @@ impl Story {
         let read =
             eventually(STEP, || comment(&self.alice).contains(&"done: filter replaced".into()))
                 .await;
+        report.pause().await;
         report.check(
             "comment",
             read,
@@ -533,14 +548,30 @@ fn ciphertext_only(relay: &RunningRelay, needles: &[&str], report: &mut Report) 
     );
 }
 
-/// Alice's terminal UI, with Bob answering each of her chat lines.
-async fn run_tui(alice: &Node, bob: &Node, group: GroupId, network: &Network) {
+/// Opens Alice's terminal UI now, so that a person watches the rest of
+/// the script happen; the steps show in its notice line.
+fn watch_live(
+    alice: &Node,
+    bob: &Node,
+    carol: &Node,
+    network: &Network,
+    report: &mut Report,
+) -> tokio::task::JoinHandle<()> {
+    let (narrator, narration) = tokio::sync::mpsc::unbounded_channel();
+    report.narrator = Some(narrator);
+    report.pace = Duration::from_millis(2500);
+    let names = [(bob, "bob"), (carol, "carol")]
+        .into_iter()
+        .map(|(n, name)| (n.identity().public_key(), name.to_owned()))
+        .collect();
+    let extras = crate::tui::Extras { started: true, names, narration: Some(narration) };
     let insecure = matches!(network, Network::LoopbackInsecure { .. });
-    let responder = tokio::spawn(answer_as_bob(bob.clone(), group, alice.identity().public_key()));
-    if let Err(f) = crate::tui::run_node(alice.clone(), "alice".into(), insecure, true).await {
-        eprintln!("cairn demo: the TUI stopped: {}", f.message);
-    }
-    responder.abort();
+    let alice = alice.clone();
+    tokio::spawn(async move {
+        if let Err(f) = crate::tui::run_node(alice, "alice".into(), insecure, extras).await {
+            eprintln!("cairn demo: the TUI stopped: {}", f.message);
+        }
+    })
 }
 
 /// Bob replies to every new chat line of Alice's.

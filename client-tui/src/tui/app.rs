@@ -136,6 +136,8 @@ pub(crate) enum Update {
         text: String,
         minutes: u64,
     },
+    /// Something to tell the user (the demo's narration).
+    Notice(String),
     /// The node is going down (the backend failed).
     Fatal(String),
 }
@@ -243,6 +245,13 @@ impl App {
     pub(crate) fn update(&mut self, u: Update) {
         match u {
             Update::Snapshot(s) => {
+                // A join request answered elsewhere (another window, a
+                // script): the member is in, the question is moot.
+                let members = |s: &Snapshot| s.group.as_ref().map_or(0, |g| g.members.len());
+                let asking = matches!(self.popup, Some(Popup::JoinRequest { .. }));
+                if asking && members(&s) > members(&self.snapshot) {
+                    self.popup = None;
+                }
                 self.selected = s.group.as_ref().map(|g| g.id);
                 self.snapshot = s;
                 self.clamp_selections();
@@ -267,6 +276,7 @@ impl App {
                 self.say("invite made: hand it over privately; Esc closes the popup");
             }
             Update::Fatal(why) => self.fail(why),
+            Update::Notice(text) => self.say(text),
         }
     }
 

@@ -36,24 +36,27 @@ pub(crate) async fn run(
     mut jobs: mpsc::UnboundedReceiver<Job>,
     ui: mpsc::UnboundedSender<Update>,
     started: bool,
+    names: Names,
 ) {
     let mut events = node.events();
     if !started {
         node.start().await;
     }
     let (named, mut names_in) = mpsc::unbounded_channel();
-    let mut b = Backend {
-        node,
-        selected: None,
-        names: Names::new(),
-        asked_name: std::sync::Arc::default(),
-        ui,
-        named,
-    };
+    let mut b =
+        Backend { node, selected: None, names, asked_name: std::sync::Arc::default(), ui, named };
     if b.node.is_restored_unconfirmed() {
         b.send(Update::Event(NodeEvent::Warning(
             cairn_net::node::SecurityWarning::RestoredUnconfirmed,
         )));
+    }
+    // Relays that came up before this UI did.
+    for (group, _) in b.node.groups() {
+        for (relay, up) in b.node.relay_states(&group) {
+            if up {
+                b.send(Update::Event(NodeEvent::RelayUp { group, relay }));
+            }
+        }
     }
     b.refresh().await;
     loop {

@@ -199,3 +199,24 @@ fn tab_completes_a_member_name_in_a_command() {
     press(&mut a, KeyCode::Tab);
     assert_eq!(a.input, "/assign #1 bob ");
 }
+
+#[test]
+fn a_join_request_answered_elsewhere_closes_when_the_member_appears() {
+    let mut a = app();
+    a.update(Update::Event(NodeEvent::JoinRequest {
+        group: GROUP,
+        fingerprint: "ab12".into(),
+        short_code: "123-456".into(),
+        name: "dave".into(),
+    }));
+    // A refresh without a new member keeps the question open.
+    a.update(Update::Snapshot(sample()));
+    assert!(matches!(a.popup, Some(Popup::JoinRequest { .. })));
+    let mut grown = sample();
+    let g = grown.group.as_mut().expect("group");
+    let mut dave = g.members[0].clone();
+    dave.name = "dave".into();
+    g.members.push(dave);
+    a.update(Update::Snapshot(grown));
+    assert_eq!(a.popup, None);
+}
