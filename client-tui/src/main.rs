@@ -33,8 +33,13 @@ struct Cli {
 enum Command {
     /// The terminal UI (also what `cairn` alone runs).
     ///
-    /// Example: `cairn --profile ~/.cairn/work tui`
-    Tui,
+    /// Example: `cairn --profile ~/.cairn/work tui --color magenta`
+    Tui {
+        /// The colour the profile's name is shown in, remembered in the
+        /// profile (a name such as cyan, magenta, light-red, or #rrggbb).
+        #[arg(long)]
+        color: Option<String>,
+    },
     /// Make a new profile: a fresh identity sealed under a passphrase.
     ///
     /// Example: `cairn --profile ~/.cairn/work init`
@@ -127,7 +132,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Tui);
+    let command = cli.command.unwrap_or(Command::Tui { color: None });
     if let Command::Demo { headless, dir, loopback } = command {
         return demo::run(headless, dir, loopback);
     }
@@ -141,7 +146,7 @@ fn main() -> ExitCode {
     let g = cli.global;
     let outcome = runtime.block_on(async {
         match command {
-            Command::Tui => tui::run(&g).await,
+            Command::Tui { color } => tui::run(&g, color).await,
             Command::Init => identity::init(&g),
             Command::Identity(c) => identity::run(&g, c),
             Command::Group(c) => group::run(&g, c).await,

@@ -28,15 +28,41 @@ const TICK: Duration = Duration::from_secs(1);
 /// left stays in the stored outbox and goes out on the next run).
 const LEAVE_WAIT: Duration = Duration::from_secs(8);
 
-/// Runs the TUI on this profile until the user leaves.
-pub(crate) async fn run(g: &Global) -> Outcome {
+/// Runs the TUI on this profile until the user leaves. `color` (a name
+/// such as `cyan` or `#rrggbb`) is remembered in the profile's `color` file.
+pub(crate) async fn run(g: &Global, color: Option<String>) -> Outcome {
+    let colour = profile_colour(&g.profile(), color)?;
     // The passphrase is asked before the screen is taken over.
     let node = g.open().await?;
     let profile = g
         .profile()
         .file_name()
         .map_or_else(|| "profile".into(), |n| n.to_string_lossy().into_owned());
-    run_node(node, profile, g.insecure_loopback.is_some(), Extras::default()).await
+    let extras = Extras { colour, ..Extras::default() };
+    run_node(node, profile, g.insecure_loopback.is_some(), extras).await
+}
+
+/// The colour the user picked for this profile (saved when given).
+fn profile_colour(
+    dir: &std::path::Path,
+    chosen: Option<String>,
+) -> Result<Option<ratatui::style::Color>, crate::cli::Failure> {
+    let file = dir.join("color");
+    if let Some(name) = chosen {
+        let colour: ratatui::style::Color = name.parse().map_err(|_| {
+            crate::cli::Failure::input(format!(
+                "no colour {name:?}: use a name (cyan, magenta, light-red, …) or #rrggbb"
+            ))
+        })?;
+        if !dir.is_dir() {
+            return Err(crate::cli::Failure::input("no profile here: `cairn init` makes one"));
+        }
+        std::fs::write(&file, format!("{name}\n"))
+            .map_err(|e| crate::cli::Failure::input(format!("cannot save the colour: {e}")))?;
+        return Ok(Some(colour));
+    }
+    let saved = std::fs::read_to_string(&file).ok();
+    Ok(saved.and_then(|s| s.trim().parse().ok()))
 }
 
 /// What the demo hands a TUI on a node it already runs.
@@ -48,6 +74,8 @@ pub(crate) struct Extras {
     pub names: snapshot::Names,
     /// Lines to show in the notice line as they come.
     pub narration: Option<mpsc::UnboundedReceiver<String>>,
+    /// The profile's colour, if the user picked one.
+    pub colour: Option<ratatui::style::Color>,
 }
 
 /// Runs the TUI on an open node until the user leaves.
@@ -57,7 +85,7 @@ pub(crate) async fn run_node(
     insecure: bool,
     extras: Extras,
 ) -> Outcome {
-    let Extras { started, names, narration } = extras;
+    let Extras { started, names, narration, colour } = extras;
     let (jobs, job_rx) = mpsc::unbounded_channel();
     let (ui_tx, mut updates) = mpsc::unbounded_channel();
     if let Some(mut lines) = narration {
@@ -81,6 +109,9 @@ pub(crate) async fn run_node(
     let mut keys = key_reader();
     let mut terminal = ratatui::try_init().map_err(anyhow::Error::from)?;
     let mut app = App::new(profile, insecure);
+    if let Some(c) = colour {
+        app.colour = c;
+    }
     let mut tick = tokio::time::interval(TICK);
     let drawn = loop {
         app.now = now();

@@ -123,6 +123,9 @@ fn an_unknown_group_and_bad_arguments_are_refused_and_change_nothing() {
         5,
         "relay",
     );
+    assert_refused(&env.run("p", "pass", &["tui", "--color", "plaid"]), 5, "no colour");
+    assert_refused(&env.run("nobody", "pass", &["tui", "--color", "cyan"]), 5, "no profile");
+    assert!(!env.path("nobody").exists(), "a profile directory was created");
     assert_eq!((snapshot(&env.path("p")), holdings(&env, "p")), before);
     assert_eq!(env.run("p", "pass", &["chat", "frobnicate"]).status.code(), Some(2));
 }

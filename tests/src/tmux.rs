@@ -11,6 +11,9 @@ use anyhow::{Context, Result, bail};
 pub struct Tmux {
     socket: String,
     session: String,
+    /// Where the shell writes the program's exit status (tmux 3.3 does
+    /// not always record `pane_dead_status`).
+    status_file: std::path::PathBuf,
 }
 
 impl Tmux {
@@ -19,11 +22,14 @@ impl Tmux {
     /// and exit status can be read.
     pub fn start(session: &str, command: &str, width: u16, height: u16) -> Result<Self> {
         let socket = format!("cairn-test-{}-{session}", std::process::id());
-        let t = Self { socket, session: session.to_owned() };
+        let status_file = std::env::temp_dir().join(format!("{socket}.status"));
+        let _ = std::fs::remove_file(&status_file);
+        let t = Self { socket, session: session.to_owned(), status_file };
         let (w, h) = (width.to_string(), height.to_string());
         t.tmux(&["new-session", "-d", "-s", session, "-x", &w, "-y", &h, "sh"])?;
         t.tmux(&["set-option", "-t", session, "remain-on-exit", "on"])?;
-        t.tmux(&["respawn-pane", "-k", "-t", session, command])?;
+        let recorded = format!("{command}; echo $? > {}", t.status_file.display());
+        t.tmux(&["respawn-pane", "-k", "-t", session, &recorded])?;
         Ok(t)
     }
 
@@ -92,20 +98,14 @@ impl Tmux {
         self.wait_for(&format!("{text:?}"), within, |s| s.contains(text))
     }
 
-    /// Whether the program has exited, and its status.
+    /// Whether the program has exited, and its status (128 + the signal
+    /// if a signal killed it, as the shell reports it).
     pub fn exit_status(&self) -> Result<Option<i32>> {
-        let out = self.tmux(&[
-            "display-message",
-            "-p",
-            "-t",
-            &self.session,
-            "#{pane_dead} #{pane_dead_status}",
-        ])?;
-        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        Ok(match text.split_once(' ') {
-            Some(("1", status)) => Some(status.parse().unwrap_or(-1)),
-            _ => None,
-        })
+        let Ok(text) = std::fs::read_to_string(&self.status_file) else { return Ok(None) };
+        if !text.ends_with('\n') {
+            return Ok(None); // still being written
+        }
+        Ok(Some(text.trim().parse().context("exit status")?))
     }
 }
 
@@ -121,5 +121,6 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.tmux(&["kill-server"]);
+        let _ = std::fs::remove_file(&self.status_file);
     }
 }

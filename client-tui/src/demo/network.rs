@@ -564,7 +564,8 @@ fn watch_live(
         .into_iter()
         .map(|(n, name)| (n.identity().public_key(), name.to_owned()))
         .collect();
-    let extras = crate::tui::Extras { started: true, names, narration: Some(narration) };
+    let extras =
+        crate::tui::Extras { started: true, names, narration: Some(narration), colour: None };
     let insecure = matches!(network, Network::LoopbackInsecure { .. });
     let alice = alice.clone();
     tokio::spawn(async move {

@@ -176,6 +176,8 @@ pub(crate) struct Health {
 #[derive(Debug)]
 pub(crate) struct App {
     pub profile: String,
+    /// The profile's colour (chosen with `cairn tui --color`).
+    pub colour: ratatui::style::Color,
     pub view: View,
     pub help: bool,
     pub input: String,
@@ -200,6 +202,7 @@ pub(crate) struct App {
 impl App {
     pub(crate) fn new(profile: String, insecure: bool) -> Self {
         Self {
+            colour: super::view::profile_colour(&profile),
             profile,
             view: View::Chat,
             help: false,

@@ -70,7 +70,7 @@ pub(crate) const COMMANDS: &[(&str, &str, &str)] = &[
     ("warnings", "", "warnings and events, with details (F5)"),
     ("reply", "TEXT", "reply to the selected chat line"),
     ("group", "new NAME [RELAY…]", "found a group (relays: host:port)"),
-    ("task", "new TITLE", "new task, readable by your roles"),
+    ("task", "new TITLE", "new task for the newcomer role (if yours)"),
     ("assign", "[#N] MEMBER", "assign the selected (or #N) task"),
     ("comment", "[#N] TEXT", "comment on the selected (or #N) task"),
     ("close", "[#N]", "close the selected (or #N) task"),

@@ -68,7 +68,7 @@ fn status_bar(app: &App) -> Paragraph<'static> {
     let sep = || Span::raw(" │ ");
     let mut spans = vec![Span::styled(
         format!("● {}", app.profile),
-        Style::new().fg(profile_colour(&app.profile)).add_modifier(Modifier::BOLD),
+        Style::new().fg(app.colour).add_modifier(Modifier::BOLD),
     )];
     spans.push(sep());
     spans.push(network_span(app));
