@@ -21,6 +21,7 @@ use cairn_net::proto::wire::GroupId;
 use zeroize::Zeroizing;
 
 pub(crate) mod admin;
+pub(crate) mod approve;
 pub(crate) mod chat;
 pub(crate) mod group;
 pub(crate) mod identity;

@@ -77,6 +77,19 @@ enum Command {
     ///
     /// Example: `cairn invite bastion --role member`
     Invite(invite::InviteArgs),
+    /// Answer the join requests a running `cairn invite` on this profile
+    /// waits on: without CODE, lists them (name, fingerprint, short code);
+    /// with CODE, admits the person who shows that code (or refuses, with
+    /// `--deny`). Compare the code with the person first.
+    ///
+    /// Example: `cairn approve` then `cairn approve 123-456`
+    Approve {
+        /// The short code the person sees.
+        code: Option<String>,
+        /// Refuse instead of admitting.
+        #[arg(long)]
+        deny: bool,
+    },
     /// Redeem an invite: shows a short code to compare with the inviter.
     ///
     /// Example: `cairn join cairn-invite1-… --name bob`
@@ -157,6 +170,7 @@ fn main() -> ExitCode {
             Command::Rotate { group } => admin::rotate(&g, group).await,
             Command::Relay(c) => admin::relay(&g, c).await,
             Command::Invite(a) => invite::invite(&g, a).await,
+            Command::Approve { code, deny } => cli::approve::approve(&g, code, deny).await,
             Command::Join { invite: text, name } => invite::join(&g, &text, &name).await,
             Command::Resync { from } => invite::resync(&g, from).await,
             Command::Status => invite::status(&g).await,

@@ -275,3 +275,56 @@ fn invite_and_join_on_the_command_line_and_a_used_invite_is_refused() {
     let members = env.run("a", "pass", &["member", "list", "g"]);
     assert_eq!(stdout(&members).lines().count(), 2, "{}", stdout(&members));
 }
+
+/// Inviting and approving as separate commands: `cairn invite` waits (no
+/// terminal, so it does not ask), `cairn approve` lists the request with the
+/// code the joiner sees and admits it; with nothing waiting it says so.
+#[test]
+fn approve_answers_a_waiting_invite_from_another_process() {
+    use std::io::{BufRead as _, BufReader};
+    let env = Env::new();
+    for p in ["a", "b"] {
+        assert!(env.run(p, "pass", &["init"]).status.success());
+    }
+    assert!(env.run("a", "pass", &["group", "create", "g"]).status.success());
+    assert_refused(&env.run("a", "pass", &["approve"]), 5, "no `cairn invite` is waiting");
+    let mut inviter = env
+        .cmd("a", "pass")
+        .args(["invite", "g"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("invite");
+    let mut lines = BufReader::new(inviter.stdout.take().expect("stdout")).lines();
+    let invite = lines.next().expect("a line").expect("utf8");
+    let joiner = env
+        .cmd("b", "pass")
+        .args(["join", &invite, "--name", "bob"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("join");
+    let mut listed = String::new();
+    for _ in 0..300 {
+        let o = env.run("a", "pass", &["approve"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        listed = stdout(&o);
+        if listed.contains("wants to join") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(listed.contains("\"bob\" wants to join"), "{listed}");
+    let code = listed.rsplit("code ").next().expect("code").trim().to_owned();
+    assert_refused(&env.run("a", "pass", &["approve", "000-000"]), 5, "no join request");
+    let o = env.run("a", "pass", &["approve", &code]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let joined = joiner.wait_with_output().expect("join");
+    assert!(joined.status.success(), "{}", String::from_utf8_lossy(&joined.stderr));
+    // The joiner was shown the same code.
+    assert!(String::from_utf8_lossy(&joined.stderr).contains(&code));
+    let admitted = lines.next().expect("a line").expect("utf8");
+    assert!(admitted.starts_with("admitted "), "{admitted}");
+    assert!(inviter.wait().expect("wait").success());
+    assert!(!env.path("a").join("approve.sock").exists(), "the socket is removed");
+}

@@ -42,6 +42,8 @@ pub(crate) async fn invite(g: &Global, args: InviteArgs) -> Outcome {
     let mut events = node.events();
     let ttl = Duration::from_secs(args.ttl_minutes * 60);
     let mut ticket = node.invite(group, roles, ttl, approval).await?;
+    let waiting = super::approve::Waiting::default();
+    let _socket = super::approve::serve(&g.profile(), node.clone(), waiting.clone())?;
     println!("{}", ticket.text.as_str());
     eprintln!("cairn: hand this invite over privately; waiting for it to be redeemed…");
     loop {
@@ -69,19 +71,36 @@ pub(crate) async fn invite(g: &Global, args: InviteArgs) -> Outcome {
                 if let Ok(NodeEvent::JoinRequest { fingerprint, short_code, name, .. }) = event {
                     eprintln!("{name:?} wants to join: fingerprint {fingerprint}");
                     eprintln!("compare this code with them: {short_code}");
-                    eprint!("admit? [y/N] ");
-                    let yes = read_yes();
-                    node.approve(&short_code, yes)?;
+                    eprintln!("(or answer from elsewhere: `cairn approve {short_code}`)");
+                    let pending = super::approve::Pending {
+                        code: short_code.clone(),
+                        fingerprint,
+                        name,
+                    };
+                    if let Ok(mut w) = waiting.lock() {
+                        w.push(pending);
+                    }
+                    ask_here(&node, short_code);
                 }
             }
         }
     }
 }
 
-fn read_yes() -> bool {
-    let mut line = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut line);
-    matches!(line.trim(), "y" | "Y" | "yes")
+/// On a terminal, asks y/N here too (without blocking the node); the
+/// first answer, here or by `cairn approve`, counts.
+fn ask_here(node: &cairn_net::node::Node, code: String) {
+    use std::io::IsTerminal as _;
+    if !std::io::stdin().is_terminal() {
+        return;
+    }
+    eprint!("admit? [y/N] ");
+    let node = node.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        let _ = node.approve(&code, matches!(line.trim(), "y" | "Y" | "yes"));
+    });
 }
 
 /// `cairn join INVITE`: redeems an invite.
