@@ -328,3 +328,63 @@ fn approve_answers_a_waiting_invite_from_another_process() {
     assert!(inviter.wait().expect("wait").success());
     assert!(!env.path("a").join("approve.sock").exists(), "the socket is removed");
 }
+
+/// Every subcommand once, as a script would use it, against a real relay:
+/// each exits 0 and says what it did; then bad input to the task, role and
+/// member commands is refused with exit 5 and a reason.
+#[test]
+fn every_subcommand_works_from_a_script_and_refuses_bad_input() {
+    let env = Env::new();
+    let relay = cairn_tests::relay_proc::RelayProc::start(&env.path("relay"), true, false, "")
+        .expect("relay");
+    let relay_addr = relay.tcp.clone().expect("tcp");
+    let ok = |args: &[&str]| -> String {
+        let o = env.run("a", "pass", args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    ok(&["init"]);
+    let me: serde_json::Value =
+        serde_json::from_str(&ok(&["--json", "identity", "show"])).expect("json");
+    let key = me["identity"].as_str().expect("identity key").to_owned();
+    assert_eq!(key.len(), 64, "{me}");
+    assert!(!ok(&["identity", "export"]).trim().is_empty(), "a recovery string");
+    assert!(ok(&["group", "create", "g", "--relay", &relay_addr]).starts_with("group "));
+    let groups: serde_json::Value =
+        serde_json::from_str(&ok(&["--json", "group", "list"])).expect("json");
+    assert!(groups.to_string().contains("\"g\""), "{groups}");
+    assert!(ok(&["group", "show", "g"]).contains(&relay_addr));
+    let sent = ok(&["chat", "send", "g", "the well is dry"]);
+    assert!(!sent.contains("queued"), "the relay took it: {sent}");
+    assert!(ok(&["chat", "read", "g"]).contains("the well is dry"));
+    let task = ok(&["task", "new", "g", "dig a new well"]);
+    let id = task.trim().strip_prefix("task ").expect("task id")[..12].to_owned();
+    assert!(ok(&["task", "list", "g"]).contains("dig a new well"));
+    ok(&["role", "assign", "g", &key, "member"]);
+    ok(&["task", "assign", "g", &id, &key]);
+    ok(&["task", "comment", "g", &id, "found water at 6 m"]);
+    let shown = ok(&["task", "show", "g", &id]);
+    assert!(shown.contains("dig a new well") && shown.contains("found water at 6 m"), "{shown}");
+    ok(&["task", "close", "g", &id]);
+    let closed: serde_json::Value =
+        serde_json::from_str(&ok(&["--json", "task", "list", "g"])).expect("json");
+    assert!(closed.to_string().contains("\"state\":\"closed\""), "{closed}");
+    ok(&["task", "reopen", "g", &id]);
+    ok(&["role", "revoke", "g", &key, "member"]);
+    ok(&["rotate", "g"]);
+    ok(&["relay", "add", "g", "127.0.0.1:9"]);
+    assert!(ok(&["relay", "list", "g"]).contains("127.0.0.1:9"));
+    ok(&["relay", "remove", "g", "127.0.0.1:9"]);
+    assert!(!ok(&["relay", "list", "g"]).contains("127.0.0.1:9"));
+    assert_eq!(ok(&["member", "list", "g"]).lines().count(), 1);
+    let status: serde_json::Value = serde_json::from_str(&ok(&["--json", "status"])).expect("json");
+    assert_eq!(status["identity"].as_str(), Some(key.as_str()), "{status}");
+    ok(&["resync"]);
+
+    let before = holdings(&env, "a");
+    assert_refused(&env.run("a", "pass", &["task", "show", "g", "ffffffff"]), 5, "no task");
+    assert_refused(&env.run("a", "pass", &["role", "assign", "g", &key, "wizard"]), 5, "wizard");
+    assert_refused(&env.run("a", "pass", &["member", "remove", "g", "00"]), 5, "");
+    assert_refused(&env.run("a", "pass", &["task", "assign", "g", &id, "nobody"]), 5, "");
+    assert_eq!(holdings(&env, "a"), before, "refused commands changed nothing");
+}
