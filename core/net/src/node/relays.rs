@@ -339,11 +339,7 @@ async fn connection(
     let mut ping = tokio::time::interval(PING_EVERY);
     loop {
         tokio::select! {
-            f = frames.recv() => {
-                let f = f.ok_or("the relay closed the connection")?;
-                let event = conn.session.decode(&f).map_err(|e| e.to_string())?;
-                handle(node, group, relay, &mut conn, event)?;
-            }
+            f = frames.recv() => take_frame(node, group, relay, &mut conn, f)?,
             Some(q) = posts.recv() => post(&mut conn, &q).await?,
             Ok(()) = mailboxes.changed() => {
                 let all = mailboxes.borrow_and_update().clone();
@@ -351,10 +347,7 @@ async fn connection(
                     return Err(NEW_EPOCH.into());
                 }
             }
-            _ = ping.tick() => {
-                let (_, frame) = conn.session.ping();
-                write(&mut conn.writer, &frame).await?;
-            }
+            _ = ping.tick() => ping_relay(&mut conn).await?,
         }
     }
 }
@@ -381,17 +374,28 @@ async fn follow_once(
     let mut ping = tokio::time::interval(PING_EVERY);
     loop {
         tokio::select! {
-            f = frames.recv() => {
-                let f = f.ok_or("the relay closed the connection")?;
-                let event = conn.session.decode(&f).map_err(|e| e.to_string())?;
-                handle(node, group, relay, &mut conn, event)?;
-            }
-            _ = ping.tick() => {
-                let (_, frame) = conn.session.ping();
-                write(&mut conn.writer, &frame).await?;
-            }
+            f = frames.recv() => take_frame(node, group, relay, &mut conn, f)?,
+            _ = ping.tick() => ping_relay(&mut conn).await?,
         }
     }
+}
+
+/// Decodes and handles one frame from the relay (`None`: it hung up).
+fn take_frame(
+    node: &Node,
+    group: GroupId,
+    relay: &str,
+    conn: &mut Conn,
+    frame: Option<Vec<u8>>,
+) -> Result<(), String> {
+    let frame = frame.ok_or("the relay closed the connection")?;
+    let event = conn.session.decode(&frame).map_err(|e| e.to_string())?;
+    handle(node, group, relay, conn, event)
+}
+
+async fn ping_relay(conn: &mut Conn) -> Result<(), String> {
+    let (_, frame) = conn.session.ping();
+    write(&mut conn.writer, &frame).await
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
