@@ -123,6 +123,7 @@ pub(crate) async fn run_node(
                 if let Event::Key(k) = e
                     && k.kind != KeyEventKind::Release
                 {
+                    panic_on_purpose_in_tests(&k);
                     for job in app.key(k) {
                         // The backend only goes when this loop ends.
                         let _ = jobs.send(job);
@@ -148,6 +149,15 @@ pub(crate) async fn run_node(
         eprintln!("cairn: the outbox still holds messages; they go out on the next run");
     }
     Ok(())
+}
+
+/// Debug builds only, with `CAIRN_TEST_PANIC` set: F12 panics, so that a
+/// test can prove the terminal is given back on a panic.
+fn panic_on_purpose_in_tests(k: &ratatui::crossterm::event::KeyEvent) {
+    let armed = cfg!(debug_assertions) && std::env::var_os("CAIRN_TEST_PANIC").is_some();
+    if armed && k.code == ratatui::crossterm::event::KeyCode::F(12) {
+        panic!("CAIRN_TEST_PANIC: a panic on purpose");
+    }
 }
 
 /// Quitting never hangs: if the node has not stopped by `after` (a stuck

@@ -154,3 +154,30 @@ fn two_people_found_invite_join_chat_work_a_task_and_remove_in_the_tui() {
         assert!(!t.alternate_screen().expect("alternate"), "the terminal is restored");
     }
 }
+
+/// A panic in the TUI gives the terminal back: the alternate screen is off
+/// and the panic message is readable (debug builds panic on F12 when
+/// `CAIRN_TEST_PANIC` is set).
+#[test]
+fn a_panic_restores_the_terminal() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path();
+    std::fs::write(dir.join("pass"), "a long enough passphrase\n").expect("pass");
+    init(dir, "alice");
+    let command = format!(
+        "CAIRN_TEST_PANIC=1 {BIN} --profile {} --passphrase-file {} --insecure-loopback {} tui 2>{}",
+        dir.join("alice").display(),
+        dir.join("pass").display(),
+        dir.join("loopback").display(),
+        dir.join("alice.stderr").display(),
+    );
+    let t = Tmux::start("panic", &command, 80, 24).expect("tmux");
+    t.wait_text("● alice", WAIT).expect("the TUI is up");
+    assert!(t.alternate_screen().expect("alternate"), "the TUI uses the alternate screen");
+    t.keys(&["F12"]).expect("keys");
+    t.wait_for("exit", WAIT, |_| t.exit_status().ok().flatten().is_some()).expect("exits");
+    assert_eq!(t.exit_status().expect("status"), Some(101), "a panic exits with 101");
+    assert!(!t.alternate_screen().expect("alternate"), "the terminal is restored");
+    let stderr = std::fs::read_to_string(dir.join("alice.stderr")).expect("stderr");
+    assert!(stderr.contains("a panic on purpose"), "{stderr}");
+}
