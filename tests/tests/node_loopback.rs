@@ -217,18 +217,26 @@ async fn a_relay_that_hides_envelopes_is_reported_and_the_messages_still_arrive(
     })
     .await
     .expect("delivered by the honest relay");
-    let reported = tokio::time::timeout(WAIT, async {
+    // The hiding relay is named. (On a loaded machine the honest relay may
+    // also be named if it delivers later than the grace: lateness and
+    // withholding look alike from one side; Seen's unit tests check that an
+    // honest relay delivering in time is never named.)
+    let hiding_name = proxy.to_string();
+    tokio::time::timeout(WAIT, async {
         loop {
             match events.recv().await {
-                Ok(NodeEvent::Warning(SecurityWarning::Withheld { relay, .. })) => return relay,
+                Ok(NodeEvent::Warning(SecurityWarning::Withheld { relay, .. }))
+                    if relay == hiding_name =>
+                {
+                    return;
+                }
                 Ok(_) => {}
                 Err(e) => panic!("events: {e}"),
             }
         }
     })
     .await
-    .expect("a withholding warning");
-    assert_eq!(reported, proxy.to_string());
+    .expect("a withholding warning naming the hiding relay");
 
     // With every relay gone, messages still flow between members' own
     // onion services (here: loopback listeners).
@@ -240,6 +248,59 @@ async fn a_relay_that_hides_envelopes_is_reported_and_the_messages_still_arrive(
     })
     .await
     .expect("peer resync");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_asks_for_proof_of_work_gets_it_and_stores_the_messages() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let limits = "[limits]\npow_difficulty = 16\n";
+    let relay = RelayProc::start(&root.path().join("relay"), true, false, limits).expect("relay");
+    let a = started(root.path(), "alice").await;
+    let mut events = a.events();
+    let relays = vec![relay.tcp.clone().expect("tcp")];
+    let g = a.create_group("g", &templates::organizer_member_observer(), relays).expect("group");
+    let said = a.chat(g, "worth the work", None).expect("chat");
+    // Delivered: every relay of the group acknowledged the message, which
+    // this relay does only for a post carrying a valid proof (the group's
+    // mailbox is new to it).
+    let delivered = tokio::time::timeout(WAIT, async {
+        loop {
+            match events.recv().await {
+                Ok(NodeEvent::Delivered { message, .. }) if message == said => return,
+                Ok(NodeEvent::PostRefused { reason, .. }) => panic!("refused: {reason}"),
+                Ok(_) => {}
+                Err(e) => panic!("events: {e}"),
+            }
+        }
+    })
+    .await;
+    delivered.expect("the relay stored the message");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_asking_too_much_work_is_reported_and_the_message_waits_in_the_outbox() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let limits = "[limits]\npow_difficulty = 30\n";
+    let relay = RelayProc::start(&root.path().join("relay"), true, false, limits).expect("relay");
+    let a = started(root.path(), "alice").await;
+    let mut events = a.events();
+    let relays = vec![relay.tcp.clone().expect("tcp")];
+    let g = a.create_group("g", &templates::organizer_member_observer(), relays).expect("group");
+    let reason = tokio::time::timeout(WAIT, async {
+        loop {
+            match events.recv().await {
+                Ok(NodeEvent::PostRefused { reason, .. }) => return reason,
+                Ok(_) => {}
+                Err(e) => panic!("events: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("a refusal event");
+    assert!(reason.contains("proof_of_work_required"), "{reason}");
+    a.chat(g, "kept", None).expect("chat");
+    let waiting = a.flush(Duration::ZERO).await;
+    assert!(waiting >= 2, "genesis and chat wait in the outbox: {waiting}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

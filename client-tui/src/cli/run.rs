@@ -57,6 +57,7 @@ fn describe(e: &NodeEvent) -> String {
         }
         NodeEvent::Messages { group, ids } => format!("messages {} {}", hex(&group.0), ids.len()),
         NodeEvent::Queued { waiting, reason } => format!("queued {waiting} ({reason})"),
+        NodeEvent::PostRefused { relay, reason, .. } => format!("post-refused {relay}: {reason}"),
         NodeEvent::Delivered { message, .. } => format!("delivered {}", hex(&message.0)),
         NodeEvent::Synced { peer, accepted, .. } => format!("synced {} {accepted}", hex(&peer.0)),
         NodeEvent::JoinRequest { fingerprint, short_code, name, .. } => {

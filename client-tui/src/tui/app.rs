@@ -306,6 +306,9 @@ impl App {
                 self.popup = Some(Popup::Joining { code: short_code, inviter });
             }
             NodeEvent::Warning(w) => self.warn(&w),
+            NodeEvent::PostRefused { relay, reason, .. } => {
+                self.notice = Some((true, format!("relay {relay} refused a message: {reason}")));
+            }
             _ => {}
         }
     }

@@ -61,6 +61,17 @@ pub enum NodeEvent {
         /// The message.
         message: MessageId,
     },
+    /// A relay refused a post for a reason waiting will not cure on this
+    /// connection (or refused it too often); the message stays in the
+    /// outbox.
+    PostRefused {
+        /// The group.
+        group: GroupId,
+        /// The relay's address.
+        relay: String,
+        /// Why, and what happens next.
+        reason: String,
+    },
     /// A resync with a peer finished.
     Synced {
         /// The group.

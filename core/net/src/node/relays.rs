@@ -4,11 +4,13 @@
 //! cursors, posts the outbox, and reconnects with backoff. Posting goes to
 //! every relay; reading takes from all, deduplicated by envelope.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use cairn_proto::relay_proto::frame::{self, HEADER_LEN};
-use cairn_proto::relay_proto::{ClientHandshake, ClientSession, MAX_RESPONSE_FRAME, RelayEvent};
+use cairn_proto::relay_proto::{
+    ClientHandshake, ClientSession, ErrorCode, MAX_RESPONSE_FRAME, RelayEvent, pow,
+};
 use cairn_proto::wire::{Envelope, GroupId, MailboxId};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, watch};
@@ -16,6 +18,10 @@ use tokio::sync::{mpsc, watch};
 use super::core::Queued;
 use super::{Node, NodeEvent, SecurityWarning};
 use crate::{BoxStream, IsolationKey, PeerAddr};
+
+mod refusal;
+mod seen;
+use seen::Seen;
 
 /// Backoff between connection attempts: first, cap.
 pub const BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
@@ -27,9 +33,6 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 /// A relay that has not delivered, within this time, an envelope another
 /// relay of the group delivered is reported as withholding it.
 pub const WITHHOLD_GRACE: Duration = Duration::from_secs(20);
-/// Envelopes remembered for deduplication and withholding checks.
-const REMEMBERED: usize = 8192;
-
 /// The isolation key of a group's streams: one per group, so that a relay
 /// serving two of a person's groups cannot link them by circuit.
 pub fn isolation(group: &GroupId) -> IsolationKey {
@@ -50,57 +53,6 @@ impl Drop for GroupRelays {
         for t in &self.tasks {
             t.abort();
         }
-    }
-}
-
-/// Which relay delivered which envelope, and when it was first seen.
-#[derive(Default)]
-pub(crate) struct Seen {
-    order: VecDeque<[u8; 32]>,
-    by: HashMap<[u8; 32], (Instant, BTreeSet<String>)>,
-    /// Relays up since, per relay.
-    up_since: BTreeMap<String, Instant>,
-    /// Relays whose first connection attempt ended (up or down).
-    tried: BTreeSet<String>,
-    reported: BTreeSet<(String, [u8; 32])>,
-}
-
-impl Seen {
-    /// Records a delivery; true if the envelope is new.
-    fn record(&mut self, relay: &str, envelope: &Envelope) -> bool {
-        let hash = *blake3::hash(envelope.as_bytes()).as_bytes();
-        if let Some((_, relays)) = self.by.get_mut(&hash) {
-            relays.insert(relay.to_owned());
-            return false;
-        }
-        if self.order.len() >= REMEMBERED
-            && let Some(old) = self.order.pop_front()
-        {
-            self.by.remove(&old);
-        }
-        self.order.push_back(hash);
-        self.by.insert(hash, (Instant::now(), BTreeSet::from([relay.to_owned()])));
-        true
-    }
-
-    /// Per relay, how many envelopes it newly failed to deliver in time.
-    fn withheld(&mut self, now: Instant, grace: Duration) -> Vec<(String, usize)> {
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for (hash, (first, relays)) in &self.by {
-            if now.duration_since(*first) < grace {
-                continue;
-            }
-            for (relay, since) in &self.up_since {
-                let expected = *since + grace <= now;
-                if expected
-                    && !relays.contains(relay)
-                    && self.reported.insert((relay.clone(), *hash))
-                {
-                    *counts.entry(relay.clone()).or_default() += 1;
-                }
-            }
-        }
-        counts.into_iter().collect()
     }
 }
 
@@ -179,19 +131,21 @@ impl Node {
     ) {
         let fresh = {
             let mut relays = self.relays();
-            relays.get_mut(&group).is_some_and(|gr| gr.seen.record(relay, &env))
+            relays.get_mut(&group).is_some_and(|gr| gr.seen.record(relay, &env, Instant::now()))
         };
         self.receive_envelope(group, relay, mailbox, cursor, &env, fresh);
     }
 
     fn relay_up(&self, group: GroupId, relay: &str, up: bool) {
         if let Some(gr) = self.relays().get_mut(&group) {
-            gr.seen.tried.insert(relay.to_owned());
-            if up {
-                gr.seen.up_since.insert(relay.to_owned(), Instant::now());
-            } else {
-                gr.seen.up_since.remove(relay);
-            }
+            gr.seen.connected(relay, up, Instant::now());
+        }
+    }
+
+    /// A connection to `relay` subscribed to `mailboxes` (or ended).
+    fn relay_subscribed(&self, group: GroupId, relay: &str, mailboxes: &[MailboxId], up: bool) {
+        if let Some(gr) = self.relays().get_mut(&group) {
+            gr.seen.subscribed(relay, mailboxes, up, Instant::now());
         }
     }
 
@@ -270,15 +224,31 @@ enum Never {}
 struct Conn {
     writer: WriteHalf<BoxStream>,
     session: ClientSession,
-    /// Post request id → (outbox item, envelopes of it still unacknowledged).
-    pending: HashMap<u32, u64>,
+    /// Post request id → the post it carried.
+    pending: HashMap<u32, Posting>,
+    /// Outbox item → its envelopes still unacknowledged.
     remaining: HashMap<u64, usize>,
+    /// Proofs of work solved on this connection, per mailbox.
+    proofs: HashMap<MailboxId, u64>,
+    /// Refused posts come back here when they may be posted again.
+    retry: mpsc::Sender<Posting>,
+}
+
+/// One envelope of an outbox item, posted and not yet acknowledged.
+struct Posting {
+    item: u64,
+    envelope: Envelope,
+    /// A proof of work the relay asked for.
+    pow: Option<u64>,
+    /// Refusals so far on this connection.
+    attempts: u8,
 }
 
 /// A connected, handshaken relay session and the frames it receives.
 struct Session {
     conn: Conn,
     frames: mpsc::Receiver<Vec<u8>>,
+    retries: mpsc::Receiver<Posting>,
     _reader: AbortOnDrop,
 }
 
@@ -299,8 +269,16 @@ async fn open_session(node: &Node, group: GroupId, relay: &str) -> Result<Sessio
             }
         }
     });
-    let conn = Conn { writer, session, pending: HashMap::new(), remaining: HashMap::new() };
-    Ok(Session { conn, frames, _reader: AbortOnDrop(reader_task) })
+    let (retry, retries) = mpsc::channel(QUEUE);
+    let conn = Conn {
+        writer,
+        session,
+        pending: HashMap::new(),
+        remaining: HashMap::new(),
+        proofs: HashMap::new(),
+        retry,
+    };
+    Ok(Session { conn, frames, retries, _reader: AbortOnDrop(reader_task) })
 }
 
 /// The mailboxes one connection may use: the newest `max_mailboxes`.
@@ -316,7 +294,8 @@ async fn connection(
     posts: &mut mpsc::Receiver<Queued>,
     mailboxes: &mut watch::Receiver<Vec<MailboxId>>,
 ) -> Result<Never, String> {
-    let Session { mut conn, mut frames, _reader } = open_session(node, group, relay).await?;
+    let Session { mut conn, mut frames, mut retries, _reader } =
+        open_session(node, group, relay).await?;
     let all = mailboxes.borrow_and_update().clone();
     let used = window(&conn, &all);
     subscribe(node, group, relay, &mut conn, &used).await?;
@@ -330,6 +309,7 @@ async fn connection(
         })
         .collect();
     node.relay_up(group, relay, true);
+    node.relay_subscribed(group, relay, &used, true);
     node.emit(NodeEvent::RelayUp { group, relay: relay.to_owned() });
     let waiting: Vec<Queued> =
         node.core().outbox().unwrap_or_default().into_iter().filter(|q| q.group == group).collect();
@@ -341,6 +321,7 @@ async fn connection(
         tokio::select! {
             f = frames.recv() => take_frame(node, group, relay, &mut conn, f)?,
             Some(q) = posts.recv() => post(&mut conn, &q).await?,
+            Some(p) = retries.recv() => send_post(&mut conn, p).await?,
             Ok(()) = mailboxes.changed() => {
                 let all = mailboxes.borrow_and_update().clone();
                 if window(&conn, &all) != used {
@@ -359,6 +340,7 @@ async fn follow_older(node: Node, group: GroupId, relay: String, mailboxes: Vec<
         if let Err(e) = follow_once(&node, group, &relay, &mailboxes).await {
             tracing::debug!("a connection for older epochs ended: {e}");
         }
+        node.relay_subscribed(group, &relay, &mailboxes, false);
         tokio::time::sleep(BACKOFF.1 / 4).await;
     }
 }
@@ -369,8 +351,9 @@ async fn follow_once(
     relay: &str,
     mailboxes: &[MailboxId],
 ) -> Result<(), String> {
-    let Session { mut conn, mut frames, _reader } = open_session(node, group, relay).await?;
+    let Session { mut conn, mut frames, _reader, .. } = open_session(node, group, relay).await?;
     subscribe(node, group, relay, &mut conn, mailboxes).await?;
+    node.relay_subscribed(group, relay, mailboxes, true);
     let mut ping = tokio::time::interval(PING_EVERY);
     loop {
         tokio::select! {
@@ -426,11 +409,70 @@ async fn subscribe(
 async fn post(conn: &mut Conn, q: &Queued) -> Result<(), String> {
     conn.remaining.insert(q.outbox_id, q.envelopes.len());
     for env in &q.envelopes {
-        let (id, frame) = conn.session.post(env, None);
-        conn.pending.insert(id, q.outbox_id);
-        write(&mut conn.writer, &frame).await?;
+        let posting = Posting { item: q.outbox_id, envelope: env.clone(), pow: None, attempts: 0 };
+        send_post(conn, posting).await?;
     }
     Ok(())
+}
+
+async fn send_post(conn: &mut Conn, posting: Posting) -> Result<(), String> {
+    let mailbox = posting.envelope.mailbox();
+    if let Some(nonce) = posting.pow {
+        conn.proofs.insert(mailbox, nonce);
+    }
+    let proof = posting.pow.or_else(|| conn.proofs.get(&mailbox).copied());
+    let (id, frame) = conn.session.post(&posting.envelope, proof);
+    conn.pending.insert(id, posting);
+    write(&mut conn.writer, &frame).await
+}
+
+/// A relay refused a post: post it again when it may succeed, or leave it
+/// in the outbox for the next connection (and tell the user).
+fn refused(
+    node: &Node,
+    group: GroupId,
+    relay: &str,
+    conn: &mut Conn,
+    p: Posting,
+    refusal: (u16, u64),
+) {
+    let (code, info) = refusal;
+    let mut p = p;
+    p.attempts = p.attempts.saturating_add(1);
+    let plan = match refusal::plan(code, info) {
+        _ if p.attempts > refusal::MAX_ATTEMPTS => refusal::Plan::Later,
+        plan => plan,
+    };
+    tracing::warn!("relay refused a post (code {code}): {plan:?}");
+    let retry = conn.retry.clone();
+    match plan {
+        refusal::Plan::RetryAfter(wait) => {
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                let _ = retry.send(p).await;
+            });
+        }
+        refusal::Plan::Solve(difficulty) => {
+            let mailbox = p.envelope.mailbox();
+            let known = conn.proofs.get(&mailbox).copied();
+            let known = known.filter(|n| pow::check(&mailbox, *n, difficulty));
+            tokio::spawn(async move {
+                let nonce = match known {
+                    Some(n) => Some(n),
+                    None => refusal::solve(mailbox, difficulty).await,
+                };
+                if let Some(nonce) = nonce {
+                    let _ = retry.send(Posting { pow: Some(nonce), ..p }).await;
+                }
+            });
+        }
+        refusal::Plan::Later => {
+            let reason = ErrorCode::from_number(code).map_or("unknown", ErrorCode::name);
+            let reason =
+                format!("{reason} (code {code}); it is posted again on the next connection");
+            node.emit(NodeEvent::PostRefused { group, relay: relay.to_owned(), reason });
+        }
+    }
 }
 
 fn handle(
@@ -449,13 +491,10 @@ fn handle(
         RelayEvent::Error { id: None, code, info } => {
             return Err(format!("the relay refused the connection (code {code}, {info})"));
         }
-        RelayEvent::Error { id: Some(id), code, .. } => {
-            if conn.pending.contains_key(&id) {
-                // Refused for good (too large, bad signature, ...) or for
-                // now (quota, rate): either way the item stays in the
-                // outbox for the next connection.
-                tracing::warn!("relay refused a post (code {code})");
-                conn.pending.remove(&id);
+        RelayEvent::Error { id: Some(id), code, info } => {
+            // The item stays in the outbox whatever happens here.
+            if let Some(posting) = conn.pending.remove(&id) {
+                refused(node, group, relay, conn, posting, (code, info));
             }
         }
         RelayEvent::Page { .. } | RelayEvent::Subscribed { .. } | RelayEvent::Pong { .. } => {}
@@ -464,7 +503,7 @@ fn handle(
 }
 
 fn acked(node: &Node, group: GroupId, relay: &str, conn: &mut Conn, id: u32) {
-    let Some(item) = conn.pending.remove(&id) else { return };
+    let Some(Posting { item, .. }) = conn.pending.remove(&id) else { return };
     let Some(left) = conn.remaining.get_mut(&item) else { return };
     *left = left.saturating_sub(1);
     if *left == 0 {

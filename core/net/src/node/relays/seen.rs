@@ -1,0 +1,213 @@
+//! Which relay delivered which envelope, for deduplication and for naming a
+//! relay that withholds (`node.md`, "Relays").
+//!
+//! A relay is expected to deliver an envelope only once a connection to it
+//! has been subscribed to the envelope's mailbox for the grace period:
+//! older epochs' mailboxes are followed on connections of their own, and
+//! judging a relay by its main connection alone would name an honest relay
+//! whose follower connection is still being made.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use cairn_proto::wire::{Envelope, MailboxId};
+
+/// Envelopes remembered for deduplication and withholding checks.
+const REMEMBERED: usize = 8192;
+
+/// One envelope: where it belongs, when it first came, from whom.
+struct Sighting {
+    mailbox: MailboxId,
+    first: Instant,
+    delivered_by: BTreeSet<String>,
+    /// Relays already reported for not delivering it (reported once).
+    reported: BTreeSet<String>,
+}
+
+/// Deliveries and subscriptions of one group's relays.
+#[derive(Default)]
+pub(crate) struct Seen {
+    order: VecDeque<[u8; 32]>,
+    by: HashMap<[u8; 32], Sighting>,
+    /// Per relay, since when its main connection is up.
+    pub(super) up_since: BTreeMap<String, Instant>,
+    /// Per relay and mailbox, since when a connection is subscribed to it.
+    serving: BTreeMap<(String, MailboxId), Instant>,
+    /// Relays whose first connection attempt ended (up or down).
+    pub(super) tried: BTreeSet<String>,
+}
+
+impl Seen {
+    /// Records a delivery; true if the envelope is new.
+    pub(crate) fn record(&mut self, relay: &str, envelope: &Envelope, now: Instant) -> bool {
+        let hash = *blake3::hash(envelope.as_bytes()).as_bytes();
+        if let Some(seen) = self.by.get_mut(&hash) {
+            seen.delivered_by.insert(relay.to_owned());
+            return false;
+        }
+        if self.order.len() >= REMEMBERED
+            && let Some(old) = self.order.pop_front()
+        {
+            self.by.remove(&old);
+        }
+        self.order.push_back(hash);
+        let sighting = Sighting {
+            mailbox: envelope.mailbox(),
+            first: now,
+            delivered_by: BTreeSet::from([relay.to_owned()]),
+            reported: BTreeSet::new(),
+        };
+        self.by.insert(hash, sighting);
+        true
+    }
+
+    /// The main connection to `relay` came up (`true`) or ended (`false`:
+    /// its follower connections end with it).
+    pub(crate) fn connected(&mut self, relay: &str, up: bool, now: Instant) {
+        self.tried.insert(relay.to_owned());
+        if up {
+            self.up_since.insert(relay.to_owned(), now);
+        } else {
+            self.up_since.remove(relay);
+            self.serving.retain(|(r, _), _| r != relay);
+        }
+    }
+
+    /// A connection to `relay` subscribed to `mailboxes` (`true`) or ended.
+    pub(crate) fn subscribed(
+        &mut self,
+        relay: &str,
+        mailboxes: &[MailboxId],
+        up: bool,
+        now: Instant,
+    ) {
+        for m in mailboxes {
+            let key = (relay.to_owned(), *m);
+            if up {
+                self.serving.insert(key, now);
+            } else {
+                self.serving.remove(&key);
+            }
+        }
+    }
+
+    /// Per relay, how many envelopes it newly failed to deliver although it
+    /// has served their mailbox for `grace` since they first came.
+    pub(crate) fn withheld(&mut self, now: Instant, grace: Duration) -> Vec<(String, usize)> {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for seen in self.by.values_mut() {
+            if now.duration_since(seen.first) < grace {
+                continue;
+            }
+            for ((relay, mailbox), since) in &self.serving {
+                let expected = *mailbox == seen.mailbox && *since + grace <= now;
+                if expected
+                    && !seen.delivered_by.contains(relay)
+                    && seen.reported.insert(relay.clone())
+                {
+                    *counts.entry(relay.clone()).or_default() += 1;
+                }
+            }
+        }
+        counts.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use cairn_proto::wire::{EpochKeys, Fragment};
+    use zeroize::Zeroizing;
+
+    use super::*;
+
+    const GRACE: Duration = Duration::from_secs(20);
+
+    /// The keys of a made-up epoch (its mailbox differs per `n`).
+    fn epoch(n: u8) -> EpochKeys {
+        EpochKeys::derive(&Zeroizing::new([n; 32]))
+    }
+
+    fn envelope(keys: &EpochKeys, n: u8) -> Envelope {
+        let fragment = Fragment { tag: [n; 16], index: 0, count: 1, data: vec![n] };
+        Envelope::seal(&mut crate::node::os_rng(), keys, &fragment)
+    }
+
+    #[test]
+    fn a_relay_serving_the_mailbox_that_never_delivers_is_reported_once() {
+        let t0 = Instant::now();
+        let w = epoch(1);
+        let mut seen = Seen::default();
+        seen.connected("honest", true, t0);
+        seen.connected("hiding", true, t0);
+        seen.subscribed("honest", &[w.mailbox], true, t0);
+        seen.subscribed("hiding", &[w.mailbox], true, t0);
+        assert!(seen.record("honest", &envelope(&w, 1), t0));
+        assert!(seen.withheld(t0 + GRACE / 2, GRACE).is_empty(), "not before the grace");
+        assert_eq!(seen.withheld(t0 + GRACE, GRACE), vec![("hiding".to_owned(), 1)]);
+        assert!(seen.withheld(t0 + GRACE * 2, GRACE).is_empty(), "reported once");
+    }
+
+    #[test]
+    fn a_late_delivery_within_the_grace_is_not_withholding() {
+        let t0 = Instant::now();
+        let w = epoch(1);
+        let mut seen = Seen::default();
+        for r in ["a", "b"] {
+            seen.connected(r, true, t0);
+            seen.subscribed(r, &[w.mailbox], true, t0);
+        }
+        let env = envelope(&w, 1);
+        assert!(seen.record("a", &env, t0));
+        assert!(!seen.record("b", &env, t0 + GRACE / 2), "a duplicate");
+        assert!(seen.withheld(t0 + GRACE * 2, GRACE).is_empty());
+    }
+
+    #[test]
+    fn a_relay_not_yet_subscribed_to_an_older_mailbox_is_not_reported() {
+        // The main connection serves the new epoch; the follower for the
+        // old epoch is still connecting: old-mailbox envelopes delivered
+        // by another relay are not this relay's to deliver yet.
+        let t0 = Instant::now();
+        let (old, new) = (epoch(1), epoch(2));
+        let mut seen = Seen::default();
+        seen.connected("a", true, t0);
+        seen.subscribed("a", &[new.mailbox, old.mailbox], true, t0);
+        seen.connected("b", true, t0);
+        seen.subscribed("b", &[new.mailbox], true, t0);
+        seen.record("a", &envelope(&old, 1), t0);
+        assert!(seen.withheld(t0 + GRACE * 2, GRACE).is_empty());
+        // Once it follows the old mailbox too, the grace starts from then.
+        let later = t0 + GRACE * 2;
+        seen.subscribed("b", &[old.mailbox], true, later);
+        assert!(seen.withheld(later + GRACE / 2, GRACE).is_empty());
+        assert_eq!(seen.withheld(later + GRACE, GRACE), vec![("b".to_owned(), 1)]);
+    }
+
+    #[test]
+    fn a_relay_that_went_down_is_not_judged_until_it_serves_again() {
+        let t0 = Instant::now();
+        let w = epoch(1);
+        let mut seen = Seen::default();
+        for r in ["a", "b"] {
+            seen.connected(r, true, t0);
+            seen.subscribed(r, &[w.mailbox], true, t0);
+        }
+        seen.connected("b", false, t0);
+        seen.record("a", &envelope(&w, 1), t0);
+        assert!(seen.withheld(t0 + GRACE * 3, GRACE).is_empty());
+        assert!(!seen.up_since.contains_key("b"));
+        assert!(seen.tried.contains("b"));
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let t0 = Instant::now();
+        let w = epoch(1);
+        let mut seen = Seen::default();
+        for n in 0..(REMEMBERED + 10) {
+            assert!(seen.record("a", &envelope(&w, n as u8), t0));
+        }
+        assert_eq!(seen.by.len(), REMEMBERED);
+        assert_eq!(seen.order.len(), REMEMBERED);
+    }
+}
