@@ -10,6 +10,7 @@
 
 mod cli;
 mod demo;
+mod text;
 mod tui;
 
 use std::process::ExitCode;

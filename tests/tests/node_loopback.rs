@@ -70,6 +70,13 @@ async fn three_members_chat_work_on_a_task_and_a_removed_member_reads_nothing_ne
     admit(&a, &c, g, "carol").await;
     let members = a.state(&g).expect("state").members.len();
     assert_eq!(members, 3);
+    // Joiners go by the name they gave, in every member's state.
+    let bob_key = b.identity().public_key();
+    eventually("carol sees bob's name", WAIT, || {
+        c.state(&g).is_ok_and(|s| s.members[&bob_key].name.as_deref() == Some("bob"))
+    })
+    .await
+    .expect("bob's name");
 
     a.chat(g, "hello from alice", None).expect("chat");
     for n in [&b, &c] {

@@ -2,6 +2,7 @@
 //! what they may do, where its messages wait, and its keys.
 
 use super::{Failure, Global, Outcome, find_group, hex, parse_key, report};
+use crate::text;
 
 /// `member` subcommands.
 #[derive(clap::Subcommand, Debug)]
@@ -22,6 +23,16 @@ pub(crate) enum MemberCommand {
         group: String,
         /// The member's identity key (hex).
         member: String,
+    },
+    /// Set the name you go by in the group (every member sees it; names
+    /// are self-chosen, so look-alikes are shown with their key).
+    ///
+    /// Example: `cairn member name bastion "Ana (field team)"`
+    Name {
+        /// Group name or id.
+        group: String,
+        /// The name (at most 64 bytes, one line).
+        name: String,
     },
 }
 
@@ -92,9 +103,12 @@ pub(crate) async fn member(g: &Global, command: MemberCommand) -> Outcome {
             for (k, m) in &s.members {
                 let roles: Vec<&str> = m.roles.iter().map(String::as_str).collect();
                 if g.json {
-                    println!("{}", serde_json::json!({ "member": hex(&k.0), "roles": roles }));
+                    let v =
+                        serde_json::json!({ "member": hex(&k.0), "roles": roles, "name": m.name });
+                    println!("{v}");
                 } else {
-                    println!("{} {}", hex(&k.0), roles.join(","));
+                    let name = text::line(m.name.as_deref().unwrap_or("-"));
+                    println!("{} {} {name}", hex(&k.0), text::line(&roles.join(",")));
                 }
             }
         }
@@ -102,6 +116,11 @@ pub(crate) async fn member(g: &Global, command: MemberCommand) -> Outcome {
             let id = find_group(&node, &group)?;
             let m = node.remove_member(id, parse_key(&member)?)?;
             report(g, &node, "removed", &m).await;
+        }
+        MemberCommand::Name { group, name } => {
+            let id = find_group(&node, &group)?;
+            let m = node.set_name(id, &name)?;
+            report(g, &node, "named", &m).await;
         }
     }
     Ok(())
@@ -146,7 +165,7 @@ pub(crate) async fn relay(g: &Global, command: RelayCommand) -> Outcome {
     match command {
         RelayCommand::List { group } => {
             for r in node.state(&find_group(&node, &group)?)?.relays {
-                println!("{r}");
+                println!("{}", text::line(&r));
             }
         }
         RelayCommand::Add { group, address } => {

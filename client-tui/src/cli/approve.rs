@@ -13,6 +13,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use super::{Failure, Global, Outcome};
+use crate::text;
 
 /// The socket's file name in the profile directory.
 const SOCKET: &str = "approve.sock";
@@ -75,7 +76,9 @@ async fn answer(stream: UnixStream, node: &Node, waiting: &Waiting) -> std::io::
     let reply = match line.trim().split_once(' ') {
         None if line.trim() == "list" => {
             let list = waiting.lock().map(|w| w.clone()).unwrap_or_default();
-            list.iter().map(|p| format!("{}\t{}\t{}\n", p.code, p.fingerprint, p.name)).collect()
+            list.iter()
+                .map(|p| format!("{}\t{}\t{}\n", p.code, p.fingerprint, text::line(&p.name)))
+                .collect()
         }
         Some((verb @ ("approve" | "deny"), code)) => {
             let admit = verb == "approve";

@@ -1,6 +1,7 @@
 //! `cairn chat send|read`.
 
 use super::{Global, Outcome, find_group, hex};
+use crate::text;
 
 /// `chat` subcommands.
 #[derive(clap::Subcommand, Debug)]
@@ -44,18 +45,29 @@ pub(crate) async fn run(g: &Global, command: ChatCommand) -> Outcome {
             let id = find_group(&node, &group)?;
             node.sync(super::SYNC_WAIT).await;
             let lines = node.with_replica(&id, |r| {
+                let named = |k| {
+                    let s = r.state()?;
+                    let now = s.members.get(k).and_then(|m| m.name.clone());
+                    now.or_else(|| s.former.get(k).and_then(|f| f.name.clone()))
+                };
                 r.fold()
                     .chat()
                     .iter()
-                    .map(|(mid, m, c)| (hex(&mid.0), hex(&m.author.0), c.text.clone()))
+                    .map(|(mid, m, c)| {
+                        (hex(&mid.0), hex(&m.author.0), named(&m.author), c.text.clone())
+                    })
                     .collect::<Vec<_>>()
             })?;
-            for (mid, author, text) in lines {
+            for (mid, author, name, said) in lines {
                 if g.json {
-                    let v = serde_json::json!({ "message": mid, "author": author, "text": text });
+                    let v = serde_json::json!({
+                        "message": mid, "author": author, "name": name, "text": said,
+                    });
                     println!("{v}");
                 } else {
-                    println!("{}: {text}", &author[..16]);
+                    // The key always: a chosen name proves nothing.
+                    let name = name.map(|n| format!(" {}", text::line(&n))).unwrap_or_default();
+                    println!("{}{name}: {}", &author[..16], text::line(&said));
                 }
             }
         }

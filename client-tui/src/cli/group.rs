@@ -1,8 +1,10 @@
 //! `cairn group create|list|show`.
 
 use cairn_net::proto::group::{Rules, templates};
+use cairn_net::proto::wire::{Body, Name};
 
 use super::{Failure, Global, Outcome, find_group, hex};
+use crate::text;
 
 /// `group` subcommands.
 #[derive(clap::Subcommand, Debug)]
@@ -22,6 +24,9 @@ pub(crate) enum GroupCommand {
         /// A relay address (repeat for several).
         #[arg(long = "relay")]
         relays: Vec<String>,
+        /// The name you go by in the group (`cairn member name` changes it).
+        #[arg(long = "as", value_name = "NAME")]
+        me_as: Option<String>,
     },
     /// List this profile's groups.
     ///
@@ -55,8 +60,12 @@ fn rules_of(template: &str, file: Option<&std::path::Path>) -> Result<Rules, Fai
 
 pub(crate) async fn run(g: &Global, command: GroupCommand) -> Outcome {
     // Check what the user typed before touching the profile.
-    if let GroupCommand::Create { template, rules, relays, .. } = &command {
+    if let GroupCommand::Create { template, rules, relays, me_as, .. } = &command {
         rules_of(template, rules.as_deref())?;
+        if let Some(me) = me_as {
+            let body = Body::Name(Name { name: me.trim().into() });
+            body.check_limits().map_err(|why| Failure::input(format!("--as {me:?}: {why}")))?;
+        }
         for r in relays {
             r.parse::<cairn_net::PeerAddr>()
                 .map_err(|e| Failure::input(format!("relay {r:?}: {e}")))?;
@@ -65,14 +74,17 @@ pub(crate) async fn run(g: &Global, command: GroupCommand) -> Outcome {
     let node = g.open().await?;
     node.start().await;
     match command {
-        GroupCommand::Create { name, template, rules, relays } => {
+        GroupCommand::Create { name, template, rules, relays, me_as } => {
             let rules = rules_of(&template, rules.as_deref())?;
             let group = node.create_group(&name, &rules, relays)?;
+            if let Some(me) = me_as {
+                node.set_name(group, &me)?;
+            }
             node.flush(super::FLUSH_WAIT).await;
             if g.json {
                 println!("{}", serde_json::json!({ "group": hex(&group.0), "name": name }));
             } else {
-                println!("group {} {name}", hex(&group.0));
+                println!("group {} {}", hex(&group.0), text::line(&name));
             }
         }
         GroupCommand::List => {
@@ -85,7 +97,7 @@ pub(crate) async fn run(g: &Global, command: GroupCommand) -> Outcome {
                 println!("{}", serde_json::Value::Array(list));
             } else {
                 for (id, n) in groups {
-                    println!("{} {n}", hex(&id.0));
+                    println!("{} {}", hex(&id.0), text::line(&n));
                 }
             }
         }
@@ -95,7 +107,7 @@ pub(crate) async fn run(g: &Global, command: GroupCommand) -> Outcome {
             let members: Vec<_> = s
                 .members
                 .iter()
-                .map(|(k, m)| serde_json::json!({ "member": hex(&k.0), "roles": m.roles }))
+                .map(|(k, m)| serde_json::json!({ "member": hex(&k.0), "roles": m.roles, "name": m.name }))
                 .collect();
             let json = serde_json::json!({
                 "group": hex(&id.0), "name": s.name, "members": members,
@@ -104,14 +116,15 @@ pub(crate) async fn run(g: &Global, command: GroupCommand) -> Outcome {
             if g.json {
                 println!("{json}");
             } else {
-                println!("group   {} {}", hex(&id.0), s.name);
+                println!("group   {} {}", hex(&id.0), text::line(&s.name));
                 println!("epoch   {}", hex(&s.epoch.id.0));
                 for r in &s.relays {
-                    println!("relay   {r}");
+                    println!("relay   {}", text::line(r));
                 }
                 for (k, m) in &s.members {
                     let roles: Vec<&str> = m.roles.iter().map(String::as_str).collect();
-                    println!("member  {} {}", hex(&k.0), roles.join(","));
+                    let name = text::line(m.name.as_deref().unwrap_or("-"));
+                    println!("member  {} {} {name}", hex(&k.0), text::line(&roles.join(",")));
                 }
             }
         }

@@ -8,6 +8,7 @@ use cairn_net::proto::wire::{GroupId, MessageId};
 use cairn_net::proto::replica::ReplicaError;
 
 use super::{Failure, Global, Outcome, find_group, hex, parse_key};
+use crate::text;
 
 /// `task` subcommands.
 #[derive(clap::Subcommand, Debug)]
@@ -180,6 +181,7 @@ fn list(g: &Global, node: &Node, group: &GroupId) -> Outcome {
             let v = serde_json::json!({ "task": hex(&id.0), "title": title, "state": state, "assignees": assignees });
             println!("{v}");
         } else {
+            let title = text::line(&title);
             println!("{} {state:6} {title} [{}]", &hex(&id.0)[..12], assignees.join(","));
         }
     }
@@ -215,12 +217,12 @@ fn show(g: &Global, node: &Node, group: &GroupId, task: &MessageId) -> Outcome {
         println!("{v}");
     } else {
         println!("task  {} ({})", hex(&task.0), if t.open { "open" } else { "closed" });
-        println!("title {title}");
+        println!("title {}", text::line(&title));
         if !description.is_empty() {
-            println!("{description}");
+            println!("{}", text::lines(&description));
         }
-        for (a, text) in comments {
-            println!("  {a}: {text}");
+        for (a, said) in comments {
+            println!("  {a}: {}", text::lines(&said).replace('\n', "\n    "));
         }
     }
     Ok(())

@@ -108,6 +108,10 @@ pub(crate) enum Request {
         role: String,
         assign: bool,
     },
+    Name {
+        group: GroupId,
+        name: String,
+    },
     Rotate(GroupId),
     Resync,
     Confirm,
@@ -300,6 +304,7 @@ impl App {
                 self.health.last_sync = Some(self.now);
             }
             NodeEvent::JoinRequest { fingerprint, short_code, name, .. } => {
+                let name = crate::text::line(&name);
                 self.popup = Some(Popup::JoinRequest { name, fingerprint, code: short_code });
             }
             NodeEvent::Joining { short_code, inviter } => {
@@ -536,6 +541,7 @@ impl App {
             }
             Command::RoleAssign { member, role } => return self.role(&member, role, true),
             Command::RoleRevoke { member, role } => return self.role(&member, role, false),
+            Command::Name(name) => return one(Request::Name { group: self.group_id()?, name }),
             Command::Rotate => return one(Request::Rotate(self.group_id()?)),
             Command::Resync => return one(Request::Resync),
             Command::Confirm => return one(Request::Confirm),

@@ -189,6 +189,10 @@ impl Backend {
                 }
                 format!("role {role} {}", if assign { "given" } else { "taken" })
             }
+            Request::Name { group, name } => {
+                n.set_name(group, &name)?;
+                format!("you go by {:?} in this group", crate::text::line(name.trim()))
+            }
             Request::Rotate(group) => {
                 n.rotate(group)?;
                 "keys rotated".into()

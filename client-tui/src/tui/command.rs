@@ -54,6 +54,8 @@ pub(crate) enum Command {
         member: String,
         role: String,
     },
+    /// The name you go by in the selected group.
+    Name(String),
     Rotate,
     Resync,
     Confirm,
@@ -82,6 +84,7 @@ pub(crate) const COMMANDS: &[(&str, &str, &str)] = &[
     ("join", "INVITE [NAME]", "join a group with an invite"),
     ("remove", "[MEMBER]", "remove the selected member (rekeys)"),
     ("role", "assign|revoke NAME ROLE", "give or take a role"),
+    ("name", "NAME", "the name you go by in this group"),
     ("rotate", "", "rotate the group's keys"),
     ("resync", "", "fetch from peers now"),
     ("confirm", "", "a restored identity may sign again"),
@@ -171,6 +174,7 @@ fn command(word: &str, args: &str) -> Result<Command, String> {
             }
             _ => return Err(need("assign|revoke MEMBER ROLE")),
         },
+        "name" => Command::Name(text("the name you go by")?),
         "rotate" => Command::Rotate,
         "resync" => Command::Resync,
         "confirm" => Command::Confirm,
@@ -248,6 +252,7 @@ mod test {
             }
         );
         assert_eq!(c("/assign bob"), Command::Assign { task: None, member: "bob".into() });
+        assert_eq!(c("/name Ana of the well"), Command::Name("Ana of the well".into()));
         assert_eq!(
             c("/assign #2 bob"),
             Command::Assign { task: Some("#2".into()), member: "bob".into() }
@@ -273,7 +278,9 @@ mod test {
 
     #[test]
     fn a_bad_command_says_what_is_missing() {
-        for bad in ["/task", "/task new", "/group new  ", "/assign", "/comment #2", "/frobnicate"] {
+        for bad in
+            ["/task", "/task new", "/group new  ", "/assign", "/comment #2", "/name", "/frobnicate"]
+        {
             let e = parse(bad).expect_err(bad);
             assert!(e.contains("/help") || e.contains("needs"), "{bad}: {e}");
         }

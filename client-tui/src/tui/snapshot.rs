@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 
 use cairn_net::node::Node;
 use cairn_net::proto::crypto::PublicKey;
+use cairn_net::proto::group::GroupState;
 use cairn_net::proto::replica::Replica;
 use cairn_net::proto::wire::{GroupId, MessageId};
 
 use crate::cli::hex;
+use crate::text;
 
 /// Everything the screen shows at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,8 +102,8 @@ pub(crate) struct MemberRow {
     pub reachable: bool,
 }
 
-/// Names known for keys in this session (never stored: a stolen device
-/// should not hand over who the members are by name).
+/// Names learned in this session for keys that have not (yet) named
+/// themselves in the group (the name a joiner gave its inviter).
 pub(crate) type Names = BTreeMap<PublicKey, String>;
 
 /// A member's display name.
@@ -109,12 +111,43 @@ pub(crate) fn display_name(key: &PublicKey, me: &PublicKey, names: &Names) -> St
     if key == me {
         return "you".into();
     }
-    names.get(key).cloned().unwrap_or_else(|| hex(&key.0)[..8].to_owned())
+    names.get(key).map_or_else(|| hex(&key.0)[..8].to_owned(), |n| text::line(n))
+}
+
+/// The names to show for a group's members, present and former: the name
+/// each chose in the group (`Name`), else one learned this session, else
+/// the start of the key. A name is self-chosen and proves nothing, so where
+/// two would look alike (each other, "you", or a key's start) the chosen
+/// ones get the start of their key added: nobody passes for someone else.
+fn group_names(state: &GroupState, me: &PublicKey, session: &Names) -> Names {
+    let chosen = state.members.iter().map(|(k, m)| (*k, m.name.as_deref()));
+    let chosen = chosen.chain(state.former.iter().map(|(k, f)| (*k, f.name.as_deref())));
+    names_for(&chosen.collect::<Vec<_>>(), me, session)
+}
+
+/// [`group_names`] for `people` (each key with the name it chose).
+fn names_for(people: &[(PublicKey, Option<&str>)], me: &PublicKey, session: &Names) -> Names {
+    let mut names: Names = people
+        .iter()
+        .filter_map(|(k, n)| {
+            n.or_else(|| session.get(k).map(String::as_str)).map(|n| (*k, text::line(n)))
+        })
+        .collect();
+    let shown: Vec<String> = people.iter().map(|(k, _)| display_name(k, me, &names)).collect();
+    let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
+    for (key, name) in &mut names {
+        let alike = shown.iter().filter(|s| same(s, name)).count();
+        if key != me && (alike > 1 || same(name, "you")) {
+            *name = format!("{name}~{}", &hex(&key.0)[..4]);
+        }
+    }
+    names
 }
 
 /// Copies what the screen needs out of `node`.
 pub(crate) async fn take(node: &Node, selected: Option<GroupId>, names: &Names) -> Snapshot {
-    let groups = node.groups();
+    let groups: Vec<(GroupId, String)> =
+        node.groups().into_iter().map(|(g, name)| (g, text::line(&name))).collect();
     let selected = selected.filter(|s| groups.iter().any(|(g, _)| g == s));
     let group = selected
         .or_else(|| groups.first().map(|(g, _)| *g))
@@ -130,7 +163,8 @@ pub(crate) async fn take(node: &Node, selected: Option<GroupId>, names: &Names) 
 fn group_view(r: &Replica, names: &Names) -> Option<GroupView> {
     let state = r.state()?;
     let me = *r.me();
-    let name_of = |k: &PublicKey| display_name(k, &me, names);
+    let names = group_names(state, &me, names);
+    let name_of = |k: &PublicKey| display_name(k, &me, &names);
     let author_of = |id: &MessageId| r.chain().entry(id).map(|e| name_of(&e.author()));
     let chat = r
         .fold()
@@ -139,7 +173,7 @@ fn group_view(r: &Replica, names: &Names) -> Option<GroupView> {
         .map(|(id, m, c)| ChatLine {
             id: *id,
             author: name_of(&m.author),
-            text: c.text.clone(),
+            text: text::line(&c.text),
             reply_to: c.reply_to.map(|q| quote(r, &q, &author_of)),
         })
         .collect();
@@ -160,20 +194,20 @@ fn group_view(r: &Replica, names: &Names) -> Option<GroupView> {
         .map(|(k, m)| MemberRow {
             key: *k,
             name: name_of(k),
-            roles: m.roles.iter().cloned().collect(),
+            roles: m.roles.iter().map(|r| text::line(r)).collect(),
             me: *k == me,
             reachable: m.onion.is_some(),
         })
         .collect();
-    let my_roles = state.members.get(&me).map(|m| m.roles.iter().cloned().collect());
+    let my_roles = state.members.get(&me).map(|m| m.roles.iter().map(|r| text::line(r)).collect());
     Some(GroupView {
         id: state.group,
-        name: state.name.clone(),
+        name: text::line(&state.name),
         my_roles: my_roles.unwrap_or_default(),
         chat,
         tasks,
         members,
-        relays: state.relays.clone(),
+        relays: state.relays.iter().map(|r| text::line(r)).collect(),
         epoch: hex(&state.epoch.id.0)[..8].to_owned(),
     })
 }
@@ -192,18 +226,22 @@ fn task_row(
         .fold()
         .thread(id)
         .iter()
-        .map(|c| (author_of(c).unwrap_or_default(), r.comment_text(c).ok()))
+        .map(|c| {
+            (author_of(c).unwrap_or_default(), r.comment_text(c).ok().map(|t| text::lines(&t)))
+        })
         .collect();
     TaskRow {
         id: *id,
         number,
-        title: content.as_ref().map(|c| c.title.clone()),
-        description: content.as_ref().map(|c| c.description.clone()).unwrap_or_default(),
-        labels: content.map(|c| c.labels).unwrap_or_default(),
+        title: content.as_ref().map(|c| text::line(&c.title)),
+        description: content.as_ref().map(|c| text::lines(&c.description)).unwrap_or_default(),
+        labels: content
+            .map(|c| c.labels.iter().map(|l| text::line(l)).collect())
+            .unwrap_or_default(),
         open: t.open,
         assignees: t.assignees.iter().map(name_of).collect(),
         mine: t.assignees.contains(r.me()),
-        readable_by: t.readable_by.iter().cloned().collect(),
+        readable_by: t.readable_by.iter().map(|r| text::line(r)).collect(),
         comments,
     }
 }
@@ -215,7 +253,7 @@ fn quote(r: &Replica, id: &MessageId, author_of: &impl Fn(&MessageId) -> Option<
         .chat()
         .iter()
         .find(|(c, _, _)| c == id)
-        .map(|(_, _, c)| c.text.clone())
+        .map(|(_, _, c)| text::line(&c.text))
         .unwrap_or_else(|| "(a message not held here)".into());
     let short: String = text.chars().take(30).collect();
     let more = if short.len() < text.len() { "…" } else { "" };
@@ -287,5 +325,82 @@ pub(crate) fn sample() -> Snapshot {
         group: Some(group),
         outbox: 0,
         restored_unconfirmed: false,
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use cairn_net::proto::crypto::XofRng;
+    use cairn_net::proto::group::{TaskContent, templates};
+    use cairn_net::proto::identity::{Identity, MasterSeed};
+    use cairn_net::proto::wire::{Body, Chat};
+
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+    const HOSTILE: &str = "\x1b]0;owned\x07\x1b[2J\u{202E}fake\nline";
+
+    #[test]
+    fn chosen_names_show_and_look_alikes_get_their_key_added() {
+        let (me, a, b, c, d) = (
+            PublicKey([1; 32]),
+            PublicKey([2; 32]),
+            PublicKey([3; 32]),
+            PublicKey([4; 32]),
+            PublicKey([5; 32]),
+        );
+        let fallback_of_d = hex(&d.0)[..8].to_owned();
+        let people = [
+            (me, Some("alice")),
+            (a, Some("bob")),
+            (b, Some("Bob ")),
+            (c, Some(fallback_of_d.as_str())),
+            (d, None),
+        ];
+        let names = names_for(&people, &me, &Names::new());
+        let show = |k: &PublicKey| display_name(k, &me, &names);
+        assert_eq!(show(&me), "you");
+        assert_eq!(show(&a), format!("bob~{}", &hex(&a.0)[..4]));
+        assert_eq!(show(&b), format!("Bob ~{}", &hex(&b.0)[..4]));
+        assert_eq!(show(&c), format!("{fallback_of_d}~{}", &hex(&c.0)[..4]));
+        assert_eq!(show(&d), fallback_of_d);
+        let you = names_for(&[(me, None), (a, Some("You"))], &me, &Names::new());
+        assert_eq!(display_name(&a, &me, &you), format!("You~{}", &hex(&a.0)[..4]));
+        // A name learned this session stands in until the member names itself.
+        let session = Names::from([(d, "dora".to_owned())]);
+        let names = names_for(&[(me, None), (d, None)], &me, &session);
+        assert_eq!(display_name(&d, &me, &names), "dora");
+    }
+
+    #[test]
+    fn text_from_members_reaches_the_snapshot_without_terminal_controls() {
+        let mut rng = XofRng::from_seed(b"snapshot tests");
+        let me = Identity::from_seed(MasterSeed::random(&mut rng));
+        let rules = templates::organizer_member_observer();
+        let (mut r, _) = Replica::found(&mut rng, &me, HOSTILE, &rules, NOW).expect("group");
+        let said = Body::Chat(Chat { text: HOSTILE.into(), reply_to: None });
+        r.write(&mut rng, me.signing_key(), said, NOW).expect("chat");
+        let content = TaskContent {
+            title: HOSTILE.into(),
+            description: HOSTILE.into(),
+            labels: vec![HOSTILE.into()],
+            due_minute: None,
+        };
+        let readers = vec!["organizer".to_owned()];
+        let task = r.task_create_body(&mut rng, &content, readers, vec![], NOW).expect("task");
+        r.write(&mut rng, me.signing_key(), task, NOW).expect("task");
+        let names = Names::from([(PublicKey([9; 32]), HOSTILE.to_owned())]);
+        let view = group_view(&r, &names).expect("view");
+        let t = &view.tasks[0];
+        let mut shown = vec![view.name.clone(), view.chat[0].text.clone()];
+        shown.extend([t.title.clone().expect("readable"), t.labels[0].clone()]);
+        shown.push(display_name(&PublicKey([9; 32]), r.me(), &names));
+        for s in &shown {
+            assert!(!s.chars().any(char::is_control), "{s:?}");
+            assert!(s.contains("owned") && !s.contains('\u{202E}'), "{s:?}");
+        }
+        // A description keeps its line breaks, and nothing else.
+        assert_eq!(t.description.lines().count(), 2);
+        assert!(!t.description.chars().any(|c| c.is_control() && c != '\n'));
     }
 }

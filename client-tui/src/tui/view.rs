@@ -313,12 +313,15 @@ fn task_detail(t: &TaskRow, _g: &GroupView) -> Vec<Line<'static>> {
             t.readable_by.join(", ")
         )),
     ];
-    if !t.description.is_empty() {
-        lines.push(Line::raw(t.description.clone()));
-    }
+    // Multi-line texts arrive with their breaks (`text::lines`): one Line
+    // each, as a break inside a Line would reach the terminal.
+    lines.extend(t.description.lines().map(|l| Line::raw(l.to_owned())));
     for (author, text) in &t.comments {
-        let text = text.clone().unwrap_or_else(|| "(sealed)".into());
-        lines.push(Line::raw(format!("  {author}: {text}")));
+        let text = text.as_deref().unwrap_or("(sealed)");
+        let mut parts = text.lines();
+        let first = parts.next().unwrap_or_default();
+        lines.push(Line::raw(format!("  {author}: {first}")));
+        lines.extend(parts.map(|l| Line::raw(format!("    {l}"))));
     }
     if t.comments.is_empty() {
         lines.push(Line::styled(

@@ -4,9 +4,10 @@
 
 use cairn_proto::crypto::PublicKey;
 use cairn_proto::group::TaskContent;
+use cairn_proto::replica::ReplicaError;
 use cairn_proto::wire::{
-    Body, GroupId, MemberRemove, MessageId, RelayListChange, RoleAssign, RoleRevoke, TaskAssign,
-    TaskRef,
+    Body, GroupId, MemberRemove, MessageId, Name, RelayListChange, RoleAssign, RoleRevoke,
+    TaskAssign, TaskRef,
 };
 
 use super::core::now;
@@ -109,6 +110,16 @@ impl Node {
             let (rekey, _) = r.build_rekey(&mut os_rng(), None, &[member])?;
             Ok(Body::RoleRevoke(RoleRevoke { member, role: role.into(), rekey: Some(rekey) }))
         })
+    }
+
+    /// Sets the name this member goes by in `group` (every member sees it;
+    /// it is self-chosen, so UIs tell apart members who pick the same one).
+    pub fn set_name(&self, group: GroupId, name: &str) -> Result<MessageId, NodeError> {
+        let body = Body::Name(Name { name: name.trim().into() });
+        if let Err(why) = body.check_limits() {
+            return Err(ReplicaError::Refused(format!("{why} (at most 64 bytes, one line)")).into());
+        }
+        self.write(group, body)
     }
 
     /// Removes `member`, with the rekey that shuts them out.

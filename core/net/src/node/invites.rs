@@ -227,6 +227,7 @@ impl Node {
     /// inviter and announces this member's key package and contact.
     pub async fn join(&self, text: &str, name: &str) -> Result<GroupId, NodeError> {
         let invite = Invite::parse(text, now()).map_err(NodeError::Invite)?;
+        let name = fit_name(name);
         let group = invite.group;
         if self.core().replica(&group).is_ok() {
             return Err(NodeError::AlreadyMember);
@@ -250,7 +251,7 @@ impl Node {
         let request = PeerMessage::JoinRequest {
             proof: invite.proof(&binding),
             key_package: kp,
-            name: name.chars().take(cairn_proto::peer_proto::MAX_JOIN_NAME).collect(),
+            name: name.clone(),
         };
         conn.send(&request).await?;
         let welcome = match conn.next_message(APPROVAL_TIMEOUT).await {
@@ -272,6 +273,9 @@ impl Node {
         let mut conn = self.reach_invite(&own, &group, target).await?;
         self.pull(&mut conn, group).await?;
         self.announce(group)?;
+        if !name.trim().is_empty() {
+            self.set_name(group, &name)?;
+        }
         // Everything this member wrote (its key package above all) goes to
         // the inviter directly as well: the next rekey (another admission,
         // say) must reach this member even if the relays are slow or gone.
@@ -343,5 +347,34 @@ impl Node {
             .collect();
         let page = self.core().resync_for(&group, peer, &have, 1024)?;
         Ok(page.map(|p| p.messages).unwrap_or_default())
+    }
+}
+
+/// `name` without control characters, cut (at a character boundary) to
+/// what a join request and a `Name` message carry.
+fn fit_name(name: &str) -> String {
+    let max = cairn_proto::peer_proto::MAX_JOIN_NAME.min(cairn_proto::wire::MAX_MEMBER_NAME_LEN);
+    let mut fitted = String::new();
+    for c in name.trim().chars().filter(|c| !c.is_control()) {
+        if fitted.len() + c.len_utf8() > max {
+            break;
+        }
+        fitted.push(c);
+    }
+    fitted
+}
+
+#[cfg(test)]
+mod test {
+    use super::fit_name;
+
+    #[test]
+    fn names_are_cut_at_a_character_boundary_within_64_bytes() {
+        assert_eq!(fit_name("  bob \n"), "bob");
+        assert_eq!(fit_name("a\x1b[2Jb"), "a[2Jb");
+        let long = "é".repeat(40); // 80 bytes
+        let fitted = fit_name(&long);
+        assert_eq!(fitted.len(), 64);
+        assert!(fitted.chars().all(|c| c == 'é'));
     }
 }

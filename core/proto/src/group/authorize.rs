@@ -203,6 +203,8 @@ pub fn authorize(s: &GroupState, m: &UnsignedMessage) -> Verdict {
         Body::RoleKeyGrant(g) => role_key_grant(s, &m.author, g),
         // Any member says where they can be reached.
         Body::Contact(_) => Ok(()),
+        // Any member chooses the name it goes by.
+        Body::Name(_) => Ok(()),
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Member {
     pub key_package: Option<KeyPackageId>,
     /// Their onion service key, from their latest `Contact`.
     pub onion: Option<PublicKey>,
+    /// The name they go by, from their latest `Name` (self-chosen).
+    pub name: Option<String>,
 }
 
 /// Someone who was a member: removed or left.
@@ -43,6 +45,8 @@ pub struct Former {
     pub since: Position,
     /// The removal or leave message.
     pub gone_by: MessageId,
+    /// The name they went by.
+    pub name: Option<String>,
 }
 
 /// The group layer of a task.
@@ -109,7 +113,7 @@ impl GroupState {
         rules: Rules,
     ) -> Self {
         let roles = BTreeSet::from([rules.founder.clone()]);
-        let member = Member { roles, since: (0, id), key_package: None, onion: None };
+        let member = Member { roles, since: (0, id), key_package: None, onion: None, name: None };
         Self {
             group,
             genesis: id,
@@ -178,8 +182,10 @@ impl GroupState {
             Body::MemberAdd(a) => {
                 self.former.remove(&a.member);
                 let roles = a.roles.iter().cloned().collect();
-                self.members
-                    .insert(a.member, Member { roles, since: pos, key_package: None, onion: None });
+                self.members.insert(
+                    a.member,
+                    Member { roles, since: pos, key_package: None, onion: None, name: None },
+                );
             }
             Body::MemberRemove(r) => self.remove(&r.member, id),
             Body::Leave => self.remove(&m.author, id),
@@ -194,6 +200,11 @@ impl GroupState {
             Body::Contact(c) => {
                 if let Some(member) = self.members.get_mut(&m.author) {
                     member.onion = Some(c.onion);
+                }
+            }
+            Body::Name(n) => {
+                if let Some(member) = self.members.get_mut(&m.author) {
+                    member.name = Some(n.name.clone());
                 }
             }
             Body::Genesis(_)
@@ -212,7 +223,7 @@ impl GroupState {
 
     fn remove(&mut self, who: &PublicKey, by: MessageId) {
         if let Some(m) = self.members.remove(who) {
-            let former = Former { roles: m.roles, since: m.since, gone_by: by };
+            let former = Former { roles: m.roles, since: m.since, gone_by: by, name: m.name };
             self.former.insert(*who, former);
             // They knew the current epoch's secret until a rekey replaces it.
             self.epoch.exposed_to.insert(*who);

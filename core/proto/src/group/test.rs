@@ -147,6 +147,22 @@ fn chat_is_authorized_but_not_state() {
 }
 
 #[test]
+fn each_member_names_itself_and_the_latest_name_counts() {
+    let mut sim = pursuance_group(b"names");
+    let name = |n: &str| Body::Name(crate::wire::Name { name: n.into() });
+    let first = sim.act(3, name("obs"));
+    assert_eq!(verdict(&sim, 1, &first), Verdict::Applied);
+    sim.act(3, name("observer three"));
+    let author = sim.nodes[3].public();
+    for node in &sim.nodes {
+        let s = node.fold.state().expect("state");
+        assert_eq!(s.members[&author].name.as_deref(), Some("observer three"));
+        let others = s.members.iter().filter(|(k, _)| **k != author);
+        assert!(others.into_iter().all(|(_, m)| m.name.is_none()), "a name is only its author's");
+    }
+}
+
+#[test]
 fn leave_and_recovery_when_no_rule_changer_remains() {
     let mut sim = pursuance_group(b"recovery");
     sim.act(0, Body::Leave);

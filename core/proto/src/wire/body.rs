@@ -15,6 +15,8 @@ use crate::epoch::{KeyPackage, Rekey, RoleKeyGrant};
 
 /// The longest group name, in bytes.
 pub const MAX_NAME_LEN: usize = 128;
+/// The longest member name ([`Name`]), in bytes.
+pub const MAX_MEMBER_NAME_LEN: usize = 64;
 /// The longest chat text, in bytes.
 pub const MAX_CHAT_LEN: usize = 16 * 1024;
 /// The largest encoded rules (genesis and rule change), in bytes.
@@ -77,6 +79,10 @@ pub enum Body {
     /// key of the author's onion service (`protocol-spec/group.md`,
     /// "Contact"). Signed in the chain, so a relay cannot swap it.
     Contact(Contact),
+    /// Index 19: the name the author goes by in this group
+    /// (`protocol-spec/group.md`, "Names"). Self-chosen: it says nothing
+    /// about who anyone is; keys do.
+    Name(Name),
 }
 
 /// The first message of a group: its name and its rules.
@@ -219,6 +225,13 @@ pub struct Contact {
     pub onion: PublicKey,
 }
 
+/// The name a member goes by in a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Name {
+    /// At most [`MAX_MEMBER_NAME_LEN`] bytes, no control characters.
+    pub name: String,
+}
+
 fn within<T>(items: &[T], max: usize, what: &'static str) -> Result<(), &'static str> {
     if items.len() > max { Err(what) } else { Ok(()) }
 }
@@ -247,6 +260,10 @@ impl Body {
             Body::Genesis(g) if g.name.len() > MAX_NAME_LEN => Err("genesis name too long"),
             Body::Genesis(g) if g.rules.len() > MAX_RULES_BYTES => Err("rules too long"),
             Body::Chat(c) if c.text.len() > MAX_CHAT_LEN => Err("chat text too long"),
+            Body::Name(n) if n.name.len() > MAX_MEMBER_NAME_LEN => Err("member name too long"),
+            Body::Name(n) if n.name.chars().any(char::is_control) => {
+                Err("control character in a member name")
+            }
             Body::TaskCreate(t) => {
                 roles_within(&t.readable_by)?;
                 within(&t.assignees, MAX_MEMBER_LIST, "too many assignees")?;
@@ -322,6 +339,8 @@ mod test {
                 wraps: vec![],
                 confirmation: [5; 32],
             }),
+            Body::Contact(Contact { onion: key() }),
+            Body::Name(Name { name: "alice".into() }),
         ]
     }
 
@@ -341,6 +360,17 @@ mod test {
             assert_eq!(decode_canonical::<Body>(&bytes, 1 << 20), Ok(body.clone()));
             assert_eq!(body.check_limits(), Ok(()));
         }
+    }
+
+    #[test]
+    fn member_names_are_short_and_free_of_controls() {
+        let name = |n: &str| Body::Name(Name { name: n.into() });
+        assert_eq!(name(&"é".repeat(MAX_MEMBER_NAME_LEN / 2)).check_limits(), Ok(()));
+        let long = "x".repeat(MAX_MEMBER_NAME_LEN + 1);
+        assert_eq!(name(&long).check_limits(), Err("member name too long"));
+        let escape = name("bob\x1b[2J");
+        assert_eq!(escape.check_limits(), Err("control character in a member name"));
+        assert_eq!(name("two\nlines").check_limits(), Err("control character in a member name"));
     }
 
     #[test]
