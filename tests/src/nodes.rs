@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use cairn_net::node::{Network, Node, NodeConfig, create_profile};
+use cairn_net::node::{Network, Node, NodeConfig, NodeEvent, create_profile};
 use cairn_net::proto::identity::KdfParams;
 use cairn_net::proto::wire::GroupId;
 use zeroize::Zeroizing;
@@ -59,4 +59,30 @@ pub async fn eventually(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     if check() { Ok(()) } else { bail!("timed out waiting for: {what}") }
+}
+
+/// The first event that `pick` turns into a value, within `within` (a
+/// lagging receiver skips what it missed and goes on).
+pub async fn next_event<T>(
+    events: &mut tokio::sync::broadcast::Receiver<NodeEvent>,
+    within: Duration,
+    mut pick: impl FnMut(NodeEvent) -> Option<T>,
+) -> Result<T> {
+    use tokio::sync::broadcast::error::RecvError;
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    if let Some(found) = pick(e) {
+                        return Ok(found);
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => bail!("the node's events ended"),
+            }
+        }
+    };
+    tokio::time::timeout(within, wait)
+        .await
+        .map_err(|_| anyhow::anyhow!("no such event in time"))?
 }

@@ -11,7 +11,7 @@ use cairn_net::node::invites::Approval;
 use cairn_net::node::{Network, Node, NodeEvent, SecurityWarning};
 use cairn_net::proto::group::{TaskContent, templates};
 use cairn_net::proto::wire::GroupId;
-use cairn_tests::nodes::{PASS, chat, eventually, node, open, open_with};
+use cairn_tests::nodes::{PASS, chat, eventually, next_event, node, open, open_with};
 use cairn_tests::relay_proc::RelayProc;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -229,18 +229,11 @@ async fn a_relay_that_hides_envelopes_is_reported_and_the_messages_still_arrive(
     // withholding look alike from one side; Seen's unit tests check that an
     // honest relay delivering in time is never named.)
     let hiding_name = proxy.to_string();
-    tokio::time::timeout(WAIT, async {
-        loop {
-            match events.recv().await {
-                Ok(NodeEvent::Warning(SecurityWarning::Withheld { relay, .. }))
-                    if relay == hiding_name =>
-                {
-                    return;
-                }
-                Ok(_) => {}
-                Err(e) => panic!("events: {e}"),
-            }
+    next_event(&mut events, WAIT, |e| match e {
+        NodeEvent::Warning(SecurityWarning::Withheld { relay, .. }) if relay == hiding_name => {
+            Some(())
         }
+        _ => None,
     })
     .await
     .expect("a withholding warning naming the hiding relay");
@@ -270,18 +263,13 @@ async fn a_relay_that_asks_for_proof_of_work_gets_it_and_stores_the_messages() {
     // Delivered: every relay of the group acknowledged the message, which
     // this relay does only for a post carrying a valid proof (the group's
     // mailbox is new to it).
-    let delivered = tokio::time::timeout(WAIT, async {
-        loop {
-            match events.recv().await {
-                Ok(NodeEvent::Delivered { message, .. }) if message == said => return,
-                Ok(NodeEvent::PostRefused { reason, .. }) => panic!("refused: {reason}"),
-                Ok(_) => {}
-                Err(e) => panic!("events: {e}"),
-            }
-        }
+    next_event(&mut events, WAIT, |e| match e {
+        NodeEvent::Delivered { message, .. } if message == said => Some(()),
+        NodeEvent::PostRefused { reason, .. } => panic!("refused: {reason}"),
+        _ => None,
     })
-    .await;
-    delivered.expect("the relay stored the message");
+    .await
+    .expect("the relay stored the message");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -293,14 +281,9 @@ async fn a_relay_asking_too_much_work_is_reported_and_the_message_waits_in_the_o
     let mut events = a.events();
     let relays = vec![relay.tcp.clone().expect("tcp")];
     let g = a.create_group("g", &templates::organizer_member_observer(), relays).expect("group");
-    let reason = tokio::time::timeout(WAIT, async {
-        loop {
-            match events.recv().await {
-                Ok(NodeEvent::PostRefused { reason, .. }) => return reason,
-                Ok(_) => {}
-                Err(e) => panic!("events: {e}"),
-            }
-        }
+    let reason = next_event(&mut events, WAIT, |e| match e {
+        NodeEvent::PostRefused { reason, .. } => Some(reason),
+        _ => None,
     })
     .await
     .expect("a refusal event");

@@ -132,15 +132,21 @@ mod test {
         Envelope::seal(&mut crate::node::os_rng(), keys, &fragment)
     }
 
+    /// `relays` connected at `t0` and subscribed to `epoch`'s mailbox.
+    fn serving(relays: &[&str], epoch: &EpochKeys, t0: Instant) -> Seen {
+        let mut seen = Seen::default();
+        for r in relays {
+            seen.connected(r, true, t0);
+            seen.subscribed(r, &[epoch.mailbox], true, t0);
+        }
+        seen
+    }
+
     #[test]
     fn a_relay_serving_the_mailbox_that_never_delivers_is_reported_once() {
         let t0 = Instant::now();
         let w = epoch(1);
-        let mut seen = Seen::default();
-        seen.connected("honest", true, t0);
-        seen.connected("hiding", true, t0);
-        seen.subscribed("honest", &[w.mailbox], true, t0);
-        seen.subscribed("hiding", &[w.mailbox], true, t0);
+        let mut seen = serving(&["honest", "hiding"], &w, t0);
         assert!(seen.record("honest", &envelope(&w, 1), t0));
         assert!(seen.withheld(t0 + GRACE / 2, GRACE).is_empty(), "not before the grace");
         assert_eq!(seen.withheld(t0 + GRACE, GRACE), vec![("hiding".to_owned(), 1)]);
@@ -151,11 +157,7 @@ mod test {
     fn a_late_delivery_within_the_grace_is_not_withholding() {
         let t0 = Instant::now();
         let w = epoch(1);
-        let mut seen = Seen::default();
-        for r in ["a", "b"] {
-            seen.connected(r, true, t0);
-            seen.subscribed(r, &[w.mailbox], true, t0);
-        }
+        let mut seen = serving(&["a", "b"], &w, t0);
         let env = envelope(&w, 1);
         assert!(seen.record("a", &env, t0));
         assert!(!seen.record("b", &env, t0 + GRACE / 2), "a duplicate");
@@ -187,11 +189,7 @@ mod test {
     fn a_relay_that_went_down_is_not_judged_until_it_serves_again() {
         let t0 = Instant::now();
         let w = epoch(1);
-        let mut seen = Seen::default();
-        for r in ["a", "b"] {
-            seen.connected(r, true, t0);
-            seen.subscribed(r, &[w.mailbox], true, t0);
-        }
+        let mut seen = serving(&["a", "b"], &w, t0);
         seen.connected("b", false, t0);
         seen.record("a", &envelope(&w, 1), t0);
         assert!(seen.withheld(t0 + GRACE * 3, GRACE).is_empty());
