@@ -251,6 +251,37 @@ async fn a_relay_that_hides_envelopes_is_reported_and_the_messages_still_arrive(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_groups_only_relay_hiding_new_messages_is_named_once_a_peer_shows_them() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let relay = RelayProc::start(&root.path().join("r"), true, false, "").expect("relay");
+    let relay_addr = relay.tcp.clone().expect("tcp").parse().expect("addr");
+    let (proxy, withhold) = cairn_tests::proxy::withholding_proxy(relay_addr).await.expect("proxy");
+    let (a, b) = (started(root.path(), "alice").await, started(root.path(), "bob").await);
+    let g = a
+        .create_group("g", &templates::organizer_member_observer(), vec![proxy.to_string()])
+        .expect("group");
+    admit(&a, &b, g, "bob").await;
+    let mut events = b.events();
+    withhold.store(true, std::sync::atomic::Ordering::SeqCst);
+    a.chat(g, "hidden by the only relay", None).expect("chat");
+    // Bob gets it from Alice's onion service (here: loopback listener) in a
+    // resync round, compares, and names the relay.
+    let relay_name = proxy.to_string();
+    let count = next_event(&mut events, WAIT, |e| match e {
+        NodeEvent::Warning(SecurityWarning::Withheld { relay, count, .. })
+            if relay == relay_name =>
+        {
+            Some(count)
+        }
+        _ => None,
+    })
+    .await
+    .expect("a withholding warning naming the only relay");
+    assert!(count >= 1);
+    assert!(chat(&b, &g).contains(&"hidden by the only relay".into()), "delivered by the peer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_that_asks_for_proof_of_work_gets_it_and_stores_the_messages() {
     let root = tempfile::tempdir().expect("tempdir");
     let limits = "[limits]\npow_difficulty = 16\n";

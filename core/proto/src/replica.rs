@@ -80,6 +80,23 @@ pub struct Received {
     pub equivocators: Vec<PublicKey>,
     /// Messages already held.
     pub duplicates: usize,
+    /// Every message that arrived and verified, new or already held (a
+    /// node compares what relays delivered with what peers hold, `node.md`
+    /// "Withholding").
+    pub carried: Vec<Carried>,
+}
+
+/// A message that arrived, by position (see [`Received::carried`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Carried {
+    /// Its author.
+    pub author: PublicKey,
+    /// Its position in the author's chain.
+    pub seq: u64,
+    /// The epoch it belongs to.
+    pub epoch: EpochId,
+    /// The minute it says it was written (Unix time / 60).
+    pub minute: u64,
 }
 
 impl Received {
@@ -92,6 +109,7 @@ impl Received {
         self.rejected.extend(other.rejected);
         self.equivocators.extend(other.equivocators);
         self.duplicates += other.duplicates;
+        self.carried.extend(other.carried);
     }
 }
 
@@ -252,8 +270,12 @@ impl Replica {
 
     /// The mailbox of the current epoch, if this member holds its key.
     pub fn current_mailbox(&self) -> Option<MailboxId> {
-        let epoch = self.epoch();
-        self.mailboxes.iter().find(|(_, e)| **e == epoch).map(|(m, _)| *m)
+        self.mailbox_of(&self.epoch())
+    }
+
+    /// The mailbox of `epoch`, if this member holds its key.
+    pub fn mailbox_of(&self, epoch: &EpochId) -> Option<MailboxId> {
+        self.mailboxes.iter().find(|(_, e)| *e == epoch).map(|(m, _)| *m)
     }
 
     fn refresh_mailboxes(&mut self) {
@@ -303,7 +325,12 @@ impl Replica {
         let entry = Entry::decode(bytes)?.verify()?;
         let genesis = matches!(entry.message().body, Body::Genesis(_));
         let stated = if genesis { EpochId(entry.id().0) } else { entry.message().epoch };
-        Ok(self.ingest(rng, entry, opened.unwrap_or(stated), now))
+        let epoch = opened.unwrap_or(stated);
+        let m = entry.message();
+        let carried = Carried { author: entry.author(), seq: m.seq, epoch, minute: m.minute };
+        let mut received = self.ingest(rng, entry, epoch, now);
+        received.carried.push(carried);
+        Ok(received)
     }
 
     fn ingest(

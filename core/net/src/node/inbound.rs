@@ -27,7 +27,10 @@ impl Node {
             self.core().put_cursor(group, relay, &mailbox, cursor).map(|()| Default::default())
         };
         match result {
-            Ok((received, queued)) => self.after_receive(group, received, queued),
+            Ok((received, queued)) => {
+                self.relay_carried(group, &received.carried);
+                self.after_receive(group, received, queued);
+            }
             Err(e) => tracing::error!("cannot take in an envelope: {e}"),
         }
     }
@@ -39,6 +42,7 @@ impl Node {
         match result {
             Ok((received, queued)) => {
                 let n = received.accepted.len();
+                self.peer_carried(group, &received.carried);
                 self.after_receive(group, received, queued);
                 n
             }

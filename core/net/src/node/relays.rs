@@ -7,10 +7,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use cairn_proto::crypto::PublicKey;
 use cairn_proto::relay_proto::frame::{self, HEADER_LEN};
 use cairn_proto::relay_proto::{
     ClientHandshake, ClientSession, ErrorCode, MAX_RESPONSE_FRAME, RelayEvent, pow,
 };
+use cairn_proto::replica::Carried;
 use cairn_proto::wire::{Envelope, GroupId, MailboxId};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, watch};
@@ -33,6 +35,9 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 /// A relay that has not delivered, within this time, an envelope another
 /// relay of the group delivered is reported as withholding it.
 pub const WITHHOLD_GRACE: Duration = Duration::from_secs(20);
+/// Messages a peer gives are expected from the relays too if they were
+/// written within this many minutes (older ones may be past retention).
+const PEER_RECENT_MINUTES: u64 = 60;
 /// The isolation key of a group's streams: one per group, so that a relay
 /// serving two of a person's groups cannot link them by circuit.
 pub fn isolation(group: &GroupId) -> IsolationKey {
@@ -146,6 +151,31 @@ impl Node {
     fn relay_subscribed(&self, group: GroupId, relay: &str, mailboxes: &[MailboxId], up: bool) {
         if let Some(gr) = self.relays().get_mut(&group) {
             gr.seen.subscribed(relay, mailboxes, up, Instant::now());
+        }
+    }
+
+    /// Messages that came out of a relay's envelopes (new or not).
+    pub(crate) fn relay_carried(&self, group: GroupId, carried: &[Carried]) {
+        if let Some(gr) = self.relays().get_mut(&group) {
+            gr.seen.relay_carried(carried.iter().map(|c| (c.author, c.seq)));
+        }
+    }
+
+    /// Messages a peer gave: the recent ones that no relay delivered are
+    /// expected from the relays within the grace (`node.md`,
+    /// "Withholding"); older ones may have gone with a relay's retention.
+    pub(crate) fn peer_carried(&self, group: GroupId, carried: &[Carried]) {
+        let minute = super::core::now() / 60;
+        let held: Vec<(PublicKey, u64, MailboxId)> = self
+            .with_replica(&group, |r| {
+                let recent = carried.iter().filter(|c| c.minute + PEER_RECENT_MINUTES >= minute);
+                recent
+                    .filter_map(|c| r.mailbox_of(&c.epoch).map(|m| (c.author, c.seq, m)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(gr) = self.relays().get_mut(&group) {
+            gr.seen.peer_carried(held, Instant::now());
         }
     }
 

@@ -10,10 +10,23 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use cairn_proto::crypto::PublicKey;
 use cairn_proto::wire::{Envelope, MailboxId};
 
 /// Envelopes remembered for deduplication and withholding checks.
 const REMEMBERED: usize = 8192;
+/// Messages from peers remembered until a relay delivers them.
+const PEER_REMEMBERED: usize = 1024;
+
+/// A message a peer gave that no relay had delivered when it came.
+struct PeerHeld {
+    author: PublicKey,
+    seq: u64,
+    mailbox: MailboxId,
+    learned: Instant,
+    /// Relays already reported for not delivering it.
+    reported: BTreeSet<String>,
+}
 
 /// One envelope: where it belongs, when it first came, from whom.
 struct Sighting {
@@ -35,6 +48,10 @@ pub(crate) struct Seen {
     serving: BTreeMap<(String, MailboxId), Instant>,
     /// Relays whose first connection attempt ended (up or down).
     pub(super) tried: BTreeSet<String>,
+    /// Per author, the highest seq any relay delivered.
+    relay_heads: HashMap<PublicKey, u64>,
+    /// Messages peers gave beyond what relays had delivered.
+    from_peers: VecDeque<PeerHeld>,
 }
 
 impl Seen {
@@ -91,10 +108,53 @@ impl Seen {
         }
     }
 
-    /// Per relay, how many envelopes it newly failed to deliver although it
-    /// has served their mailbox for `grace` since they first came.
+    /// Relays delivered messages at these positions.
+    pub(crate) fn relay_carried(&mut self, carried: impl IntoIterator<Item = (PublicKey, u64)>) {
+        for (author, seq) in carried {
+            let head = self.relay_heads.entry(author).or_default();
+            *head = (*head).max(seq);
+        }
+        let heads = &self.relay_heads;
+        self.from_peers.retain(|p| heads.get(&p.author).is_none_or(|h| *h < p.seq));
+    }
+
+    /// A peer gave messages at these positions (in these mailboxes): those
+    /// no relay has delivered are expected from the relays within the grace.
+    pub(crate) fn peer_carried(
+        &mut self,
+        carried: impl IntoIterator<Item = (PublicKey, u64, MailboxId)>,
+        now: Instant,
+    ) {
+        for (author, seq, mailbox) in carried {
+            if self.relay_heads.get(&author).is_some_and(|h| *h >= seq) {
+                continue;
+            }
+            if self.from_peers.len() >= PEER_REMEMBERED {
+                self.from_peers.pop_front();
+            }
+            let reported = BTreeSet::new();
+            self.from_peers.push_back(PeerHeld { author, seq, mailbox, learned: now, reported });
+        }
+    }
+
+    /// Per relay, how many envelopes (or messages a peer held) it newly
+    /// failed to deliver although it has served their mailbox for `grace`
+    /// since they first came.
     pub(crate) fn withheld(&mut self, now: Instant, grace: Duration) -> Vec<(String, usize)> {
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        // What a peer held and no relay delivered: every relay serving the
+        // mailbox withheld it (this names a group's only relay, too).
+        for held in &mut self.from_peers {
+            if now.duration_since(held.learned) < grace {
+                continue;
+            }
+            for ((relay, mailbox), since) in &self.serving {
+                let expected = *mailbox == held.mailbox && *since + grace <= now;
+                if expected && held.reported.insert(relay.clone()) {
+                    *counts.entry(relay.clone()).or_default() += 1;
+                }
+            }
+        }
         for seen in self.by.values_mut() {
             if now.duration_since(seen.first) < grace {
                 continue;
@@ -198,6 +258,34 @@ mod test {
     }
 
     #[test]
+    fn a_message_a_peer_held_that_no_relay_delivered_names_the_only_relay() {
+        let t0 = Instant::now();
+        let w = epoch(1);
+        let author = PublicKey([7; 32]);
+        let mut seen = serving(&["only"], &w, t0);
+        seen.relay_carried([(author, 3)]);
+        // Seq 3 came from the relay; 4 and 5 only from a peer.
+        seen.peer_carried([(author, 3, w.mailbox), (author, 4, w.mailbox)], t0);
+        seen.peer_carried([(author, 5, w.mailbox)], t0);
+        assert!(seen.withheld(t0 + GRACE / 2, GRACE).is_empty(), "not before the grace");
+        assert_eq!(seen.withheld(t0 + GRACE, GRACE), vec![("only".to_owned(), 2)]);
+        assert!(seen.withheld(t0 + GRACE * 2, GRACE).is_empty(), "reported once");
+    }
+
+    #[test]
+    fn a_relay_that_delivers_what_a_peer_gave_within_the_grace_is_not_named() {
+        let t0 = Instant::now();
+        let (w, other) = (epoch(1), epoch(2));
+        let author = PublicKey([7; 32]);
+        let mut seen = serving(&["only"], &w, t0);
+        seen.peer_carried([(author, 1, w.mailbox), (author, 2, other.mailbox)], t0);
+        seen.relay_carried([(author, 1)]);
+        // Seq 2 is in a mailbox the relay is not subscribed to (yet).
+        assert!(seen.withheld(t0 + GRACE * 3, GRACE).is_empty());
+        assert!(seen.from_peers.len() == 1, "seq 1 is settled");
+    }
+
+    #[test]
     fn memory_is_bounded() {
         let t0 = Instant::now();
         let w = epoch(1);
@@ -207,5 +295,8 @@ mod test {
         }
         assert_eq!(seen.by.len(), REMEMBERED);
         assert_eq!(seen.order.len(), REMEMBERED);
+        let author = PublicKey([7; 32]);
+        seen.peer_carried((1..=PEER_REMEMBERED as u64 + 10).map(|s| (author, s, w.mailbox)), t0);
+        assert_eq!(seen.from_peers.len(), PEER_REMEMBERED);
     }
 }
