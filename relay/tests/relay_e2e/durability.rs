@@ -133,6 +133,15 @@ async fn post_until_killed(addr: SocketAddr, trial: u64, clients: u32) -> Acked 
                         let Some(e) = sent.remove(&id) else { panic!("ack for unknown id {id}") };
                         acked.entry(e.mailbox()).or_default().insert(cursor, e);
                     }
+                    // A refused post is not acknowledged: it need not
+                    // survive. Slow down as a rate limit asks.
+                    Ok(RelayEvent::Error { id: Some(id), code, info })
+                        if sent.remove(&id).is_some() =>
+                    {
+                        if code == ErrorCode::RateLimited.number() {
+                            tokio::time::sleep(Duration::from_millis(info)).await;
+                        }
+                    }
                     Ok(other) => panic!("unexpected {other:?}"),
                     Err(_) => return acked,
                 }
