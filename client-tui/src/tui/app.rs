@@ -505,7 +505,11 @@ impl App {
             Command::Reply(text) => {
                 let g = self.group().ok_or("no group selected")?;
                 let at = self.chat_sel.ok_or("select a chat line first (Up/Down in the chat)")?;
-                let to = g.chat.get(at).ok_or("that line is gone")?.id;
+                let line = g.chat.get(at).ok_or("that line is gone")?;
+                if line.event {
+                    return Err("that is not a chat line: select one to reply to".into());
+                }
+                let to = line.id;
                 let group = g.id;
                 self.chat_sel = None;
                 return one(Request::Chat { group, text, reply_to: Some(to) });

@@ -13,6 +13,8 @@ use cairn_net::proto::wire::{GroupId, MessageId};
 use crate::cli::hex;
 use crate::text;
 
+mod history;
+
 /// Everything the screen shows at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Snapshot {
@@ -50,6 +52,8 @@ pub(crate) struct ChatLine {
     pub text: String,
     /// The start of the line it replies to, with its author.
     pub reply_to: Option<String>,
+    /// Not chat: what happened to the group ("removed carol; …").
+    pub event: bool,
 }
 
 /// A task with its thread.
@@ -166,17 +170,7 @@ fn group_view(r: &Replica, names: &Names) -> Option<GroupView> {
     let names = group_names(state, &me, names);
     let name_of = |k: &PublicKey| display_name(k, &me, &names);
     let author_of = |id: &MessageId| r.chain().entry(id).map(|e| name_of(&e.author()));
-    let chat = r
-        .fold()
-        .chat()
-        .iter()
-        .map(|(id, m, c)| ChatLine {
-            id: *id,
-            author: name_of(&m.author),
-            text: text::line(&c.text),
-            reply_to: c.reply_to.map(|q| quote(r, &q, &author_of)),
-        })
-        .collect();
+    let chat = history::lines(r, &name_of, &author_of);
     let mut tasks: Vec<(u64, MessageId)> = state
         .tasks
         .keys()
@@ -272,6 +266,7 @@ pub(crate) fn sample() -> Snapshot {
         author: author.into(),
         text: text.into(),
         reply_to: reply_to.map(Into::into),
+        event: false,
     };
     let task = |b: u8, number: usize, title: &str, open: bool, assignees: &[&str]| TaskRow {
         id: id(b),
@@ -292,6 +287,7 @@ pub(crate) fn sample() -> Snapshot {
         name: "bastion".into(),
         my_roles: vec!["organizer".into()],
         chat: vec![
+            ChatLine { event: true, ..chat(4, "you", "admitted bob (member)", None) },
             chat(1, "you", "hello bob", None),
             chat(2, "bob", "hi! ready when you are", None),
             chat(3, "you", "then let us start", Some("bob: hi! ready when you are")),
@@ -333,7 +329,7 @@ mod test {
     use cairn_net::proto::crypto::XofRng;
     use cairn_net::proto::group::{TaskContent, templates};
     use cairn_net::proto::identity::{Identity, MasterSeed};
-    use cairn_net::proto::wire::{Body, Chat};
+    use cairn_net::proto::wire::{Body, Chat, Name, RoleAssign};
 
     use super::*;
 
@@ -370,6 +366,31 @@ mod test {
         let session = Names::from([(d, "dora".to_owned())]);
         let names = names_for(&[(me, None), (d, None)], &me, &session);
         assert_eq!(display_name(&d, &me, &names), "dora");
+    }
+
+    #[test]
+    fn the_chat_pane_shows_what_happened_to_the_group_between_chat_lines() {
+        let mut rng = XofRng::from_seed(b"history tests");
+        let me = Identity::from_seed(MasterSeed::random(&mut rng));
+        let rules = templates::organizer_member_observer();
+        let (mut r, _) = Replica::found(&mut rng, &me, "bastion", &rules, NOW).expect("group");
+        let mut write = |body: Body| r.write(&mut rng, me.signing_key(), body, NOW).expect("write");
+        write(Body::Name(Name { name: "ana".into() }));
+        write(Body::Chat(Chat { text: "hello".into(), reply_to: None }));
+        let member = me.public_key();
+        write(Body::RoleAssign(RoleAssign { member, role: "member".into() }));
+        write(Body::Name(Name { name: "ana b".into() }));
+        let view = group_view(&r, &Names::new()).expect("view");
+        let shown: Vec<(bool, &str)> =
+            view.chat.iter().map(|c| (c.event, c.text.as_str())).collect();
+        assert_eq!(
+            shown,
+            [
+                (false, "hello"),
+                (true, "gave you the role member"),
+                (true, "now goes by \"ana b\" (was \"ana\")"),
+            ]
+        );
     }
 
     #[test]

@@ -198,6 +198,12 @@ fn chat(f: &mut Frame, app: &App, area: Rect) {
         }
         let style =
             if selected { Style::new().add_modifier(Modifier::REVERSED) } else { Style::new() };
+        if c.event {
+            let text = format!("— {} {}", c.author, c.text);
+            let dim = style.fg(Color::DarkGray).add_modifier(Modifier::ITALIC);
+            lines.extend(wrap(&text, width).into_iter().map(|piece| Line::styled(piece, dim)));
+            continue;
+        }
         if let Some(q) = &c.reply_to {
             lines.push(Line::styled(format!("  ↳ {q}"), Style::new().fg(Color::DarkGray)));
         }

@@ -65,7 +65,7 @@ fn a_reply_goes_to_the_selected_line() {
     let mut a = app();
     press(&mut a, KeyCode::Up);
     press(&mut a, KeyCode::Up);
-    assert_eq!(a.chat_sel, Some(1));
+    assert_eq!(a.chat_sel, Some(2), "the sample's first line is an event");
     let jobs = type_line(&mut a, "/reply sounds good");
     let reply = Request::Chat {
         group: GROUP,
@@ -76,6 +76,12 @@ fn a_reply_goes_to_the_selected_line() {
     let mut b = app();
     assert!(type_line(&mut b, "/reply nothing selected").is_empty());
     assert_eq!(b.input, "/reply nothing selected", "kept with the reason");
+    for _ in 0..4 {
+        press(&mut b, KeyCode::Up);
+    }
+    assert_eq!(b.chat_sel, Some(0));
+    assert!(type_line(&mut b, "/reply to an event").is_empty(), "events take no replies");
+    assert!(matches!(&b.notice, Some((true, t)) if t.contains("not a chat line")));
 }
 
 #[test]

@@ -179,13 +179,20 @@ impl Fold {
         self.snapshots.len()
     }
 
-    /// Authorized chat lines in linearization order.
-    pub fn chat(&self) -> Vec<(MessageId, &UnsignedMessage, &Chat)> {
+    /// Every applied message, in linearization order (what a UI shows as
+    /// the group's history: chat beside joins, removals, role changes).
+    pub fn timeline(&self) -> impl Iterator<Item = (MessageId, &UnsignedMessage)> {
         self.order
             .iter()
             .filter(|((_, id), _)| self.verdicts.get(id).is_some_and(Verdict::applied))
-            .filter_map(|((_, id), m)| match &m.body {
-                Body::Chat(c) => Some((*id, m, c)),
+            .map(|((_, id), m)| (*id, m))
+    }
+
+    /// Authorized chat lines in linearization order.
+    pub fn chat(&self) -> Vec<(MessageId, &UnsignedMessage, &Chat)> {
+        self.timeline()
+            .filter_map(|(id, m)| match &m.body {
+                Body::Chat(c) => Some((id, m, c)),
                 _ => None,
             })
             .collect()
@@ -193,11 +200,9 @@ impl Fold {
 
     /// Authorized comments of `task`, in order: its thread.
     pub fn thread(&self, task: &MessageId) -> Vec<MessageId> {
-        self.order
-            .iter()
-            .filter(|((_, id), _)| self.verdicts.get(id).is_some_and(Verdict::applied))
+        self.timeline()
             .filter(|(_, m)| matches!(&m.body, Body::TaskComment(c) if c.task == *task))
-            .map(|((_, id), _)| *id)
+            .map(|(id, _)| id)
             .collect()
     }
 
