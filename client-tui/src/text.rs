@@ -23,7 +23,7 @@ pub(crate) fn line(s: &str) -> String {
         .collect()
 }
 
-/// Several lines: as [`line`] for each, line breaks kept.
+/// Several lines: as [`line()`] for each, line breaks kept.
 pub(crate) fn lines(s: &str) -> String {
     s.split('\n').map(line).collect::<Vec<_>>().join("\n")
 }

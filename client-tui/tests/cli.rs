@@ -377,6 +377,12 @@ fn every_subcommand_works_from_a_script_and_refuses_bad_input() {
     ok(&["relay", "remove", "g", "127.0.0.1:9"]);
     assert!(!ok(&["relay", "list", "g"]).contains("127.0.0.1:9"));
     assert_eq!(ok(&["member", "list", "g"]).lines().count(), 1);
+    ok(&["member", "name", "g", "Ana of the well"]);
+    assert!(ok(&["member", "list", "g"]).contains("Ana of the well"));
+    assert!(ok(&["chat", "read", "g"]).contains("Ana of the well: the well is dry"));
+    let founded = ok(&["group", "create", "h", "--as", "ana"]);
+    let h = founded.split_whitespace().nth(1).expect("group id").to_owned();
+    assert!(ok(&["group", "show", &h]).contains(" ana"), "named at creation");
     let status: serde_json::Value = serde_json::from_str(&ok(&["--json", "status"])).expect("json");
     assert_eq!(status["identity"].as_str(), Some(key.as_str()), "{status}");
     ok(&["resync"]);
@@ -386,5 +392,8 @@ fn every_subcommand_works_from_a_script_and_refuses_bad_input() {
     assert_refused(&env.run("a", "pass", &["role", "assign", "g", &key, "wizard"]), 5, "wizard");
     assert_refused(&env.run("a", "pass", &["member", "remove", "g", "00"]), 5, "");
     assert_refused(&env.run("a", "pass", &["task", "assign", "g", &id, "nobody"]), 5, "");
+    let long = "n".repeat(65);
+    assert_refused(&env.run("a", "pass", &["member", "name", "g", &long]), 5, "too long");
+    assert_refused(&env.run("a", "pass", &["group", "create", "x", "--as", &long]), 5, "too long");
     assert_eq!(holdings(&env, "a"), before, "refused commands changed nothing");
 }
