@@ -387,7 +387,7 @@ mod test {
             shown,
             [
                 (false, "hello"),
-                (true, "gave you the role member"),
+                (true, "took the role member"),
                 (true, "now goes by \"ana b\" (was \"ana\")"),
             ]
         );

@@ -40,7 +40,7 @@ pub(super) fn lines(
                 }
             }
             body => {
-                if let Some(what) = event(body, name_of) {
+                if let Some(what) = event(body, &m.author, name_of) {
                     out.push(line(what, true));
                 }
             }
@@ -50,7 +50,11 @@ pub(super) fn lines(
 }
 
 /// What a group-layer message did, in words (`None`: not worth a line).
-fn event(body: &Body, name_of: &impl Fn(&PublicKey) -> String) -> Option<String> {
+fn event(
+    body: &Body,
+    author: &PublicKey,
+    name_of: &impl Fn(&PublicKey) -> String,
+) -> Option<String> {
     Some(match body {
         Body::MemberAdd(a) => {
             let roles = text::line(&a.roles.join(", "));
@@ -58,6 +62,9 @@ fn event(body: &Body, name_of: &impl Fn(&PublicKey) -> String) -> Option<String>
         }
         Body::MemberRemove(r) => format!("removed {}; the keys rotated", name_of(&r.member)),
         Body::Leave => "left the group".into(),
+        Body::RoleAssign(a) if a.member == *author => {
+            format!("took the role {}", text::line(&a.role))
+        }
         Body::RoleAssign(a) => {
             format!("gave {} the role {}", name_of(&a.member), text::line(&a.role))
         }
