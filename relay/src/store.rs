@@ -12,18 +12,20 @@
 //! no key. The layout is in `tables.rs` and `protocol-spec/relay.md`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use cairn_proto::relay_proto::Item;
 use cairn_proto::wire::MailboxId;
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{ReadableDatabase, ReadableTable};
 
+mod handle;
 mod index;
 mod tables;
 mod write;
 
+use handle::DbHandle;
+
 pub use tables::MailboxRecord;
-pub use write::{CommitReport, Policy, PostIn, StoreWriter, SweepReport};
+pub use write::{CommitReport, Policy, PostIn, RECOVER_EVERY, StoreWriter, SweepReport};
 
 use tables::{ENVELOPES, MAILBOXES, META, META_NEXT_SLOT, META_VERSION};
 
@@ -70,10 +72,13 @@ pub enum StoreError {
         /// The format found.
         found: u64,
     },
-    /// An earlier failure left the writer unable to trust its index; the
-    /// relay must be restarted.
-    #[error("the store writer stopped after an earlier failure; restart the relay")]
-    WriterFailed,
+    /// A write failed (a full disk, say); the database is closed and opened
+    /// again before the next one, at most every few seconds.
+    #[error("{path} is being reopened after a failed write (a full disk?); try again shortly")]
+    Reopening {
+        /// The database file.
+        path: PathBuf,
+    },
 }
 
 /// Maps a redb error to [`StoreError::Database`] with context.
@@ -87,7 +92,7 @@ pub(crate) fn db_err<'a, E: Into<redb::Error>>(
 /// An open store (cheap to clone; clones share the database).
 #[derive(Clone)]
 pub struct RelayStore {
-    db: Arc<Database>,
+    db: DbHandle,
     path: PathBuf,
 }
 
@@ -103,18 +108,16 @@ impl RelayStore {
     pub fn open(dir: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
         create_private_dir(dir)?;
         let path = dir.join(STORE_FILE);
-        let db = Database::builder()
-            .set_cache_size(cache_bytes)
-            .create(&path)
-            .map_err(db_err(&path, "opening"))?;
-        let store = Self { db: Arc::new(db), path };
+        let db = DbHandle::open(&path, cache_bytes)?;
+        let store = Self { db, path };
         store.init()?;
         Ok(store)
     }
 
     /// Creates the tables and checks the format version.
     fn init(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(db_err(&self.path, "beginning a transaction"))?;
+        let db = self.db.get()?;
+        let txn = db.begin_write().map_err(db_err(&self.path, "beginning a transaction"))?;
         {
             let mut meta = txn.open_table(META).map_err(db_err(&self.path, "opening meta"))?;
             let found = meta.get(META_VERSION).map_err(db_err(&self.path, "reading meta"))?;
@@ -182,7 +185,8 @@ impl RelayStore {
         limit: usize,
     ) -> Result<(u64, Vec<Item>), StoreError> {
         let err = |a| db_err::<redb::Error>(&self.path, a);
-        let txn = self.db.begin_read().map_err(|e| err("beginning a read")(e.into()))?;
+        let db = self.db.get()?;
+        let txn = db.begin_read().map_err(|e| err("beginning a read")(e.into()))?;
         let mailboxes =
             txn.open_table(MAILBOXES).map_err(|e| err("opening mailboxes")(e.into()))?;
         let Some(rec) = self.record(&mailboxes, mailbox)? else { return Ok((0, Vec::new())) };
@@ -208,7 +212,8 @@ impl RelayStore {
 
     /// The last assigned cursor of each mailbox (0: unknown mailbox).
     pub fn heads(&self, mailboxes: &[MailboxId]) -> Result<Vec<u64>, StoreError> {
-        let txn = self.db.begin_read().map_err(db_err(&self.path, "beginning a read"))?;
+        let db = self.db.get()?;
+        let txn = db.begin_read().map_err(db_err(&self.path, "beginning a read"))?;
         let table = txn.open_table(MAILBOXES).map_err(db_err(&self.path, "opening mailboxes"))?;
         mailboxes.iter().map(|m| Ok(self.record(&table, m)?.map_or(0, |r| r.head))).collect()
     }

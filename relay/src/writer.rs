@@ -19,7 +19,7 @@ use tokio::sync::mpsc::OwnedPermit;
 
 use crate::hub::{Hub, Push};
 use crate::metrics::{Counters, add};
-use crate::store::{PostIn, StoreError, StoreWriter};
+use crate::store::{PostIn, RECOVER_EVERY, StoreWriter};
 
 /// Removals per sweep transaction (a sweep never stalls posts for long).
 const SWEEP_CHUNK: u64 = 20_000;
@@ -93,7 +93,23 @@ impl Writer {
     fn run(&mut self, rx: &Receiver<Job>) {
         self.update_gauges();
         let mut stopping = false;
-        while let Some(first) = if stopping { rx.try_recv().ok() } else { rx.recv().ok() } {
+        loop {
+            let first = if stopping {
+                rx.try_recv().ok()
+            } else if self.store.needs_recovery() {
+                // Reopen the failed database even if no post comes.
+                match rx.recv_timeout(RECOVER_EVERY) {
+                    Ok(job) => Some(job),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.store.heal();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => None,
+                }
+            } else {
+                rx.recv().ok()
+            };
+            let Some(first) = first else { break };
             let mut posts = Vec::with_capacity(self.batching.max_batch);
             let mut sweep = false;
             self.take(first, &mut posts, &mut sweep, &mut stopping);
@@ -106,11 +122,11 @@ impl Writer {
                 };
                 self.take(next, &mut posts, &mut sweep, &mut stopping);
             }
-            if !posts.is_empty() && !self.commit(posts) {
-                break;
+            if !posts.is_empty() {
+                self.commit(posts);
             }
-            if sweep && !self.sweep() {
-                break;
+            if sweep {
+                self.sweep();
             }
         }
         tracing::debug!("store writer stopped");
@@ -124,10 +140,10 @@ impl Writer {
         }
     }
 
-    /// Stores a batch durably, then acknowledges and publishes. False if the
-    /// writer can no longer trust its index: the thread stops, and the relay
-    /// with it (a restart reloads the index from the database).
-    fn commit(&mut self, posts: Vec<PostJob>) -> bool {
+    /// Stores a batch durably, then acknowledges and publishes. A failed
+    /// commit refuses the batch (`Internal`); the store recovers by itself
+    /// (`StoreWriter`), so the relay goes on serving.
+    fn commit(&mut self, posts: Vec<PostJob>) {
         let ins: Vec<PostIn<'_>> = posts
             .iter()
             .map(|p| PostIn {
@@ -140,7 +156,6 @@ impl Writer {
         let result = self.store.commit_posts(&ins, unix_now());
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         drop(ins);
-        let healthy = !matches!(result, Err(StoreError::WriterFailed));
         let outcomes = match result {
             Ok(report) => {
                 add(&self.counters.commits, 1);
@@ -160,7 +175,6 @@ impl Writer {
         for (post, outcome) in posts.into_iter().zip(outcomes) {
             self.finish(post, outcome);
         }
-        healthy
     }
 
     fn finish(&self, post: PostJob, outcome: Result<Stored, StoreRefusal>) {
@@ -179,8 +193,9 @@ impl Writer {
         reply.send(Ack { id, outcome });
     }
 
-    /// Runs retention sweeps until done; false as for [`Writer::commit`].
-    fn sweep(&mut self) -> bool {
+    /// Runs retention sweeps until done (or one fails: the next sweep
+    /// tries again).
+    fn sweep(&mut self) {
         loop {
             match self.store.sweep(unix_now(), SWEEP_CHUNK) {
                 Ok(r) => {
@@ -199,15 +214,11 @@ impl Writer {
                 Err(e) => {
                     tracing::error!(error = %e, "retention sweep failed");
                     add(&self.counters.store_errors, 1);
-                    if matches!(e, StoreError::WriterFailed) {
-                        return false;
-                    }
                     break;
                 }
             }
         }
         self.update_gauges();
-        true
     }
 
     fn update_gauges(&self) {

@@ -3,6 +3,8 @@ use cairn_proto::relay_proto::{
 };
 use cairn_proto::wire::ENVELOPE_LEN;
 
+use redb::Database;
+
 use super::*;
 
 const CACHE: usize = 1 << 20;

@@ -1,7 +1,7 @@
 //! The single writer: posts in durable batches, eviction and retention.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cairn_proto::relay_proto::{
     ErrorCode, QUOTA_MAILBOX_FULL, QUOTA_TOO_MANY_MAILBOXES, StoreRefusal, Stored,
@@ -14,7 +14,10 @@ use super::tables::{
     DEDUPE, DEDUPE_LEN, ENVELOPES, KEY_LEN, MAILBOXES, META, META_NEXT_SLOT, MailboxRecord,
     RECORD_LEN, VALUE_LEN, dedupe_key, envelope_key, envelope_value, split_value,
 };
-use super::{StoreError, db_err};
+use super::{DbHandle, StoreError, db_err};
+
+/// How often a writer whose transactions keep failing reopens the database.
+pub const RECOVER_EVERY: Duration = Duration::from_secs(5);
 
 /// What the writer enforces (sizes in envelopes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,12 +75,15 @@ struct Tables<'t> {
 /// The only writer of a store. Keeps an index of the mailboxes in memory,
 /// changed together with the database in each transaction.
 pub struct StoreWriter {
-    db: Arc<Database>,
+    db: DbHandle,
     path: PathBuf,
     index: Index,
     policy: Policy,
     durable: bool,
+    /// A transaction failed: the database must be reopened and the index
+    /// reloaded before the next one.
     failed: bool,
+    last_recovery: Option<Instant>,
 }
 
 impl core::fmt::Debug for StoreWriter {
@@ -91,13 +97,9 @@ fn refusal(code: ErrorCode, info: u64) -> StoreRefusal {
 }
 
 impl StoreWriter {
-    pub(super) fn new(
-        db: Arc<Database>,
-        path: PathBuf,
-        policy: Policy,
-    ) -> Result<Self, StoreError> {
-        let index = load_index(&db, &path)?;
-        Ok(Self { db, path, index, policy, durable: true, failed: false })
+    pub(super) fn new(db: DbHandle, path: PathBuf, policy: Policy) -> Result<Self, StoreError> {
+        let index = load_index(&*db.get()?, &path)?;
+        Ok(Self { db, path, index, policy, durable: true, failed: false, last_recovery: None })
     }
 
     /// Mailboxes known.
@@ -124,7 +126,7 @@ impl StoreWriter {
 
     fn begin(&self) -> Result<WriteTransaction, StoreError> {
         let mut txn =
-            self.db.begin_write().map_err(db_err(&self.path, "beginning a transaction"))?;
+            self.db.get()?.begin_write().map_err(db_err(&self.path, "beginning a transaction"))?;
         let level = if self.durable { Durability::Immediate } else { Durability::None };
         txn.set_durability(level).map_err(|_| StoreError::Corrupt {
             path: self.path.clone(),
@@ -159,23 +161,54 @@ impl StoreWriter {
         self.guarded(|w| w.try_sweep(now, max_removals))
     }
 
-    /// Runs a transaction; if it fails, the index may be ahead of the
-    /// database, so it is reloaded (or, failing that, the writer stops).
+    /// Runs a transaction. If it fails, the index may be ahead of the
+    /// database, and after an I/O error redb refuses everything until the
+    /// database is reopened: both are redone before the next transaction
+    /// (at once, then at most every [`RECOVER_EVERY`] while it keeps
+    /// failing, as on a full disk). The writer never gives up.
     fn guarded<T>(
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         if self.failed {
-            return Err(StoreError::WriterFailed);
+            self.recover()?;
         }
         let result = f(self);
         if result.is_err() {
-            match load_index(&self.db, &self.path) {
-                Ok(index) => self.index = index,
-                Err(_) => self.failed = true,
-            }
+            self.failed = true;
+            // A failed recovery is retried before the next transaction.
+            let _ = self.recover();
         }
         result
+    }
+
+    /// Whether a failed transaction left the database to reopen
+    /// ([`StoreWriter::heal`]).
+    pub fn needs_recovery(&self) -> bool {
+        self.failed
+    }
+
+    /// Reopens the database after a failure, if due: readers get a working
+    /// database back even when no post comes to trigger it.
+    pub fn heal(&mut self) {
+        if self.failed {
+            // Not yet (the disk may still be full): the next call retries.
+            let _ = self.recover();
+        }
+    }
+
+    /// Reopens the database and reloads the index.
+    fn recover(&mut self) -> Result<(), StoreError> {
+        let now = Instant::now();
+        if self.last_recovery.is_some_and(|t| now < t + RECOVER_EVERY) {
+            return Err(StoreError::Reopening { path: self.path.clone() });
+        }
+        self.last_recovery = Some(now);
+        self.db.reopen()?;
+        self.index = load_index(&*self.db.get()?, &self.path)?;
+        self.failed = false;
+        tracing::info!(path = %self.path.display(), "store reopened after a failure");
+        Ok(())
     }
 
     fn try_commit_posts(

@@ -47,6 +47,16 @@ impl RelayProc {
 
     /// Starts a relay with exactly `config`.
     pub(crate) fn start_config(dir: &Path, config: Config) -> Self {
+        Self::spawn(dir, config, None)
+    }
+
+    /// Starts a relay whose files cannot grow beyond `bytes` (`ulimit -f`,
+    /// with `SIGXFSZ` ignored so a write past it fails as on a full disk).
+    pub(crate) fn start_with_file_limit(dir: &Path, config: Config, bytes: u64) -> Self {
+        Self::spawn(dir, config, Some(bytes))
+    }
+
+    fn spawn(dir: &Path, config: Config, file_limit: Option<u64>) -> Self {
         let path = dir.join("relay.toml");
         std::fs::write(&path, toml::to_string(&config).expect("config to toml")).expect("write");
         let log = std::fs::File::options()
@@ -54,7 +64,16 @@ impl RelayProc {
             .append(true)
             .open(dir.join("relay.log"))
             .expect("log file");
-        let mut child = Command::new(BIN)
+        let mut command = match file_limit {
+            None => Command::new(BIN),
+            Some(bytes) => {
+                let mut sh = Command::new("sh");
+                let blocks = (bytes / 512).to_string();
+                sh.args(["-c", r#"trap "" XFSZ; ulimit -f "$0"; exec "$@""#, &blocks, BIN]);
+                sh
+            }
+        };
+        let mut child = command
             .arg("run")
             .arg("--config")
             .arg(&path)
