@@ -29,16 +29,26 @@ fn init(dir: &Path, name: &str) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn tui(dir: &Path, name: &str) -> Tmux {
+/// Where the profiles' nodes run.
+struct Net {
+    /// The `cairn` option that selects it.
+    option: String,
+    /// The relay's address on it.
+    relay: String,
+    /// How long one step may take on it.
+    wait: Duration,
+}
+
+fn tui(dir: &Path, name: &str, net: &Net) -> Tmux {
     let command = format!(
-        "{BIN} --profile {} --passphrase-file {} --insecure-loopback {} tui 2>{}",
+        "{BIN} --profile {} --passphrase-file {} {} tui 2>{}",
         dir.join(name).display(),
         dir.join("pass").display(),
-        dir.join("loopback").display(),
+        net.option,
         dir.join(format!("{name}.stderr")).display(),
     );
     let t = Tmux::start(name, &command, 80, 24).expect("tmux");
-    t.wait_text(&format!("● {name}"), WAIT).expect("the TUI is up");
+    t.wait_text(&format!("● {name}"), net.wait).expect("the TUI is up");
     t
 }
 
@@ -70,70 +80,97 @@ fn code_on(screen: &str) -> Option<String> {
 fn two_people_found_invite_join_chat_work_a_task_and_remove_in_the_tui() {
     let root = tempfile::tempdir().expect("tempdir");
     let dir = root.path();
-    std::fs::write(dir.join("pass"), "a long enough passphrase\n").expect("pass");
     let relay = RelayProc::start(&dir.join("relay"), true, false, "").expect("relay");
-    let relay_addr = relay.tcp.clone().expect("tcp");
+    let option = format!("--insecure-loopback {}", dir.join("loopback").display());
+    let net = Net { option, relay: relay.tcp.clone().expect("tcp"), wait: WAIT };
+    let (alice, _) = scenario(dir, &net);
+    assert!(alice.contains("NO TOR"), "insecure mode is announced: {alice}");
+}
+
+/// The same on the private Tor network: every profile's node and the relay
+/// on onion services of their own.
+#[test]
+fn the_same_in_the_tui_over_onion_services_on_a_private_tor_network() {
+    let tor = cairn_tests::tornet::TorNet::shared().expect("tor network");
+    let dir = tor.scratch_dir("tui").expect("scratch");
+    let config = tor.arti_config_path();
+    let extra = format!("[tor]\nnetwork_config = {config:?}\n");
+    let relay = RelayProc::start(&dir.join("relay"), false, true, &extra).expect("relay");
+    let option = format!("--tor-network {}", config.display());
+    let relay_addr = relay.onion.clone().expect("relay onion address");
+    let net = Net { option, relay: relay_addr, wait: Duration::from_secs(120) };
+    let (alice, bob) = scenario(&dir, &net);
+    for screen in [alice, bob] {
+        assert!(screen.contains("tor ok") && !screen.contains("NO TOR"), "{screen}");
+    }
+}
+
+/// Alice founds a group, invites Bob, they chat and work a task, she
+/// removes him, both leave; returns each one's last screen.
+fn scenario(dir: &Path, net: &Net) -> (String, String) {
+    let wait = net.wait;
+    std::fs::write(dir.join("pass"), "a long enough passphrase\n").expect("pass");
     init(dir, "alice");
     init(dir, "bob");
-    let alice = tui(dir, "alice");
-    let bob = tui(dir, "bob");
-    assert!(alice.screen().expect("screen").contains("NO TOR"), "insecure mode is announced");
+    let alice = tui(dir, "alice", net);
+    let bob = tui(dir, "bob", net);
+    let relay_addr = &net.relay;
 
     // Found a group and invite bob.
     alice.line(&format!("/group new bastion {relay_addr}")).expect("keys");
-    alice.wait_text("group bastion founded", WAIT).expect("founded");
+    alice.wait_text("group bastion founded", wait).expect("founded");
     // Only a role's holders hold its key: the organizer also takes
     // "member" so that the tasks she writes for members are hers to read.
     alice.line("/role assign me member").expect("keys");
-    alice.wait_text("role member given", WAIT).expect("role taken");
+    alice.wait_text("role member given", wait).expect("role taken");
     alice.line("/invite").expect("keys");
-    let screen = alice.wait_text("cairn-invite1-", WAIT).expect("invite popup");
+    let screen = alice.wait_text("cairn-invite1-", wait).expect("invite popup");
     let invite = invite_from(&screen);
     alice.keys(&["Escape"]).expect("keys");
 
     // Bob joins; both screens show the same code; alice admits.
     bob.line(&format!("/join {invite} bob")).expect("keys");
-    let bob_screen = bob.wait_for("bob's code", WAIT, |s| code_on(s).is_some()).expect("joining");
+    let bob_screen = bob.wait_for("bob's code", wait, |s| code_on(s).is_some()).expect("joining");
     let alice_screen =
-        alice.wait_for("alice's code", WAIT, |s| code_on(s).is_some()).expect("join request");
+        alice.wait_for("alice's code", wait, |s| code_on(s).is_some()).expect("join request");
     assert!(alice_screen.contains("\"bob\" wants to join"), "{alice_screen}");
     assert_eq!(code_on(&bob_screen), code_on(&alice_screen), "both see one code");
     alice.keys(&["y"]).expect("keys");
-    alice.wait_text("bob joined", WAIT).expect("admitted");
-    bob.wait_text("joined", WAIT).expect("bob joined");
+    alice.wait_text("bob joined", wait).expect("admitted");
+    bob.wait_text("joined", wait).expect("bob joined");
     bob.keys(&["Escape"]).expect("keys");
-    bob.wait_text("bastion", WAIT).expect("bob has the group");
+    bob.wait_text("bastion", wait).expect("bob has the group");
 
     // Chat both ways.
     alice.line("hello bob, welcome").expect("keys");
-    bob.wait_text("hello bob, welcome", WAIT).expect("bob reads alice");
+    bob.wait_text("hello bob, welcome", wait).expect("bob reads alice");
     bob.line("hi alice, glad to be here").expect("keys");
-    alice.wait_text("bob: hi alice, glad to be here", WAIT).expect("alice reads bob");
+    alice.wait_text("bob: hi alice, glad to be here", wait).expect("alice reads bob");
 
     // A task: created, assigned, commented on, closed.
     alice.line("/task new buy a shovel").expect("keys");
     alice.keys(&["F3"]).expect("keys");
-    alice.wait_text("#1 buy a shovel", WAIT).expect("task on alice's board");
+    alice.wait_text("#1 buy a shovel", wait).expect("task on alice's board");
     alice.line("/assign #1 bob").expect("keys");
-    alice.wait_text("assigned: bob", WAIT).expect("assigned");
+    alice.wait_text("assigned: bob", wait).expect("assigned");
     bob.keys(&["F3"]).expect("keys");
-    bob.wait_for("the task assigned on bob's board", WAIT, |s| {
+    bob.wait_for("the task assigned on bob's board", wait, |s| {
         s.contains("assigned (1)") && s.contains("#1 buy a shovel")
     })
     .expect("bob sees it");
     bob.line("/comment #1 on it, back by noon").expect("keys");
-    alice.wait_text("bob: on it, back by noon", WAIT).expect("alice reads the comment");
+    alice.wait_text("bob: on it, back by noon", wait).expect("alice reads the comment");
     alice.line("/close #1").expect("keys");
-    alice.wait_text("closed (1)", WAIT).expect("closed");
-    bob.wait_text("closed (1)", WAIT).expect("bob sees it closed");
+    alice.wait_text("closed (1)", wait).expect("closed");
+    bob.wait_text("closed (1)", wait).expect("bob sees it closed");
 
     // Remove bob: he sees nothing written after.
     alice.keys(&["F4"]).expect("keys");
     alice.line("/remove bob").expect("keys");
-    alice.wait_text("removed", WAIT).expect("removed");
+    alice.wait_text("removed", wait).expect("removed");
     alice.keys(&["F2"]).expect("keys");
     alice.line("after bob left").expect("keys");
-    alice.wait_text("you: after bob left", WAIT).expect("alice wrote");
+    alice.wait_text("you: after bob left", wait).expect("alice wrote");
     bob.keys(&["F2"]).expect("keys");
     // Bob's node keeps running; give the relay time to push to him.
     std::thread::sleep(Duration::from_secs(5));
@@ -141,10 +178,12 @@ fn two_people_found_invite_join_chat_work_a_task_and_remove_in_the_tui() {
     assert!(!bob_screen.contains("after bob left"), "{bob_screen}");
     assert!(bob_screen.contains("hello bob, welcome"), "what he had stays: {bob_screen}");
 
+    let screens = (alice.screen().expect("screen"), bob.screen().expect("screen"));
+
     // Leave: the programs exit cleanly and give the terminal back.
     for (t, name) in [(&alice, "alice"), (&bob, "bob")] {
         t.keys(&["C-c"]).expect("keys");
-        let exited = t.wait_for("exit", WAIT, |_| t.exit_status().ok().flatten().is_some());
+        let exited = t.wait_for("exit", wait, |_| t.exit_status().ok().flatten().is_some());
         let stderr = std::fs::read_to_string(dir.join(format!("{name}.stderr")));
         let status = t.exit_status();
         exited.unwrap_or_else(|e| {
@@ -153,6 +192,7 @@ fn two_people_found_invite_join_chat_work_a_task_and_remove_in_the_tui() {
         assert_eq!(t.exit_status().expect("status"), Some(0));
         assert!(!t.alternate_screen().expect("alternate"), "the terminal is restored");
     }
+    screens
 }
 
 /// A panic in the TUI gives the terminal back: the alternate screen is off
