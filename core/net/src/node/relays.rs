@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use cairn_proto::crypto::PublicKey;
 use cairn_proto::relay_proto::frame::{self, HEADER_LEN};
 use cairn_proto::relay_proto::{
-    ClientHandshake, ClientSession, ErrorCode, MAX_RESPONSE_FRAME, RelayEvent, pow,
+    ClientHandshake, ClientSession, ErrorCode, MAX_RESPONSE_FRAME, RelayEvent,
 };
 use cairn_proto::replica::Carried;
 use cairn_proto::wire::{Envelope, GroupId, MailboxId};
@@ -258,8 +258,8 @@ struct Conn {
     pending: HashMap<u32, Posting>,
     /// Outbox item → its envelopes still unacknowledged.
     remaining: HashMap<u64, usize>,
-    /// Proofs of work solved on this connection, per mailbox.
-    proofs: HashMap<MailboxId, u64>,
+    /// Proofs of work solved or being solved on this connection.
+    proofs: refusal::Proofs<Posting>,
     /// Refused posts come back here when they may be posted again.
     retry: mpsc::Sender<Posting>,
 }
@@ -305,7 +305,7 @@ async fn open_session(node: &Node, group: GroupId, relay: &str) -> Result<Sessio
         session,
         pending: HashMap::new(),
         remaining: HashMap::new(),
-        proofs: HashMap::new(),
+        proofs: refusal::Proofs::new(),
         retry,
     };
     Ok(Session { conn, frames, retries, _reader: AbortOnDrop(reader_task) })
@@ -445,15 +445,22 @@ async fn post(conn: &mut Conn, q: &Queued) -> Result<(), String> {
     Ok(())
 }
 
+/// Posts one envelope, with the proof of work known for its mailbox. A
+/// post that comes back with a fresh proof releases the posts waiting for
+/// the same proof.
 async fn send_post(conn: &mut Conn, posting: Posting) -> Result<(), String> {
     let mailbox = posting.envelope.mailbox();
-    if let Some(nonce) = posting.pow {
-        conn.proofs.insert(mailbox, nonce);
+    let waiting = match posting.pow {
+        Some(nonce) => conn.proofs.solved(mailbox, nonce),
+        None => Vec::new(),
+    };
+    for p in std::iter::once(posting).chain(waiting) {
+        let proof = p.pow.or_else(|| conn.proofs.for_mailbox(&mailbox));
+        let (id, frame) = conn.session.post(&p.envelope, proof);
+        conn.pending.insert(id, Posting { pow: None, ..p });
+        write(&mut conn.writer, &frame).await?;
     }
-    let proof = posting.pow.or_else(|| conn.proofs.get(&mailbox).copied());
-    let (id, frame) = conn.session.post(&posting.envelope, proof);
-    conn.pending.insert(id, posting);
-    write(&mut conn.writer, &frame).await
+    Ok(())
 }
 
 /// A relay refused a post: post it again when it may succeed, or leave it
@@ -467,8 +474,7 @@ fn refused(
     refusal: (u16, u64),
 ) {
     let (code, info) = refusal;
-    let mut p = p;
-    p.attempts = p.attempts.saturating_add(1);
+    let p = Posting { attempts: p.attempts.saturating_add(1), ..p };
     let plan = match refusal::plan(code, info) {
         _ if p.attempts > refusal::MAX_ATTEMPTS => refusal::Plan::Later,
         plan => plan,
@@ -482,26 +488,35 @@ fn refused(
                 let _ = retry.send(p).await;
             });
         }
-        refusal::Plan::Solve(difficulty) => {
-            let mailbox = p.envelope.mailbox();
-            let known = conn.proofs.get(&mailbox).copied();
-            let known = known.filter(|n| pow::check(&mailbox, *n, difficulty));
-            tokio::spawn(async move {
-                let nonce = match known {
-                    Some(n) => Some(n),
-                    None => refusal::solve(mailbox, difficulty).await,
-                };
-                if let Some(nonce) = nonce {
-                    let _ = retry.send(Posting { pow: Some(nonce), ..p }).await;
-                }
-            });
-        }
+        refusal::Plan::Solve(difficulty) => prove(conn, p, difficulty),
         refusal::Plan::Later => {
             let reason = ErrorCode::from_number(code).map_or("unknown", ErrorCode::name);
             let reason =
                 format!("{reason} (code {code}); it is posted again on the next connection");
             node.emit(NodeEvent::PostRefused { group, relay: relay.to_owned(), reason });
         }
+    }
+}
+
+/// Posts `p` again with a proof of work of `difficulty`: one already
+/// solved, one being solved (it waits), or a new solve.
+fn prove(conn: &mut Conn, p: Posting, difficulty: u8) {
+    let mailbox = p.envelope.mailbox();
+    let retry = conn.retry.clone();
+    match conn.proofs.refused(mailbox, difficulty, p) {
+        refusal::ProofStep::Use(nonce, p) => {
+            tokio::spawn(async move { retry.send(Posting { pow: Some(nonce), ..p }).await });
+        }
+        refusal::ProofStep::Solve(p) => {
+            tokio::spawn(async move {
+                // Not solved (about e^-8): the post stays in the outbox for
+                // the next connection.
+                if let Some(nonce) = refusal::solve(mailbox, difficulty).await {
+                    let _ = retry.send(Posting { pow: Some(nonce), ..p }).await;
+                }
+            });
+        }
+        refusal::ProofStep::Wait => {}
     }
 }
 
