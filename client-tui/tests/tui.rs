@@ -221,3 +221,90 @@ fn a_panic_restores_the_terminal() {
     let stderr = std::fs::read_to_string(dir.join("alice.stderr")).expect("stderr");
     assert!(stderr.contains("a panic on purpose"), "{stderr}");
 }
+
+/// A full disk in the middle of a session: the line that could not be
+/// stored comes back to the input line and is neither shown as sent nor
+/// queued; once there is room the same running TUI sends it (no restart),
+/// and it is stored and posted exactly once.
+///
+/// The disk fills by lowering the running process's file-size limit
+/// (`prlimit`; SIGXFSZ is ignored, so a write past it fails with EFBIG as
+/// a write to a full disk fails with ENOSPC).
+#[test]
+fn a_full_disk_keeps_the_line_and_the_same_session_sends_it_once_there_is_room() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path();
+    let relay = RelayProc::start(&dir.join("relay"), true, false, "").expect("relay");
+    let relay_addr = relay.tcp.clone().expect("tcp");
+    std::fs::write(dir.join("pass"), "a long enough passphrase\n").expect("pass");
+    init(dir, "alice");
+    let profile = |cmd: &str| {
+        format!(
+            "{BIN} --profile {} --passphrase-file {} --insecure-loopback {} {cmd}",
+            dir.join("alice").display(),
+            dir.join("pass").display(),
+            dir.join("loopback").display(),
+        )
+    };
+    let pid_file = dir.join("alice.pid");
+    let command = format!(
+        "sh -c 'echo $$ > {}; trap \"\" XFSZ; exec {} 2>{}'",
+        pid_file.display(),
+        profile("tui"),
+        dir.join("alice.stderr").display(),
+    );
+    let alice = Tmux::start("fulldisk", &command, 80, 24).expect("tmux");
+    alice.wait_text("● alice", WAIT).expect("the TUI is up");
+    alice.line(&format!("/group new bastion {relay_addr}")).expect("keys");
+    alice.wait_text("group bastion founded", WAIT).expect("founded");
+    alice.line("before the disk filled").expect("keys");
+    alice.wait_text("you: before the disk filled", WAIT).expect("sent");
+    let pid = std::fs::read_to_string(&pid_file).expect("pid");
+
+    file_size_limit(pid.trim(), "4096");
+    alice.line("written on a full disk").expect("keys");
+    // The error names the store; the line is back at the prompt.
+    let screen = alice
+        .wait_for("the error and the line back", WAIT, |s| {
+            s.contains("store.redb") && s.lines().any(|l| l == "> written on a full disk")
+        })
+        .expect("refused");
+    assert!(!screen.contains("you: written on a full disk"), "not shown as sent: {screen}");
+
+    file_size_limit(pid.trim(), "unlimited");
+    alice.keys(&["Enter"]).expect("keys");
+    alice.wait_text("you: written on a full disk", WAIT).expect("sent once there is room");
+    alice.line("and the session goes on").expect("keys");
+    alice.wait_text("you: and the session goes on", WAIT).expect("sent");
+    alice.keys(&["C-c"]).expect("keys");
+    alice.wait_for("exit", WAIT, |_| alice.exit_status().ok().flatten().is_some()).expect("exit");
+    assert_eq!(alice.exit_status().expect("status"), Some(0));
+
+    // Stored once each, in order; nothing left waiting for the relay.
+    let read = run_shell(&profile("chat read bastion"));
+    let lines: Vec<&str> = read.lines().collect();
+    let count = |text: &str| lines.iter().filter(|l| l.contains(text)).count();
+    assert_eq!(count("written on a full disk"), 1, "{read}");
+    assert_eq!(count("before the disk filled"), 1, "{read}");
+    let full = lines.iter().position(|l| l.contains("written on a full disk"));
+    let after = lines.iter().position(|l| l.contains("and the session goes on"));
+    assert!(full < after, "in order: {read}");
+    let status = run_shell(&profile("status"));
+    assert!(status.contains("outbox   0 waiting"), "{status}");
+}
+
+/// Sets the soft file-size limit (bytes, or "unlimited") of process `pid`.
+fn file_size_limit(pid: &str, bytes: &str) {
+    let out = Command::new("prlimit")
+        .args(["--pid", pid, &format!("--fsize={bytes}:")])
+        .output()
+        .expect("prlimit (util-linux)");
+    assert!(out.status.success(), "prlimit: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Runs a shell command line; its standard output.
+fn run_shell(command: &str) -> String {
+    let out = Command::new("sh").args(["-c", command]).output().expect("sh");
+    assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -155,6 +155,13 @@ pub trait Store {
     /// ignored), outbox pushes and state puts are applied.
     fn commit(&mut self, batch: Batch) -> Result<CommitReceipt, StoreError>;
 
+    /// Makes the store readable again after a failed write closed it (a
+    /// commit does this by itself); [`StoreError::Reopening`] while it
+    /// cannot. Stores that never close do nothing.
+    fn reopen_if_closed(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// The highest seq held for `(group, author)` and its entry id.
     fn tail(
         &self,

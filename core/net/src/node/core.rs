@@ -52,6 +52,10 @@ pub struct Core {
     restored: bool,
     /// For a restored identity: per group, the sources that caught us up.
     caught_up: BTreeMap<GroupId, BTreeSet<String>>,
+    /// Groups whose replica holds changes a failed commit did not store,
+    /// and that could not be read back from the store yet (see
+    /// [`Core::forget_unsaved`]).
+    stale: BTreeSet<GroupId>,
 }
 
 impl core::fmt::Debug for Core {
@@ -75,7 +79,8 @@ impl Core {
             replicas.insert(g.group, replica);
         }
         let restored = registry::restored_unconfirmed(profile.store())?;
-        Ok(Self { profile, rng, replicas, restored, caught_up: BTreeMap::new() })
+        let caught_up = BTreeMap::new();
+        Ok(Self { profile, rng, replicas, restored, caught_up, stale: BTreeSet::new() })
     }
 
     /// Closes the core, handing back its profile.
@@ -137,7 +142,34 @@ impl Core {
     }
 
     pub(crate) fn replica_mut(&mut self, group: &GroupId) -> Result<&mut Replica, NodeError> {
+        if self.stale.contains(group) {
+            self.forget_unsaved(*group)?;
+        }
         self.replicas.get_mut(group).ok_or(NodeError::UnknownGroup)
+    }
+
+    /// After a failed commit the replica of `group` holds what was not
+    /// stored: a message signed here that was never queued (the user was
+    /// told it failed and may write it again), or messages received whose
+    /// relay cursor did not move (they are fetched again). Kept, they
+    /// would take seqs the store refuses to follow. So the replica is read
+    /// back from the store, which holds the truth; if the store cannot be
+    /// read yet (the disk is still full), the group stays marked and is
+    /// read back before its next change. A group that was being founded or
+    /// joined, and so is not in the store's list, is dropped.
+    fn forget_unsaved(&mut self, group: GroupId) -> Result<(), NodeError> {
+        self.stale.insert(group);
+        let store = self.profile.store_mut();
+        store.reopen_if_closed()?;
+        let Some(stored) = registry::groups(store)?.into_iter().find(|g| g.group == group) else {
+            self.replicas.remove(&group);
+            self.stale.remove(&group);
+            return Err(NodeError::UnknownGroup);
+        };
+        let replica = Replica::open(self.profile.store(), &mut self.rng, group, stored.genesis)?;
+        self.replicas.insert(group, replica);
+        self.stale.remove(&group);
+        Ok(())
     }
 
     /// Founds a group; `relays` become its relay list.
@@ -317,7 +349,17 @@ impl Core {
             batch = batch.push_outbox(group.0, cairn_proto::wire::encode(&payload));
         }
         let replica = self.replicas.get_mut(&group).ok_or(NodeError::UnknownGroup)?;
-        let receipt = replica.persist(self.profile.store_mut(), batch)?;
+        let receipt = match replica.persist(self.profile.store_mut(), batch) {
+            Ok(receipt) => receipt,
+            Err(e) => {
+                if let Err(again) = self.forget_unsaved(group)
+                    && self.stale.contains(&group)
+                {
+                    tracing::warn!("the group is read back once the store can be read: {again}");
+                }
+                return Err(e.into());
+            }
+        };
         Ok(written
             .into_iter()
             .zip(receipt.outbox_ids)

@@ -94,6 +94,17 @@ pub enum StoreError {
         #[source]
         source: Box<redb::Error>,
     },
+    /// The database was closed after a write failed (a full disk, say) and
+    /// could not be opened again yet; the next commit tries again.
+    #[error(
+        "database {} is closed after a failed write and could not be opened again yet; \
+         free disk space, then try again",
+        path.display()
+    )]
+    Reopening {
+        /// The database file.
+        path: PathBuf,
+    },
     /// A file operation failed.
     #[error("{action} {}: {source}", path.display())]
     Io {

@@ -40,8 +40,11 @@ const KEY_CHECK_PLAIN: &[u8] = b"cairn store key check v1";
 /// opaque keyed hash (`protocol-spec/store.md`). Commits are durable when
 /// they return (redb `Durability::Immediate`: the file is synced).
 pub struct RedbStore {
-    db: Database,
+    /// `None` while the database is closed after a failed write and could
+    /// not be opened again yet (see [`RedbStore::reopen`]).
+    db: Option<Database>,
     ctx: Ctx,
+    opener: Opener,
     secrets: SecretsFile,
     rng: Box<dyn CryptoRng + Send>,
 }
@@ -63,22 +66,82 @@ impl RedbStore {
         storage_key: &AeadKey,
         rng: Box<dyn CryptoRng + Send>,
     ) -> Result<Self, StoreError> {
+        Self::open_with(dir, storage_key, rng, Box::new(open_db))
+    }
+
+    fn open_with(
+        dir: &Path,
+        storage_key: &AeadKey,
+        rng: Box<dyn CryptoRng + Send>,
+        opener: Opener,
+    ) -> Result<Self, StoreError> {
         let path = dir.join(STORE_FILE);
         let ctx = Ctx { keys: Keys::new(storage_key), path };
-        let db = open_db(&ctx)?;
+        let db = opener(&ctx)?;
         let mut rng = rng;
         if !check_meta(&db, &ctx)? {
             init_meta(&db, &ctx, &mut rng)?;
         }
         // After the key check, so that a wrong key never touches the secrets.
         let secrets = SecretsFile::open(&dir.join(SECRETS_FILE), storage_key, &mut rng)?;
-        Ok(Self { db, ctx, secrets, rng })
+        Ok(Self { db: Some(db), ctx, opener, secrets, rng })
+    }
+
+    fn db(&self) -> Result<&Database, StoreError> {
+        self.db.as_ref().ok_or_else(|| StoreError::Reopening { path: self.ctx.path.clone() })
     }
 
     fn read(&self) -> Result<ReadTransaction, StoreError> {
-        self.db.begin_read().map_err(self.ctx.err("beginning a read"))
+        self.db()?.begin_read().map_err(self.ctx.err("beginning a read"))
+    }
+
+    /// Closes the database and opens it again. After a failed write redb
+    /// refuses everything, reads included, until then; opening recovers the
+    /// last durable commit, so nothing committed is lost and a profile
+    /// keeps working once the disk has room, without a restart. If opening
+    /// fails the store stays closed (reads give [`StoreError::Reopening`])
+    /// and the next commit tries again.
+    fn reopen(&mut self) {
+        // Closed first: redb locks the file while a handle is open.
+        self.db = None;
+        let db = (self.opener)(&self.ctx);
+        self.db = db.ok().filter(|db| matches!(check_meta(db, &self.ctx), Ok(true)));
+    }
+
+    fn commit_once(&mut self, batch: &Batch) -> Result<CommitReceipt, StoreError> {
+        let ctx = &self.ctx;
+        let db =
+            self.db.as_ref().ok_or_else(|| StoreError::Reopening { path: ctx.path.clone() })?;
+        let txn = db.begin_write().map_err(ctx.err("beginning a transaction"))?;
+        let mut receipt = CommitReceipt::default();
+        {
+            // An error returns early and drops `txn` uncommitted: redb aborts
+            // it, so nothing of the batch is written.
+            let mut w = Writer::open(ctx, &txn)?;
+            for i in plan_appends(&w, &batch.entries)? {
+                let Some(e) = batch.entries.get(i) else { continue };
+                w.append(&mut self.rng, e)?;
+                receipt.appended.push(e.id);
+            }
+            for id in &batch.outbox_remove {
+                w.remove_outbox(*id)?;
+            }
+            for (g, payload) in &batch.outbox_push {
+                receipt.outbox_ids.push(w.push_outbox(&mut self.rng, g, payload)?);
+            }
+            for (g, key, value) in &batch.state_puts {
+                w.put_state(&mut self.rng, g, key, value)?;
+            }
+        }
+        // Durability::Immediate is redb's default: fsync before returning.
+        txn.commit().map_err(ctx.err("committing"))?;
+        Ok(receipt)
     }
 }
+
+/// Opens the database file of a store: [`open_db`], or in tests a file
+/// behind a backend that fails on demand.
+type Opener = Box<dyn Fn(&Ctx) -> Result<Database, StoreError> + Send + Sync>;
 
 /// Checks the format version and the key; false if the store is new.
 fn check_meta(db: &Database, ctx: &Ctx) -> Result<bool, StoreError> {
@@ -146,31 +209,21 @@ fn open_db(ctx: &Ctx) -> Result<Database, StoreError> {
 
 impl Store for RedbStore {
     fn commit(&mut self, batch: Batch) -> Result<CommitReceipt, StoreError> {
-        let ctx = &self.ctx;
-        let txn = self.db.begin_write().map_err(ctx.err("beginning a transaction"))?;
-        let mut receipt = CommitReceipt::default();
-        {
-            // An error returns early and drops `txn` uncommitted: redb aborts
-            // it, so nothing of the batch is written.
-            let mut w = Writer::open(ctx, &txn)?;
-            for i in plan_appends(&w, &batch.entries)? {
-                let Some(e) = batch.entries.get(i) else { continue };
-                w.append(&mut self.rng, e)?;
-                receipt.appended.push(e.id);
-            }
-            for id in &batch.outbox_remove {
-                w.remove_outbox(*id)?;
-            }
-            for (g, payload) in &batch.outbox_push {
-                receipt.outbox_ids.push(w.push_outbox(&mut self.rng, g, payload)?);
-            }
-            for (g, key, value) in &batch.state_puts {
-                w.put_state(&mut self.rng, g, key, value)?;
-            }
+        if self.db.is_none() {
+            self.reopen();
         }
-        // Durability::Immediate is redb's default: fsync before returning.
-        txn.commit().map_err(ctx.err("committing"))?;
-        Ok(receipt)
+        let result = self.commit_once(&batch);
+        if let Err(StoreError::Database { .. }) = result {
+            self.reopen();
+        }
+        result
+    }
+
+    fn reopen_if_closed(&mut self) -> Result<(), StoreError> {
+        if self.db.is_none() {
+            self.reopen();
+        }
+        self.db().map(drop)
     }
 
     fn tail(&self, g: &GroupId, a: &PublicKey) -> Result<Option<(u64, EntryId)>, StoreError> {

@@ -5,7 +5,7 @@ use super::tables::{ENTRIES, META};
 use super::*;
 use crate::crypto::XofRng;
 use crate::store::suite::{A, B, G1, G2, entry};
-use redb::{ReadableTable, ReadableTableMetadata};
+use redb::{ReadableTable, ReadableTableMetadata, StorageBackend as _};
 
 fn key(b: u8) -> AeadKey {
     AeadKey::from_bytes([b; 32])
@@ -219,4 +219,109 @@ fn deleted_redb_values_survive_in_the_file() {
     let t = txn.open_table(T).expect("t");
     assert!(t.get(50).expect("get").is_none(), "while the API says it is gone");
     assert_eq!(t.len().expect("len"), 99);
+}
+
+/// A file that cannot grow while `full` is set, as on a full disk (or past
+/// `ulimit -f`): writes within its length succeed, growth fails.
+#[derive(Debug)]
+struct FullDisk {
+    inner: FileBackend,
+    full: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FullDisk {
+    fn check(&self, end: u64) -> Result<(), std::io::Error> {
+        if self.full.load(std::sync::atomic::Ordering::SeqCst) && end > self.inner.len()? {
+            return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        }
+        Ok(())
+    }
+}
+
+impl redb::StorageBackend for FullDisk {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        self.inner.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+        self.inner.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.check(len)?;
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> Result<(), std::io::Error> {
+        self.inner.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        self.check(offset + data.len() as u64)?;
+        self.inner.write(offset, data)
+    }
+    fn close(&self) -> Result<(), std::io::Error> {
+        self.inner.close()
+    }
+    fn try_lock_range(&self, s: Range0, e: Range0) -> Result<bool, redb::BackendError> {
+        self.inner.try_lock_range(s, e)
+    }
+    fn try_lock_shared_range(&self, s: Range0, e: Range0) -> Result<bool, redb::BackendError> {
+        self.inner.try_lock_shared_range(s, e)
+    }
+    fn lock_range(&self, s: Range0, e: Range0) -> Result<(), redb::BackendError> {
+        self.inner.lock_range(s, e)
+    }
+    fn lock_shared_range(&self, s: Range0, e: Range0) -> Result<(), redb::BackendError> {
+        self.inner.lock_shared_range(s, e)
+    }
+    fn unlock_range(&self, s: Range0, e: Range0) -> Result<(), redb::BackendError> {
+        self.inner.unlock_range(s, e)
+    }
+    fn query_lock_range(&self, s: Range0, e: Range0) -> Result<bool, redb::BackendError> {
+        self.inner.query_lock_range(s, e)
+    }
+}
+
+/// One end of a locked byte range.
+type Range0 = std::ops::Bound<u64>;
+
+/// Opens stores whose file fills up when `full` is set.
+fn full_disk_opener(full: &std::sync::Arc<std::sync::atomic::AtomicBool>) -> Opener {
+    let full = full.clone();
+    Box::new(move |ctx: &Ctx| {
+        let (file, _) = open_private(&ctx.path)?;
+        let inner = FileBackend::new(file).map_err(ctx.err("opening"))?;
+        Database::builder()
+            .set_cache_size(CACHE_SIZE)
+            .create_with_backend(FullDisk { inner, full: full.clone() })
+            .map_err(ctx.err("opening"))
+    })
+}
+
+#[test]
+fn a_full_disk_fails_one_commit_and_the_store_works_again_once_there_is_room() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let full = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let opener = full_disk_opener(&full);
+    let mut s = RedbStore::open_with(dir.path(), &key(1), rng("full"), opener).expect("open");
+    fill(&mut s);
+
+    full.store(true, SeqCst);
+    // Bigger than the file: it must grow.
+    let typed = vec![7u8; 4 << 20];
+    let next = || Batch::new().append(entry(G1, A, 2)).push_outbox(G1, typed.clone());
+    let err = s.commit(next()).expect_err("the disk is full");
+    assert!(matches!(err, StoreError::Database { .. }), "{err}");
+    assert!(err.to_string().contains("no storage space"), "{err}");
+    // Reopened at once: what was committed before reads back.
+    assert_eq!(s.tail(&G1, &A).expect("tail").map(|t| t.0), Some(1));
+    assert_eq!(s.state(&G1, b"k").expect("state").as_deref(), Some(&b"value"[..]));
+    assert_eq!(s.outbox().expect("outbox").len(), 1);
+
+    // Room again: the same store object commits, without a restart.
+    full.store(false, SeqCst);
+    s.commit(next()).expect("commit once there is room");
+    assert_eq!(s.tail(&G1, &A).expect("tail").map(|t| t.0), Some(2));
+    drop(s);
+    let s = RedbStore::open(dir.path(), &key(1), rng("again")).expect("open");
+    assert_eq!(s.tail(&G1, &A).expect("tail").map(|t| t.0), Some(2));
+    assert_eq!(s.outbox().expect("outbox").len(), 2);
 }
