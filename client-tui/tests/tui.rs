@@ -123,23 +123,7 @@ fn scenario(dir: &Path, net: &Net) -> (String, String) {
     // "member" so that the tasks she writes for members are hers to read.
     alice.line("/role assign me member").expect("keys");
     alice.wait_text("role member given", wait).expect("role taken");
-    alice.line("/invite").expect("keys");
-    let screen = alice.wait_text("cairn-invite1-", wait).expect("invite popup");
-    let invite = invite_from(&screen);
-    alice.keys(&["Escape"]).expect("keys");
-
-    // Bob joins; both screens show the same code; alice admits.
-    bob.line(&format!("/join {invite} bob")).expect("keys");
-    let bob_screen = bob.wait_for("bob's code", wait, |s| code_on(s).is_some()).expect("joining");
-    let alice_screen =
-        alice.wait_for("alice's code", wait, |s| code_on(s).is_some()).expect("join request");
-    assert!(alice_screen.contains("\"bob\" wants to join"), "{alice_screen}");
-    assert_eq!(code_on(&bob_screen), code_on(&alice_screen), "both see one code");
-    alice.keys(&["y"]).expect("keys");
-    alice.wait_text("bob joined", wait).expect("admitted");
-    bob.wait_text("joined", wait).expect("bob joined");
-    bob.keys(&["Escape"]).expect("keys");
-    bob.wait_text("bastion", wait).expect("bob has the group");
+    admit(&alice, &bob, wait);
 
     // Chat both ways.
     alice.line("hello bob, welcome").expect("keys");
@@ -195,6 +179,26 @@ fn scenario(dir: &Path, net: &Net) -> (String, String) {
     screens
 }
 
+/// Alice invites Bob, he joins, both screens show the same code, she
+/// admits him.
+fn admit(alice: &Tmux, bob: &Tmux, wait: Duration) {
+    alice.line("/invite").expect("keys");
+    let screen = alice.wait_text("cairn-invite1-", wait).expect("invite popup");
+    let invite = invite_from(&screen);
+    alice.keys(&["Escape"]).expect("keys");
+    bob.line(&format!("/join {invite} bob")).expect("keys");
+    let bob_screen = bob.wait_for("bob's code", wait, |s| code_on(s).is_some()).expect("joining");
+    let alice_screen =
+        alice.wait_for("alice's code", wait, |s| code_on(s).is_some()).expect("join request");
+    assert!(alice_screen.contains("\"bob\" wants to join"), "{alice_screen}");
+    assert_eq!(code_on(&bob_screen), code_on(&alice_screen), "both see one code");
+    alice.keys(&["y"]).expect("keys");
+    alice.wait_text("bob joined", wait).expect("admitted");
+    bob.wait_text("joined", wait).expect("bob joined");
+    bob.keys(&["Escape"]).expect("keys");
+    bob.wait_text("bastion", wait).expect("bob has the group");
+}
+
 /// A panic in the TUI gives the terminal back: the alternate screen is off
 /// and the panic message is readable (debug builds panic on F12 when
 /// `CAIRN_TEST_PANIC` is set).
@@ -224,8 +228,9 @@ fn a_panic_restores_the_terminal() {
 
 /// A full disk in the middle of a session: the line that could not be
 /// stored comes back to the input line and is neither shown as sent nor
-/// queued; once there is room the same running TUI sends it (no restart),
-/// and it is stored and posted exactly once.
+/// queued, and a line Bob sends meanwhile is not lost; once there is room
+/// the same running TUI sends the line (no restart) and shows Bob's, each
+/// stored and posted exactly once.
 ///
 /// The disk fills by lowering the running process's file-size limit
 /// (`prlimit`; SIGXFSZ is ignored, so a write past it fails with EFBIG as
@@ -238,6 +243,9 @@ fn a_full_disk_keeps_the_line_and_the_same_session_sends_it_once_there_is_room()
     let relay_addr = relay.tcp.clone().expect("tcp");
     std::fs::write(dir.join("pass"), "a long enough passphrase\n").expect("pass");
     init(dir, "alice");
+    init(dir, "bob");
+    let option = format!("--insecure-loopback {}", dir.join("loopback").display());
+    let net = Net { option, relay: relay_addr.clone(), wait: WAIT };
     let profile = |cmd: &str| {
         format!(
             "{BIN} --profile {} --passphrase-file {} --insecure-loopback {} {cmd}",
@@ -255,13 +263,18 @@ fn a_full_disk_keeps_the_line_and_the_same_session_sends_it_once_there_is_room()
     );
     let alice = Tmux::start("fulldisk", &command, 80, 24).expect("tmux");
     alice.wait_text("● alice", WAIT).expect("the TUI is up");
+    let bob = tui(dir, "bob", &net);
     alice.line(&format!("/group new bastion {relay_addr}")).expect("keys");
     alice.wait_text("group bastion founded", WAIT).expect("founded");
+    admit(&alice, &bob, WAIT);
     alice.line("before the disk filled").expect("keys");
     alice.wait_text("you: before the disk filled", WAIT).expect("sent");
+    bob.wait_text("before the disk filled", WAIT).expect("bob reads it");
     let pid = std::fs::read_to_string(&pid_file).expect("pid");
 
     file_size_limit(pid.trim(), "4096");
+    bob.line("sent while alice's disk was full").expect("keys");
+    bob.wait_text("you: sent while alice's disk was full", WAIT).expect("bob sent it");
     alice.line("written on a full disk").expect("keys");
     // The error names the store; the line is back at the prompt.
     let screen = alice
@@ -274,6 +287,8 @@ fn a_full_disk_keeps_the_line_and_the_same_session_sends_it_once_there_is_room()
     file_size_limit(pid.trim(), "unlimited");
     alice.keys(&["Enter"]).expect("keys");
     alice.wait_text("you: written on a full disk", WAIT).expect("sent once there is room");
+    alice.wait_text("bob: sent while alice's disk was full", WAIT).expect("bob's line came");
+    bob.wait_text("written on a full disk", WAIT).expect("bob reads it");
     alice.line("and the session goes on").expect("keys");
     alice.wait_text("you: and the session goes on", WAIT).expect("sent");
     alice.keys(&["C-c"]).expect("keys");
@@ -286,6 +301,7 @@ fn a_full_disk_keeps_the_line_and_the_same_session_sends_it_once_there_is_room()
     let count = |text: &str| lines.iter().filter(|l| l.contains(text)).count();
     assert_eq!(count("written on a full disk"), 1, "{read}");
     assert_eq!(count("before the disk filled"), 1, "{read}");
+    assert_eq!(count("sent while alice's disk was full"), 1, "{read}");
     let full = lines.iter().position(|l| l.contains("written on a full disk"));
     let after = lines.iter().position(|l| l.contains("and the session goes on"));
     assert!(full < after, "in order: {read}");

@@ -12,6 +12,8 @@ use super::core::{Queued, now};
 use super::{Node, NodeEvent, SecurityWarning};
 
 impl Node {
+    /// Takes in an envelope (or, if another relay brought it already, only
+    /// its cursor); false if the store refused the result.
     pub(crate) fn receive_envelope(
         &self,
         group: GroupId,
@@ -20,7 +22,7 @@ impl Node {
         cursor: u64,
         envelope: &Envelope,
         fresh: bool,
-    ) {
+    ) -> bool {
         let result = if fresh {
             self.core().receive_envelope(group, relay, &mailbox, cursor, envelope, now())
         } else {
@@ -30,8 +32,12 @@ impl Node {
             Ok((received, queued)) => {
                 self.relay_carried(group, &received.carried);
                 self.after_receive(group, received, queued);
+                true
             }
-            Err(e) => tracing::error!("cannot take in an envelope: {e}"),
+            Err(e) => {
+                tracing::error!("cannot take in an envelope: {e}");
+                false
+            }
         }
     }
 

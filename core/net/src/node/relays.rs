@@ -126,6 +126,8 @@ impl Node {
         }
     }
 
+    /// Takes in an envelope a relay pushed; false if it could not be
+    /// stored (it is then forgotten, to be taken in when it comes again).
     fn relay_delivered(
         &self,
         group: GroupId,
@@ -133,12 +135,16 @@ impl Node {
         mailbox: MailboxId,
         cursor: u64,
         env: Envelope,
-    ) {
+    ) -> bool {
         let fresh = {
             let mut relays = self.relays();
             relays.get_mut(&group).is_some_and(|gr| gr.seen.record(relay, &env, Instant::now()))
         };
-        self.receive_envelope(group, relay, mailbox, cursor, &env, fresh);
+        let stored = self.receive_envelope(group, relay, mailbox, cursor, &env, fresh);
+        if !stored && let Some(gr) = self.relays().get_mut(&group) {
+            gr.seen.forget(&env);
+        }
+        stored
     }
 
     fn relay_up(&self, group: GroupId, relay: &str, up: bool) {
@@ -530,7 +536,11 @@ fn handle(
     match event {
         RelayEvent::Push { cursor, envelope } => {
             let mailbox = envelope.mailbox();
-            node.relay_delivered(group, relay, mailbox, cursor, envelope);
+            if !node.relay_delivered(group, relay, mailbox, cursor, envelope) {
+                // Not stored (a full disk, say): the cursor did not move, so
+                // a new connection gets it again from there.
+                return Err("a delivery could not be stored; fetching again".into());
+            }
         }
         RelayEvent::Posted { id, .. } => acked(node, group, relay, conn, id),
         RelayEvent::Error { id: None, code, info } => {

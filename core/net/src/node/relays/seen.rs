@@ -78,6 +78,15 @@ impl Seen {
         true
     }
 
+    /// Forgets a delivery that could not be stored, so that the same
+    /// envelope is taken in when it comes again.
+    pub(crate) fn forget(&mut self, envelope: &Envelope) {
+        let hash = *blake3::hash(envelope.as_bytes()).as_bytes();
+        if self.by.remove(&hash).is_some() {
+            self.order.retain(|h| *h != hash);
+        }
+    }
+
     /// The main connection to `relay` came up (`true`) or ended (`false`:
     /// its follower connections end with it).
     pub(crate) fn connected(&mut self, relay: &str, up: bool, now: Instant) {
@@ -211,6 +220,19 @@ mod test {
         assert!(seen.withheld(t0 + GRACE / 2, GRACE).is_empty(), "not before the grace");
         assert_eq!(seen.withheld(t0 + GRACE, GRACE), vec![("hiding".to_owned(), 1)]);
         assert!(seen.withheld(t0 + GRACE * 2, GRACE).is_empty(), "reported once");
+    }
+
+    #[test]
+    fn a_forgotten_delivery_is_new_again() {
+        let t0 = Instant::now();
+        let w = epoch(1);
+        let mut seen = serving(&["a"], &w, t0);
+        let (env, other) = (envelope(&w, 1), envelope(&w, 2));
+        assert!(seen.record("a", &env, t0));
+        assert!(seen.record("a", &other, t0));
+        seen.forget(&env);
+        assert!(seen.record("a", &env, t0), "taken in when it comes again");
+        assert!(!seen.record("a", &other, t0), "the others stay known");
     }
 
     #[test]
