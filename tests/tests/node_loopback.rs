@@ -453,3 +453,137 @@ async fn chat_still_goes_through_the_relay_after_several_rekeys() {
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
     }
 }
+
+/// Nodes whose configuration `tune` adjusts, started.
+async fn started_with(
+    root: &std::path::Path,
+    name: &str,
+    tune: impl FnOnce(&mut cairn_net::node::NodeConfig),
+) -> Node {
+    let dir = root.join(name);
+    cairn_net::node::create_profile(&dir, PASS, cairn_net::proto::identity::KdfParams::MIN)
+        .expect("profile");
+    let n = open_with(&dir, loopback(root), tune).await.expect("node");
+    n.start().await;
+    n
+}
+
+/// A member who leaves knew the current epoch's secret: nothing may go out
+/// under it afterwards (`group.md`, "exposure invariant"). Alice's next line
+/// is preceded by a healing rekey in the same commit, to exactly the
+/// members who remain, and Carol, who still holds the old epoch's key for
+/// its grace period, holds no key of the epoch the line is sealed under.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_written_after_a_member_leaves_goes_out_under_a_healed_epoch() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let relay = RelayProc::start(&root.path().join("relay"), true, false, "").expect("relay");
+    // No background healing: the heal here is the one before the line.
+    let no_duty =
+        |c: &mut cairn_net::node::NodeConfig| c.key_duty_every = Duration::from_secs(3600);
+    let (a, b, c) = (
+        started_with(root.path(), "alice", no_duty).await,
+        started_with(root.path(), "bob", no_duty).await,
+        started_with(root.path(), "carol", no_duty).await,
+    );
+    let rules = templates::organizer_member_observer();
+    let g = a.create_group("bastion", &rules, vec![relay.tcp.clone().expect("tcp")]).expect("g");
+    admit(&a, &b, g, "bob").await;
+    admit(&a, &c, g, "carol").await;
+    let carol = c.identity().public_key();
+    let known = c.state(&g).expect("state").epoch.id;
+    eventually("everyone in one epoch", WAIT, || {
+        [&a, &b].iter().all(|n| n.state(&g).is_ok_and(|s| s.epoch.id == known))
+    })
+    .await
+    .expect("one epoch");
+
+    c.write(g, cairn_net::proto::wire::Body::Leave).expect("carol leaves");
+    eventually("alice sees carol gone and the epoch exposed", WAIT, || {
+        a.state(&g)
+            .is_ok_and(|s| !s.members.contains_key(&carol) && s.epoch.exposed_to.contains(&carol))
+    })
+    .await
+    .expect("left");
+    assert!(
+        c.with_replica(&g, |r| r.keys().ring().epoch_secret(&known).is_some()).expect("replica"),
+        "carol still holds the epoch she knew (its grace period)"
+    );
+
+    a.chat(g, "after carol left", None).expect("chat");
+    let healed = a.state(&g).expect("state").epoch;
+    assert_ne!(healed.id, known, "the line did not go out under the exposed epoch");
+    assert!(healed.exposed_to.is_empty(), "{:?}", healed.exposed_to);
+    eventually("bob reads on in the healed epoch", WAIT, || {
+        chat(&b, &g).contains(&"after carol left".into())
+            && b.state(&g).is_ok_and(|s| s.epoch.id == healed.id)
+    })
+    .await
+    .expect("bob reads");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let carol_opens =
+        c.with_replica(&g, |r| r.keys().ring().epoch_secret(&healed.id).is_some()).expect("r");
+    assert!(!carol_opens, "carol holds the healed epoch's key");
+    assert!(!chat(&c, &g).contains(&"after carol left".into()), "carol read the line");
+}
+
+/// With no one writing, an exposed epoch is healed by the member first in
+/// the heal order, and rotation happens on schedule without anyone asking
+/// (`node.md`, "Key duty"). Short periods here; a week by default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_on_schedule_and_an_exposed_epoch_heals_with_no_one_writing() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let relay = RelayProc::start(&root.path().join("relay"), true, false, "").expect("relay");
+    let fast = |c: &mut cairn_net::node::NodeConfig| {
+        c.key_duty_every = Duration::from_millis(500);
+        c.rekey_schedule = cairn_net::proto::group::RekeySchedule {
+            period_secs: 4,
+            backup_step_secs: 600,
+            jitter_secs: 0,
+            heal_step_secs: 2,
+        };
+    };
+    let (a, b, c) = (
+        started_with(root.path(), "alice", fast).await,
+        started_with(root.path(), "bob", fast).await,
+        started_with(root.path(), "carol", fast).await,
+    );
+    let rules = templates::organizer_member_observer();
+    let g = a.create_group("bastion", &rules, vec![relay.tcp.clone().expect("tcp")]).expect("g");
+    admit(&a, &b, g, "bob").await;
+    admit(&a, &c, g, "carol").await;
+
+    // Scheduled: the organizer (the only member who may rotate) rotates
+    // within about a period, and the others follow.
+    let first = a.state(&g).expect("state").epoch.id;
+    eventually("a scheduled rotation", WAIT, || {
+        a.state(&g).is_ok_and(|s| s.epoch.id != first)
+            && [&b, &c].iter().all(|n| n.state(&g).is_ok_and(|s| s.epoch.id != first))
+    })
+    .await
+    .expect("rotated on schedule");
+
+    // Healing: carol leaves; nobody writes; the epoch she knew is replaced.
+    let carol = c.identity().public_key();
+    c.write(g, cairn_net::proto::wire::Body::Leave).expect("carol leaves");
+    eventually("alice sees carol gone", WAIT, || {
+        a.state(&g).is_ok_and(|s| !s.members.contains_key(&carol))
+    })
+    .await
+    .expect("left");
+    eventually("the exposed epoch is healed for both who remain", WAIT, || {
+        [&a, &b].iter().all(|n| {
+            n.state(&g).is_ok_and(|s| s.epoch.exposed_to.is_empty() && s.epoch.id != first)
+        }) && a.state(&g).ok().map(|s| s.epoch.id) == b.state(&g).ok().map(|s| s.epoch.id)
+    })
+    .await
+    .expect("healed");
+    let healed = a.state(&g).expect("state").epoch.id;
+    assert!(
+        !c.with_replica(&g, |r| r.keys().ring().epoch_secret(&healed).is_some()).expect("r"),
+        "carol holds the healed epoch's key"
+    );
+    a.chat(g, "after healing", None).expect("chat");
+    eventually("bob reads on", WAIT, || chat(&b, &g).contains(&"after healing".into()))
+        .await
+        .expect("bob reads");
+}

@@ -56,6 +56,9 @@ pub struct Core {
     /// and that could not be read back from the store yet (see
     /// [`Core::forget_unsaved`]).
     stale: BTreeSet<GroupId>,
+    /// Per group, the exposed epoch and when this node first saw it
+    /// exposed (local clock), for the healing rekey.
+    exposed_since: BTreeMap<GroupId, (cairn_proto::wire::EpochId, u64)>,
 }
 
 impl core::fmt::Debug for Core {
@@ -80,7 +83,8 @@ impl Core {
         }
         let restored = registry::restored_unconfirmed(profile.store())?;
         let caught_up = BTreeMap::new();
-        Ok(Self { profile, rng, replicas, restored, caught_up, stale: BTreeSet::new() })
+        let (stale, exposed_since) = (BTreeSet::new(), BTreeMap::new());
+        Ok(Self { profile, rng, replicas, restored, caught_up, stale, exposed_since })
     }
 
     /// Closes the core, handing back its profile.
@@ -221,11 +225,24 @@ impl Core {
     ) -> Result<(MessageId, Vec<Queued>), NodeError> {
         self.check_may_sign()?;
         let key = self.profile.identity().signing_key().clone();
+        let me = self.profile.identity().public_key();
+        let mut written = Vec::new();
+        // Nothing goes out under an epoch a former member still knows: heal
+        // it first, in the same commit (`node.md`, "Key duty").
+        let state = self.replica(&group)?.state();
+        if state.is_some_and(|s| duty::heals_first(s, &me, &body)) {
+            let replica = self.replica_mut(&group)?;
+            let (rekey, _) = replica.build_rekey(&mut os_rng(), None, &[])?;
+            let heal = replica.write(&mut os_rng(), &key, Body::Rekey(rekey), now)?;
+            let events = heal.received.key_events.clone();
+            written.push(heal);
+            written.extend(self.key_actions(group, events, now)?);
+        }
         let replica = self.replica_mut(&group)?;
         let first = replica.write(&mut os_rng(), &key, body, now)?;
         let id = first.id;
         let events = first.received.key_events.clone();
-        let mut written = vec![first];
+        written.push(first);
         written.extend(self.key_actions(group, events, now)?);
         Ok((id, self.persist(group, written, Batch::new())?))
     }
@@ -430,5 +447,6 @@ impl Core {
     }
 }
 
+mod duty;
 #[cfg(test)]
 mod test;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use cairn_proto::crypto::PublicKey;
 use cairn_proto::epoch::DEFAULT_GRACE_SECS;
-use cairn_proto::group::{GroupState, Rules};
+use cairn_proto::group::{GroupState, RekeySchedule, Rules};
 use cairn_proto::identity::Identity;
 use cairn_proto::replica::Replica;
 use cairn_proto::wire::{Body, Chat, GroupId, MessageId};
@@ -42,6 +42,11 @@ pub struct NodeConfig {
     pub key_grace: Duration,
     /// How often expired keys are looked for (also once at start).
     pub erase_every: Duration,
+    /// When scheduled and healing rekeys are due (`group.md`, "Rekey
+    /// schedule and exposure").
+    pub rekey_schedule: RekeySchedule,
+    /// How often the node checks whether a rekey is due.
+    pub key_duty_every: Duration,
 }
 
 impl NodeConfig {
@@ -54,6 +59,8 @@ impl NodeConfig {
             withhold_grace: WITHHOLD_GRACE,
             key_grace: Duration::from_secs(DEFAULT_GRACE_SECS),
             erase_every: Duration::from_secs(60 * 60),
+            rekey_schedule: RekeySchedule::default(),
+            key_duty_every: Duration::from_secs(5),
         }
     }
 }
@@ -79,6 +86,8 @@ struct Inner {
     withhold_grace: Duration,
     key_grace: Duration,
     erase_every: Duration,
+    rekey_schedule: RekeySchedule,
+    key_duty_every: Duration,
     net: Net,
     identity: Identity,
     events: broadcast::Sender<NodeEvent>,
@@ -117,6 +126,8 @@ impl Node {
             withhold_grace: config.withhold_grace,
             key_grace: config.key_grace,
             erase_every: config.erase_every,
+            rekey_schedule: config.rekey_schedule,
+            key_duty_every: config.key_duty_every,
             net,
             identity,
             events,
@@ -279,6 +290,26 @@ impl Node {
                 node.erase_expired_keys();
             }
         });
+        let node = self.clone();
+        self.spawn(async move {
+            let mut tick = tokio::time::interval(node.inner.key_duty_every);
+            loop {
+                tick.tick().await;
+                node.rekey_when_due();
+            }
+        });
+    }
+
+    /// Posts the rekeys that are due: a scheduled rotation, or the healing
+    /// of an epoch a former member still knows (`node.md`, "Key duty").
+    pub fn rekey_when_due(&self) {
+        let due = self.core().due_rekeys(now(), &self.inner.rekey_schedule);
+        for group in due {
+            match self.rotate(group) {
+                Ok(_) => tracing::info!("rotated the keys of a group, as scheduled or to heal"),
+                Err(e) => tracing::warn!("a due rekey failed: {e}"),
+            }
+        }
     }
 
     /// Erases every key superseded longer ago than the key grace period.

@@ -5,13 +5,14 @@
 use serde::{Deserialize, Serialize};
 
 use cairn_proto::store::{Batch, Store, StoreError};
-use cairn_proto::wire::{GroupId, MailboxId, MessageId, decode_canonical, encode};
+use cairn_proto::wire::{EpochId, GroupId, MailboxId, MessageId, decode_canonical, encode};
 
 /// State values that belong to no group live under this pseudo-group id.
 const NODE: [u8; 32] = [0; 32];
 const GROUPS_KEY: &[u8] = b"node groups v1";
 const RESTORED_KEY: &[u8] = b"node restored v1";
 const CURSOR_PREFIX: &[u8] = b"cursor v1 ";
+const EPOCH_SINCE_KEY: &[u8] = b"epoch since v1";
 const MAX_GROUPS_LEN: usize = 1 << 20;
 
 /// A group this profile takes part in.
@@ -79,4 +80,24 @@ pub fn put_cursor(
     batch: Batch,
 ) -> Batch {
     batch.put_state(group.0, cursor_key(relay, mailbox), cursor.to_le_bytes().to_vec())
+}
+
+/// The epoch this node last saw `group` in and when (its local clock),
+/// for the rekey schedule (`group.md`, "Rekey schedule and exposure").
+pub fn epoch_since(
+    store: &dyn Store,
+    group: &GroupId,
+) -> Result<Option<(EpochId, u64)>, StoreError> {
+    let Some(v) = store.state(&group.0, EPOCH_SINCE_KEY)? else { return Ok(None) };
+    let corrupt = StoreError::Corrupt { what: "an epoch time is not 40 bytes" };
+    let (id, time) = v.split_at_checked(32).ok_or(corrupt)?;
+    let id: [u8; 32] = id.try_into().map_err(|_| StoreError::Corrupt { what: "epoch id" })?;
+    let time: [u8; 8] = time.try_into().map_err(|_| StoreError::Corrupt { what: "epoch time" })?;
+    Ok(Some((EpochId(id), u64::from_le_bytes(time))))
+}
+
+/// `batch` plus when this node first saw `group` in `epoch`.
+pub fn put_epoch_since(group: GroupId, epoch: EpochId, time: u64, batch: Batch) -> Batch {
+    let value = [&epoch.0[..], &time.to_le_bytes()].concat();
+    batch.put_state(group.0, EPOCH_SINCE_KEY.to_vec(), value)
 }
