@@ -468,6 +468,25 @@ async fn started_with(
     n
 }
 
+/// Alice founds a group on a relay of its own; Bob and Carol join. Every
+/// node's configuration is adjusted by `tune`.
+async fn three_in_a_group(
+    root: &std::path::Path,
+    tune: impl Fn(&mut cairn_net::node::NodeConfig) + Copy,
+) -> (RelayProc, [Node; 3], GroupId) {
+    let relay = RelayProc::start(&root.join("relay"), true, false, "").expect("relay");
+    let (a, b, c) = (
+        started_with(root, "alice", tune).await,
+        started_with(root, "bob", tune).await,
+        started_with(root, "carol", tune).await,
+    );
+    let rules = templates::organizer_member_observer();
+    let g = a.create_group("bastion", &rules, vec![relay.tcp.clone().expect("tcp")]).expect("g");
+    admit(&a, &b, g, "bob").await;
+    admit(&a, &c, g, "carol").await;
+    (relay, [a, b, c], g)
+}
+
 /// A member who leaves knew the current epoch's secret: nothing may go out
 /// under it afterwards (`group.md`, "exposure invariant"). Alice's next line
 /// is preceded by a healing rekey in the same commit, to exactly the
@@ -476,19 +495,10 @@ async fn started_with(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_line_written_after_a_member_leaves_goes_out_under_a_healed_epoch() {
     let root = tempfile::tempdir().expect("tempdir");
-    let relay = RelayProc::start(&root.path().join("relay"), true, false, "").expect("relay");
     // No background healing: the heal here is the one before the line.
     let no_duty =
         |c: &mut cairn_net::node::NodeConfig| c.key_duty_every = Duration::from_secs(3600);
-    let (a, b, c) = (
-        started_with(root.path(), "alice", no_duty).await,
-        started_with(root.path(), "bob", no_duty).await,
-        started_with(root.path(), "carol", no_duty).await,
-    );
-    let rules = templates::organizer_member_observer();
-    let g = a.create_group("bastion", &rules, vec![relay.tcp.clone().expect("tcp")]).expect("g");
-    admit(&a, &b, g, "bob").await;
-    admit(&a, &c, g, "carol").await;
+    let (_relay, [a, b, c], g) = three_in_a_group(root.path(), no_duty).await;
     let carol = c.identity().public_key();
     let known = c.state(&g).expect("state").epoch.id;
     eventually("everyone in one epoch", WAIT, || {
@@ -532,7 +542,6 @@ async fn a_line_written_after_a_member_leaves_goes_out_under_a_healed_epoch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_rotate_on_schedule_and_an_exposed_epoch_heals_with_no_one_writing() {
     let root = tempfile::tempdir().expect("tempdir");
-    let relay = RelayProc::start(&root.path().join("relay"), true, false, "").expect("relay");
     let fast = |c: &mut cairn_net::node::NodeConfig| {
         c.key_duty_every = Duration::from_millis(500);
         c.rekey_schedule = cairn_net::proto::group::RekeySchedule {
@@ -542,15 +551,7 @@ async fn keys_rotate_on_schedule_and_an_exposed_epoch_heals_with_no_one_writing(
             heal_step_secs: 2,
         };
     };
-    let (a, b, c) = (
-        started_with(root.path(), "alice", fast).await,
-        started_with(root.path(), "bob", fast).await,
-        started_with(root.path(), "carol", fast).await,
-    );
-    let rules = templates::organizer_member_observer();
-    let g = a.create_group("bastion", &rules, vec![relay.tcp.clone().expect("tcp")]).expect("g");
-    admit(&a, &b, g, "bob").await;
-    admit(&a, &c, g, "carol").await;
+    let (_relay, [a, b, c], g) = three_in_a_group(root.path(), fast).await;
 
     // Scheduled: the organizer (the only member who may rotate) rotates
     // within about a period, and the others follow.

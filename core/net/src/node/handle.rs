@@ -265,15 +265,8 @@ impl Node {
         }
         let waiting = self.core().outbox().unwrap_or_default();
         self.dispatch(waiting);
-        let node = self.clone();
-        self.spawn(async move {
-            let grace = node.inner.withhold_grace;
-            let mut tick = tokio::time::interval(grace.min(Duration::from_secs(5)));
-            loop {
-                tick.tick().await;
-                node.check_withholding(grace);
-            }
-        });
+        let grace = self.inner.withhold_grace;
+        self.every(grace.min(Duration::from_secs(5)), move |n| n.check_withholding(grace));
         let node = self.clone();
         self.spawn(async move {
             let mut tick = tokio::time::interval(node.inner.sync_every);
@@ -282,20 +275,19 @@ impl Node {
                 node.resync_all().await;
             }
         });
+        self.every(self.inner.erase_every, Node::erase_expired_keys);
+        self.every(self.inner.key_duty_every, Node::rekey_when_due);
+    }
+
+    /// Runs `work` every `period` (the first time at once) until
+    /// [`Node::shutdown`].
+    fn every(&self, period: Duration, work: impl Fn(&Node) + Send + 'static) {
         let node = self.clone();
         self.spawn(async move {
-            let mut tick = tokio::time::interval(node.inner.erase_every);
+            let mut tick = tokio::time::interval(period);
             loop {
                 tick.tick().await;
-                node.erase_expired_keys();
-            }
-        });
-        let node = self.clone();
-        self.spawn(async move {
-            let mut tick = tokio::time::interval(node.inner.key_duty_every);
-            loop {
-                tick.tick().await;
-                node.rekey_when_due();
+                work(&node);
             }
         });
     }
