@@ -56,9 +56,8 @@ pub struct Core {
     /// and that could not be read back from the store yet (see
     /// [`Core::forget_unsaved`]).
     stale: BTreeSet<GroupId>,
-    /// Per group, the exposed epoch and when this node first saw it
-    /// exposed (local clock), for the healing rekey.
-    exposed_since: BTreeMap<GroupId, (cairn_proto::wire::EpochId, u64)>,
+    /// When this node first saw each group's epoch, for the key duty.
+    epoch_times: duty::EpochTimes,
 }
 
 impl core::fmt::Debug for Core {
@@ -83,8 +82,8 @@ impl Core {
         }
         let restored = registry::restored_unconfirmed(profile.store())?;
         let caught_up = BTreeMap::new();
-        let (stale, exposed_since) = (BTreeSet::new(), BTreeMap::new());
-        Ok(Self { profile, rng, replicas, restored, caught_up, stale, exposed_since })
+        let (stale, epoch_times) = (BTreeSet::new(), duty::EpochTimes::default());
+        Ok(Self { profile, rng, replicas, restored, caught_up, stale, epoch_times })
     }
 
     /// Closes the core, handing back its profile.
@@ -224,27 +223,35 @@ impl Core {
         now: u64,
     ) -> Result<(MessageId, Vec<Queued>), NodeError> {
         self.check_may_sign()?;
-        let key = self.profile.identity().signing_key().clone();
         let me = self.profile.identity().public_key();
         let mut written = Vec::new();
         // Nothing goes out under an epoch a former member still knows: heal
         // it first, in the same commit (`node.md`, "Key duty").
         let state = self.replica(&group)?.state();
         if state.is_some_and(|s| duty::heals_first(s, &me, &body)) {
-            let replica = self.replica_mut(&group)?;
-            let (rekey, _) = replica.build_rekey(&mut os_rng(), None, &[])?;
-            let heal = replica.write(&mut os_rng(), &key, Body::Rekey(rekey), now)?;
-            let events = heal.received.key_events.clone();
-            written.push(heal);
-            written.extend(self.key_actions(group, events, now)?);
+            let (rekey, _) = self.replica_mut(&group)?.build_rekey(&mut os_rng(), None, &[])?;
+            written.extend(self.sign_and_follow(group, Body::Rekey(rekey), now)?);
         }
-        let replica = self.replica_mut(&group)?;
-        let first = replica.write(&mut os_rng(), &key, body, now)?;
-        let id = first.id;
-        let events = first.received.key_events.clone();
-        written.push(first);
-        written.extend(self.key_actions(group, events, now)?);
+        let this = self.sign_and_follow(group, body, now)?;
+        let id = this.first().map(|w| w.id).ok_or(NodeError::Bug("nothing written"))?;
+        written.extend(this);
         Ok((id, self.persist(group, written, Batch::new())?))
+    }
+
+    /// Signs `body` into the replica, then whatever the keys ask for after
+    /// it; `body`'s message comes first.
+    fn sign_and_follow(
+        &mut self,
+        group: GroupId,
+        body: Body,
+        now: u64,
+    ) -> Result<Vec<Written>, NodeError> {
+        let key = self.profile.identity().signing_key().clone();
+        let first = self.replica_mut(&group)?.write(&mut os_rng(), &key, body, now)?;
+        let events = first.received.key_events.clone();
+        let mut written = vec![first];
+        written.extend(self.key_actions(group, events, now)?);
+        Ok(written)
     }
 
     /// Posts what the keys ask for after `events`, round after round.

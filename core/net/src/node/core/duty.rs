@@ -3,12 +3,40 @@
 //! when a scheduled or healing rekey is due, and a healing rekey before
 //! anything is sent under an epoch a former member still knows.
 
+use std::collections::BTreeMap;
+
 use cairn_proto::group::{GroupState, RekeySchedule, key_duty};
 use cairn_proto::store::{Batch, Store as _};
 use cairn_proto::wire::{Body, EpochId, GroupId};
 
 use super::Core;
 use crate::node::{NodeError, registry};
+
+/// Per group, the epoch this node saw and when (its local clock).
+#[derive(Default)]
+pub(super) struct EpochTimes {
+    /// When the current epoch was adopted (also stored: see
+    /// [`Core::adopted_at`]; this saves a store read per check).
+    adopted: BTreeMap<GroupId, (EpochId, u64)>,
+    /// When the current epoch was first seen exposed (memory only: healing
+    /// takes seconds).
+    exposed: BTreeMap<GroupId, (EpochId, u64)>,
+}
+
+/// The time kept for `group` in `times` if it is for `epoch`; else `now`,
+/// kept from here on.
+fn first_seen(
+    times: &mut BTreeMap<GroupId, (EpochId, u64)>,
+    group: GroupId,
+    epoch: EpochId,
+    now: u64,
+) -> u64 {
+    let seen = times.entry(group).or_insert((epoch, now));
+    if seen.0 != epoch {
+        *seen = (epoch, now);
+    }
+    seen.1
+}
 
 impl Core {
     /// The groups whose rekey is due at `now` (this node's clock): the
@@ -39,11 +67,7 @@ impl Core {
         let me = self.profile.identity().public_key();
         let Some((epoch, exposed)) = self.member_epoch(&group)? else { return Ok(false) };
         let since = if exposed {
-            let seen = self.exposed_since.entry(group).or_insert((epoch, now));
-            if seen.0 != epoch {
-                *seen = (epoch, now);
-            }
-            seen.1
+            first_seen(&mut self.epoch_times.exposed, group, epoch, now)
         } else {
             self.adopted_at(group, epoch, now)?
         };
@@ -66,14 +90,21 @@ impl Core {
     /// When this node first saw `group` in `epoch`. Stored, so that a
     /// restart does not start the rotation period again.
     fn adopted_at(&mut self, group: GroupId, epoch: EpochId, now: u64) -> Result<u64, NodeError> {
-        match registry::epoch_since(self.profile.store(), &group)? {
-            Some((seen, at)) if seen == epoch => Ok(at),
+        if let Some((seen, at)) = self.epoch_times.adopted.get(&group)
+            && *seen == epoch
+        {
+            return Ok(*at);
+        }
+        let at = match registry::epoch_since(self.profile.store(), &group)? {
+            Some((seen, at)) if seen == epoch => at,
             _ => {
                 let batch = registry::put_epoch_since(group, epoch, now, Batch::new());
                 self.profile.store_mut().commit(batch)?;
-                Ok(now)
+                now
             }
-        }
+        };
+        self.epoch_times.adopted.insert(group, (epoch, at));
+        Ok(at)
     }
 }
 
