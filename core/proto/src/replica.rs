@@ -371,6 +371,14 @@ impl Replica {
         now: u64,
     ) -> Received {
         let mut out = Received::default();
+        let changes = self.fold.insert_entry(entry);
+        if !self.fold.holds(&entry.id()) {
+            // A key never let in: not folded, not stored, so never served.
+            // The chain keeps it in memory only, so that an equivocation
+            // against it is found whatever the order of arrival.
+            out.changes = changes;
+            return out;
+        }
         out.accepted.push(entry.id());
         self.unsaved.push(StoredEntry {
             group: self.chain.group().0,
@@ -380,7 +388,6 @@ impl Replica {
             lamport: entry.message().lamport,
             bytes: entry.bytes().to_vec(),
         });
-        let changes = self.fold.insert_entry(entry);
         for change in &changes {
             let Some(m) = self.chain.entry(&change.id).map(|e| e.message().clone()) else {
                 continue;

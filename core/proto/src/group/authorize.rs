@@ -83,6 +83,10 @@ pub enum Refusal {
     /// The rekey wraps the secret to a key package of a non-member.
     #[error("rekey wraps the epoch secret for non-member {0:?}")]
     WrapsForNonMember(PublicKey),
+    /// The rekey leaves out a member who stays and whose key package was in
+    /// its causal past: that member would be locked out of the epoch.
+    #[error("rekey leaves out member {0:?}")]
+    MissesMember(PublicKey),
     /// A key package for another group, or not a valid x25519 key.
     #[error("invalid key package")]
     BadKeyPackage,
@@ -125,6 +129,7 @@ impl Refusal {
             Refusal::GrantsMore(_) => "grants-more",
             Refusal::StaleEpoch => "stale-epoch",
             Refusal::WrapsForNonMember(_) => "wraps-for-non-member",
+            Refusal::MissesMember(_) => "misses-member",
             Refusal::BadKeyPackage => "bad-key-package",
             Refusal::GrantByNonHolder(_) => "grant-by-non-holder",
             Refusal::CutOff { .. } => "cut-off",

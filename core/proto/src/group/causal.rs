@@ -1,5 +1,5 @@
 //! Causal-past queries for the fold: per message, a version vector of what
-//! its author had seen.
+//! its author had seen, and the acknowledgements that settle messages.
 //!
 //! `vv[a]` is one more than the highest sequence number of author `a` in
 //! the message's causal past including itself (0: none). Because every
@@ -7,12 +7,16 @@
 //! a prefix of each author's chain, so `x ∈ past(y)` exactly when
 //! `vv(y)[author(x)] > seq(x)`. This is the "last seq it saw of each
 //! member" that the cut-off rule records.
+//!
+//! Only messages whose author was admitted in their own causal past are
+//! inserted ([`Dag::admitted`]): a key that was never let in costs no
+//! column in anybody's vector.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::state::Position;
 use crate::crypto::PublicKey;
-use crate::wire::{MessageId, UnsignedMessage};
+use crate::wire::{Body, MessageId, UnsignedMessage};
 
 struct Meta {
     author: usize,
@@ -28,9 +32,29 @@ pub(crate) struct Dag {
     authors: Vec<PublicKey>,
     author_ix: HashMap<PublicKey, usize>,
     by_seq: BTreeMap<(usize, u64), MessageId>,
+    /// Each author's messages in seq order (what acknowledgements search).
+    chains: Vec<Vec<MessageId>>,
+    /// `MemberAdd` messages by the key they name (held, whatever their
+    /// verdict: admission in the causal past is a fact of the DAG alone).
+    admissions: HashMap<PublicKey, Vec<MessageId>>,
+    /// The genesis author, once the genesis is in.
+    founder: Option<PublicKey>,
+    /// Each author's first `KeyPackage` message.
+    first_key_package: HashMap<PublicKey, MessageId>,
 }
 
 impl Dag {
+    /// Whether `m`'s author was let in within `m`'s own causal past: the
+    /// genesis author, or a `MemberAdd` naming them among `m`'s ancestors.
+    /// Judged by the parents alone, so the answer never changes later.
+    pub(crate) fn admitted(&self, m: &UnsignedMessage) -> bool {
+        if matches!(m.body, Body::Genesis(_)) || self.founder == Some(m.author) {
+            return true;
+        }
+        let Some(adds) = self.admissions.get(&m.author) else { return false };
+        adds.iter().any(|a| m.parents.iter().any(|p| p == a || self.in_past(a, p)))
+    }
+
     /// Adds a message whose parents (if held) were added before.
     pub(crate) fn insert(&mut self, id: MessageId, m: &UnsignedMessage) {
         let author = self.author_index(m.author);
@@ -42,12 +66,22 @@ impl Dag {
         }
         vv[author] = vv[author].max(m.seq + 1);
         self.by_seq.insert((author, m.seq), id);
+        self.chains[author].push(id);
         self.metas.insert(id, Meta { author, seq: m.seq, pos: (m.lamport, id), vv });
+        match &m.body {
+            Body::Genesis(_) => self.founder = Some(m.author),
+            Body::MemberAdd(a) => self.admissions.entry(a.member).or_default().push(id),
+            Body::KeyPackage(_) => {
+                self.first_key_package.entry(m.author).or_insert(id);
+            }
+            _ => {}
+        }
     }
 
     fn author_index(&mut self, key: PublicKey) -> usize {
         *self.author_ix.entry(key).or_insert_with(|| {
             self.authors.push(key);
+            self.chains.push(Vec::new());
             self.authors.len() - 1
         })
     }
@@ -61,6 +95,42 @@ impl Dag {
     /// Neither is in the other's past.
     pub(crate) fn concurrent(&self, x: &MessageId, y: &MessageId) -> bool {
         x != y && !self.in_past(x, y) && !self.in_past(y, x)
+    }
+
+    /// The first message of `voter` that has `x` in its causal past. An
+    /// author's messages see monotonically more, so this is a binary
+    /// search over the voter's chain.
+    fn first_seeing(&self, voter: &PublicKey, x: &MessageId) -> Option<MessageId> {
+        let chain = self.chains.get(*self.author_ix.get(voter)?)?;
+        let at = chain.partition_point(|w| !self.in_past(x, w));
+        chain.get(at).copied()
+    }
+
+    /// Whether `voter` has a message that has `x` in its causal past.
+    pub(crate) fn acked(&self, voter: &PublicKey, x: &MessageId) -> bool {
+        self.first_seeing(voter, x).is_some()
+    }
+
+    /// Whether `voter` acknowledged `x` before `y`: its first message that
+    /// saw `x` had not seen `y`. Each voter acknowledges at most one of two
+    /// concurrent messages before the other (its first message seeing
+    /// either decides), unless it equivocates. `within`: only count an
+    /// acknowledgement in the causal past of that message.
+    pub(crate) fn acked_before(
+        &self,
+        voter: &PublicKey,
+        x: &MessageId,
+        y: &MessageId,
+        within: Option<&MessageId>,
+    ) -> bool {
+        let Some(w) = self.first_seeing(voter, x) else { return false };
+        let inside = within.is_none_or(|u| self.in_past(&w, u));
+        inside && w != *y && !self.in_past(y, &w)
+    }
+
+    /// Whether `owner` had announced a key package in `id`'s causal past.
+    pub(crate) fn announced_before(&self, owner: &PublicKey, id: &MessageId) -> bool {
+        self.first_key_package.get(owner).is_some_and(|kp| self.in_past(kp, id))
     }
 
     /// The strict causal past of `id`, in no particular order.
@@ -82,6 +152,15 @@ impl Dag {
         let seen = meta.vv.get(a).copied().unwrap_or(0);
         let next = self.by_seq.range((a, seen)..=(a, u64::MAX)).next()?.1;
         self.metas.get(next).map(|m| m.pos)
+    }
+
+    /// `author`'s messages that `id` had not seen, in seq order.
+    pub(crate) fn unseen(&self, id: &MessageId, author: &PublicKey) -> Vec<MessageId> {
+        let (Some(meta), Some(&a)) = (self.metas.get(id), self.author_ix.get(author)) else {
+            return Vec::new();
+        };
+        let seen = meta.vv.get(a).copied().unwrap_or(0);
+        self.by_seq.range((a, seen)..=(a, u64::MAX)).map(|(_, i)| *i).collect()
     }
 
     /// The linearization position of a held message.

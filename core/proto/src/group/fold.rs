@@ -1,33 +1,44 @@
 //! [`Fold`]: the group state as a deterministic fold over the message DAG.
 //!
 //! Messages are linearized by `(lamport, id)`. Each is judged against the
-//! state at its position, with two refinements (`protocol-spec/group.md`,
-//! "Authorization"):
+//! state at its position, with refinements (`protocol-spec/group.md`,
+//! "Authorization" and "Precedence and finality"):
 //!
 //! * **Standing.** A rights-reducing message (removal, role revocation,
 //!   rule change) is judged against the fold of its own causal past: what
-//!   its author had seen. So two concurrent removals of each other both
-//!   apply, whichever comes first in the linearization.
-//! * **Cut-offs.** A message is also judged against the state with each
-//!   concurrent rights-reducing message that has standing and concerns its
-//!   author already applied. So a removed member cannot act "before" the
-//!   removal by citing old parents. A removal or revocation of the author of
-//!   that reduction (mutual) is exempt.
+//!   its author had seen.
+//! * **Settled before.** Message `x` is settled before a concurrent `y`
+//!   when two thirds of the voters (members holding a rights-reducing power,
+//!   the parties excluded) acknowledged `x` (cited it, directly or not) in a
+//!   message that had not seen `y`. Acknowledgements only accumulate, so
+//!   once settled, always settled.
+//! * **Precedence.** Of two concurrent reductions that concern each
+//!   other's authors, the one settled before the other precedes; if
+//!   neither is settled, the senior author's (earlier admission). A
+//!   reduction preceded by one that makes it illegal is cut off.
+//! * **Cut-offs.** A message that is not settled before a concurrent,
+//!   effective reduction concerning its author is also judged with that
+//!   reduction applied: a removed member cannot act "before" the removal by
+//!   citing old parents.
+//! * **Deferral.** A reduction takes effect after the last message of the
+//!   members it concerns that is settled before it: a backdated reduction
+//!   never reaches what the group had settled.
 //!
-//! A late message re-folds from its position (or from the first message it
-//! cuts off) using the nearest snapshot; snapshots are taken every
-//! [`SNAPSHOT_EVERY`] state-changing messages. Chat and comments are judged
-//! but never counted for snapshots and never change the state.
+//! A late message re-folds from the earliest position it can change, using
+//! the nearest snapshot; snapshots are taken every [`SNAPSHOT_EVERY`]
+//! state-changing messages. Chat and comments are judged but never counted
+//! for snapshots and never change the state.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::authorize::{Refusal, authorize, carried_rekey, rekey};
+use super::authorize::{Refusal, authorize, capability, carried_rekey, rekey};
 use super::causal::Dag;
 use super::evidence::Evidence;
-use super::rules::Rules;
+use super::rules::{Power, Rules};
 use super::state::{GroupState, Position};
 use crate::chain::{Entry, Verified};
 use crate::crypto::PublicKey;
+use crate::epoch::Rekey;
 use crate::wire::{Body, Chat, GroupId, MessageId, UnsignedMessage};
 
 /// A snapshot of the state every this many state-changing messages.
@@ -85,6 +96,11 @@ pub struct Fold {
     standing: HashMap<MessageId, Standing>,
     by_target: HashMap<PublicKey, Vec<MessageId>>,
     rule_changes: Vec<MessageId>,
+    /// Messages carrying a rekey (plain or with a membership change):
+    /// their adoption depends on what is settled.
+    rekeys: Vec<MessageId>,
+    /// Deferred reductions: the message after which each takes effect.
+    anchors: HashMap<MessageId, Position>,
     equivocators: BTreeMap<PublicKey, u64>,
     evidence: Evidence,
     last_refold: usize,
@@ -127,6 +143,29 @@ fn target(m: &UnsignedMessage) -> Option<PublicKey> {
     }
 }
 
+/// The rekey a message carries, plain or with a membership change.
+fn any_rekey(m: &UnsignedMessage) -> Option<&Rekey> {
+    match &m.body {
+        Body::Rekey(r) => Some(r),
+        _ => carried_rekey(m).map(|(r, _)| r),
+    }
+}
+
+/// Whether `author` holds a power that reduces others' rights: only such
+/// members vote on what is settled (a newcomer puppet does not).
+fn reducing_power(s: &GroupState, author: &PublicKey) -> bool {
+    capability(s, author).is_ok_and(|cap| {
+        cap.powers.contains(&Power::Remove)
+            || cap.powers.contains(&Power::ChangeRules)
+            || !cap.manages.is_empty()
+    })
+}
+
+/// The members of `s` who vote on what is settled.
+fn voters_in(s: &GroupState) -> BTreeSet<PublicKey> {
+    s.members.keys().filter(|k| reducing_power(s, k)).copied().collect()
+}
+
 impl Fold {
     /// An empty fold for the group whose genesis message is `genesis`.
     pub fn new(group: GroupId, genesis: MessageId) -> Self {
@@ -141,6 +180,8 @@ impl Fold {
             standing: HashMap::new(),
             by_target: HashMap::new(),
             rule_changes: Vec::new(),
+            rekeys: Vec::new(),
+            anchors: HashMap::new(),
             equivocators: BTreeMap::new(),
             evidence: Evidence::default(),
             last_refold: 0,
@@ -179,6 +220,26 @@ impl Fold {
         self.snapshots.len()
     }
 
+    /// Whether the fold holds message `id` (a message whose author was
+    /// never admitted in its causal past is not held at all).
+    pub fn holds(&self, id: &MessageId) -> bool {
+        self.dag.position(id).is_some()
+    }
+
+    /// Whether `x` is settled: two thirds of the members holding a
+    /// rights-reducing power now (its author excluded) acknowledged it.
+    /// What a UI may show as final; the fold itself judges settledness
+    /// pairwise ([`Fold::settled_before`]).
+    pub fn settled(&self, x: &MessageId) -> bool {
+        let (Some(s), Some((_, xm))) = (self.state.as_ref(), self.message(x)) else {
+            return false;
+        };
+        let mut voters = voters_in(s);
+        voters.remove(&xm.author);
+        let acks = voters.iter().filter(|v| self.dag.acked(v, x)).count();
+        !voters.is_empty() && acks * 3 >= voters.len() * 2
+    }
+
     /// Every applied message, in linearization order (what a UI shows as
     /// the group's history: chat beside joins, removals, role changes).
     pub fn timeline(&self) -> impl Iterator<Item = (MessageId, &UnsignedMessage)> {
@@ -213,34 +274,68 @@ impl Fold {
 
     /// Folds in message `m` with id `id`. Its parents must have been
     /// inserted before (the chain accepts in causal order). Returns every
-    /// message whose verdict is new or changed.
+    /// message whose verdict is new or changed. A message whose author was
+    /// never admitted in its own causal past is refused `NeverMember` and
+    /// not held at all ([`Fold::holds`]): the caller drops it.
     pub fn insert(&mut self, id: MessageId, m: &UnsignedMessage) -> Vec<Change> {
         if self.verdicts.contains_key(&id) || self.order.contains_key(&(m.lamport, id)) {
             return Vec::new();
+        }
+        if m.group != self.group || !self.dag.admitted(m) {
+            // Never folded, never kept: no column in any version vector.
+            let verdict = Verdict::Refused(Refusal::NeverMember);
+            return vec![Change { id, author: m.author, verdict }];
         }
         self.dag.insert(id, m);
         if let Body::Genesis(g) = &m.body {
             return self.genesis(id, m, &g.name, &g.rules);
         }
-        if m.group != self.group {
-            // The chain refuses these; a fold fed directly refuses them too.
-            return self.settle(id, m.author, Verdict::Refused(Refusal::NeverMember));
-        }
         self.order.insert((m.lamport, id), m.clone());
-        let mut start = (m.lamport, id);
+        let own = (m.lamport, id);
+        let mut start = own.min(self.reopened_by(&id));
         if is_reduction(m) {
             self.index_reduction(id, m);
             self.refresh_standing(id);
             start = start.min(self.first_cut(&id, m));
+            start = start.min(self.reanchor(&id));
+        }
+        if any_rekey(m).is_some() {
+            self.rekeys.push(id);
         }
         let last = self.order.keys().next_back().copied();
-        if start == (m.lamport, id)
+        if start == own
             && last == Some(start)
             && let Some(changes) = self.append(start)
         {
             return changes;
         }
         self.refold(start)
+    }
+
+    /// The earliest position whose verdict a new message `w` may change
+    /// as an acknowledgement: the reach of every reduction and the position
+    /// of every rekey it is concurrent with (it may settle, or unsettle, a
+    /// message before them). Re-anchors deferred reductions.
+    fn reopened_by(&mut self, w: &MessageId) -> Position {
+        let mut start = self.dag.position(w).unwrap_or(BASE);
+        let open: Vec<MessageId> = self
+            .by_target
+            .values()
+            .flatten()
+            .chain(&self.rule_changes)
+            .filter(|r| self.dag.concurrent(r, w))
+            .copied()
+            .collect();
+        for r in open {
+            if let Some((_, rm)) = self.message(&r) {
+                start = start.min(self.reach(&r, rm));
+            }
+            start = start.min(self.reanchor(&r));
+        }
+        for k in self.rekeys.iter().filter(|k| self.dag.concurrent(k, w)) {
+            start = start.min(self.dag.position(k).unwrap_or(start));
+        }
+        start
     }
 
     fn index_reduction(&mut self, id: MessageId, m: &UnsignedMessage) {
@@ -252,7 +347,7 @@ impl Fold {
 
     /// The earliest message a new reduction could change the verdict of:
     /// the first messages it cuts off, and those cut off by reductions of
-    /// the members it concerns (it may make them ineligible).
+    /// the members it concerns (it may now precede them).
     fn first_cut(&self, id: &MessageId, m: &UnsignedMessage) -> Position {
         let concerned: Vec<PublicKey> = match target(m) {
             Some(t) => vec![t],
@@ -262,7 +357,7 @@ impl Fold {
         for r in self.by_target.values().flatten().chain(&self.rule_changes) {
             match self.message(r) {
                 Some((_, rm)) if concerned.contains(&rm.author) => {
-                    start = start.min(self.reach(r, rm))
+                    start = start.min(self.reach(r, rm)).min(self.applies_at(r))
                 }
                 _ => {}
             }
@@ -278,6 +373,50 @@ impl Fold {
             None => self.dag.authors().iter().filter_map(|a| self.dag.first_unseen(id, a)).min(),
         };
         first.map_or(own, |p| p.min(own))
+    }
+
+    /// Where reduction `id` takes effect: after its anchor, or at its own
+    /// position.
+    fn applies_at(&self, id: &MessageId) -> Position {
+        self.anchors.get(id).copied().or_else(|| self.dag.position(id)).unwrap_or(BASE)
+    }
+
+    /// Recomputes where reduction `id` takes effect; returns the earliest
+    /// of the old and new places if it moved (the re-fold must start
+    /// there), else the end of time.
+    fn reanchor(&mut self, id: &MessageId) -> Position {
+        let old = self.applies_at(id);
+        let new = self.anchor(id);
+        match new {
+            Some(a) => self.anchors.insert(*id, a),
+            None => self.anchors.remove(id),
+        };
+        let now = self.applies_at(id);
+        if now == old { (u64::MAX, MessageId([0xff; 32])) } else { old.min(now) }
+    }
+
+    /// The last message, of the members reduction `id` concerns, that is
+    /// concurrent with it and settled before it, if that sorts after it:
+    /// the reduction takes effect right after that message.
+    fn anchor(&self, id: &MessageId) -> Option<Position> {
+        let (own, rm) = self.message(id)?;
+        let concerned: Vec<PublicKey> = match target(rm) {
+            Some(t) => vec![t],
+            None => self.dag.authors().to_vec(),
+        };
+        let mut at = own;
+        for author in concerned {
+            for m in self.dag.unseen(id, &author) {
+                let Some(pos) = self.dag.position(&m) else { continue };
+                if pos > at
+                    && !self.dag.in_past(id, &m)
+                    && self.settled_before_reduction(&m, id, None)
+                {
+                    at = pos;
+                }
+            }
+        }
+        (at != own).then_some(at)
     }
 
     fn genesis(
@@ -364,6 +503,8 @@ impl Fold {
     }
 
     /// Re-folds every message from `start` on, from the nearest snapshot.
+    /// A deferred reduction is skipped at its own position and folded right
+    /// after its anchor.
     fn refold(&mut self, start: Position) -> Vec<Change> {
         let Some((&from, snap)) = self.snapshots.range(..=start).next_back() else {
             return Vec::new(); // no genesis yet
@@ -373,19 +514,34 @@ impl Fold {
         if let Some(kept) = later.remove(&from) {
             self.snapshots.insert(from, kept);
         }
+        let mut after: BTreeMap<Position, Vec<Position>> = BTreeMap::new();
+        for (r, anchor) in &self.anchors {
+            if let Some(pos) = self.dag.position(r) {
+                after.entry(*anchor).or_default().push(pos);
+            }
+        }
+        after.values_mut().for_each(|v| v.sort());
         let keys: Vec<Position> = self.order.range(from..).map(|(k, _)| *k).collect();
         self.last_refold = keys.len();
         let (mut changes, mut since) = (Vec::new(), 0usize);
         for key in keys {
             let Some(m) = self.order.get(&key) else { continue };
-            let (author, state_changing) = (m.author, changes_state(m));
-            if state_changing && since >= SNAPSHOT_EVERY && key != from {
+            if changes_state(m) && since >= SNAPSHOT_EVERY && key != from {
                 self.snapshots.insert(key, s.clone());
                 since = 0;
             }
-            let verdict = self.step(&mut s, key.1, m, None);
-            since += usize::from(state_changing && verdict.applied());
-            changes.extend(self.settle(key.1, author, verdict));
+            let mut due = vec![key];
+            due.extend(after.get(&key).into_iter().flatten().copied());
+            for k in due {
+                if k == key && self.anchors.contains_key(&k.1) {
+                    continue; // folded after its anchor
+                }
+                let Some(m) = self.order.get(&k) else { continue };
+                let (author, state_changing) = (m.author, changes_state(m));
+                let verdict = self.step(&mut s, k.1, m, None);
+                since += usize::from(state_changing && verdict.applied());
+                changes.extend(self.settle(k.1, author, verdict));
+            }
         }
         self.state = Some(s);
         self.since_snapshot = since;
@@ -407,13 +563,16 @@ impl Fold {
         }
         s.apply(id, m);
         if let Body::Rekey(r) = &m.body {
-            s.adopt_rekey(id, r.replaces, false);
+            let settled = self.rekey_in_context(s, id, m, r).unwrap_or(None);
+            s.adopt_rekey(id, r.replaces, false, settled);
         }
         let Some((rk, leaving)) = carried_rekey(m) else { return Verdict::Applied };
-        if let Err(e) = rekey(s, rk, &leaving) {
-            return Verdict::RekeyDropped(e);
-        }
-        if s.adopt_rekey(id, rk.replaces, true) {
+        let fits = rekey(s, rk, &leaving).and_then(|()| self.rekey_in_context(s, id, m, rk));
+        let settled = match fits {
+            Ok(settled) => settled,
+            Err(e) => return Verdict::RekeyDropped(e),
+        };
+        if s.adopt_rekey(id, rk.replaces, true, settled) {
             Verdict::Applied
         } else {
             Verdict::RekeyDropped(Refusal::StaleEpoch)
@@ -427,21 +586,18 @@ impl Fold {
         m: &UnsignedMessage,
         universe: Option<&MessageId>,
     ) -> Result<(), Refusal> {
-        if self.equivocators.get(&m.author).is_some_and(|&fork| m.seq >= fork) {
+        if self.suspended(m) {
             return Err(Refusal::Equivocator);
         }
-        let base = match self.standing.get(&id).filter(|_| is_reduction(m)) {
-            Some(st) => {
-                st.verdict.clone()?;
-                &st.state
-            }
-            None => {
-                authorize(s, m)?;
-                s
-            }
-        };
+        if is_reduction(m) && self.standing.contains_key(&id) {
+            return self.judge_reduction(&id, m, universe);
+        }
+        authorize(s, m)?;
+        if let Body::Rekey(r) = &m.body {
+            self.rekey_in_context(s, id, m, r)?;
+        }
         for (rid, rm) in self.cutters(&id, m, universe) {
-            let mut cut = base.clone();
+            let mut cut = s.clone();
             cut.apply(rid, rm);
             if let Err(e) = authorize(&cut, m) {
                 return Err(Refusal::CutOff { by: rid, because: Box::new(e) });
@@ -450,11 +606,35 @@ impl Fold {
         Ok(())
     }
 
-    /// The reductions that cut `id` off: [`Fold::raw_cutters`] that are
-    /// themselves *eligible* (not cut off by a raw cutter of their own).
-    /// One level only, so that a removed member's backdated removal of a
-    /// third party cannot cut that party off, and the result never depends
-    /// on the order in which reductions are examined.
+    /// A reduction: legal in its causal past (standing), and not made
+    /// illegal by a concurrent reduction that precedes it
+    /// ([`Fold::precedes`]). One level: whether that reduction is itself
+    /// preceded is not asked, so the answer never depends on the order of
+    /// examination.
+    fn judge_reduction(
+        &self,
+        id: &MessageId,
+        m: &UnsignedMessage,
+        universe: Option<&MessageId>,
+    ) -> Result<(), Refusal> {
+        let st = self.standing.get(id).ok_or(Refusal::NeverMember)?;
+        st.verdict.clone()?;
+        for (q, qm) in self.raw_cutters(id, m, universe) {
+            if !self.precedes(&q, qm, id, m, universe) {
+                continue;
+            }
+            let mut cut = st.state.clone();
+            cut.apply(q, qm);
+            if let Err(e) = authorize(&cut, m) {
+                return Err(Refusal::CutOff { by: q, because: Box::new(e) });
+            }
+        }
+        Ok(())
+    }
+
+    /// The reductions that cut non-reduction `id` off: concurrent
+    /// reductions concerning its author that are themselves effective
+    /// ([`Fold::judge_reduction`]) and before which `id` is not settled.
     fn cutters(
         &self,
         id: &MessageId,
@@ -462,21 +642,15 @@ impl Fold {
         universe: Option<&MessageId>,
     ) -> Vec<(MessageId, &UnsignedMessage)> {
         let mut out = self.raw_cutters(id, m, universe);
-        out.retain(|(r, rm)| self.eligible(r, rm, universe));
+        out.retain(|(r, rm)| {
+            self.judge_reduction(r, rm, universe).is_ok()
+                && !self.settled_before_reduction(id, r, universe)
+        });
         out
     }
 
-    fn eligible(&self, r: &MessageId, rm: &UnsignedMessage, universe: Option<&MessageId>) -> bool {
-        let Some(st) = self.standing.get(r) else { return false };
-        self.raw_cutters(r, rm, universe).into_iter().all(|(r2, r2m)| {
-            let mut cut = st.state.clone();
-            cut.apply(r2, r2m);
-            authorize(&cut, rm).is_ok()
-        })
-    }
-
     /// Reductions with standing, concurrent with `id`, that concern its
-    /// author, in linearization order; mutual removals are exempt.
+    /// author, by a member not suspended, in linearization order.
     fn raw_cutters(
         &self,
         id: &MessageId,
@@ -491,10 +665,152 @@ impl Fold {
             .filter(|r| self.standing.get(r).is_some_and(|st| st.verdict.is_ok()))
             .filter_map(|r| self.message(r).map(|(p, rm)| (p, *r, rm)))
             .filter(|(_, _, rm)| !self.suspended(rm))
-            .filter(|(_, _, rm)| !(target(rm).is_some() && target(m) == Some(rm.author)))
             .collect();
         out.sort_by_key(|(p, _, _)| *p);
         out.into_iter().map(|(_, r, rm)| (r, rm)).collect()
+    }
+
+    /// Whether reduction `q` precedes the concurrent reduction `r` (which
+    /// it concerns): `q` is settled before `r`; or neither is settled
+    /// before the other and `q`'s author is senior. Never both ways.
+    fn precedes(
+        &self,
+        q: &MessageId,
+        qm: &UnsignedMessage,
+        r: &MessageId,
+        rm: &UnsignedMessage,
+        universe: Option<&MessageId>,
+    ) -> bool {
+        let voters = self.pair_voters(q, qm, r, rm);
+        if self.settled_by(q, r, &voters, universe) {
+            return true;
+        }
+        if self.settled_by(r, q, &voters, universe) {
+            return false;
+        }
+        self.senior(q, qm, r, rm)
+    }
+
+    /// The voters on two concurrent reductions: members holding a
+    /// rights-reducing power in either's causal past, neither author nor
+    /// target of either.
+    fn pair_voters(
+        &self,
+        q: &MessageId,
+        qm: &UnsignedMessage,
+        r: &MessageId,
+        rm: &UnsignedMessage,
+    ) -> BTreeSet<PublicKey> {
+        let mut voters = self.reduction_voters(q);
+        voters.extend(self.reduction_voters(r));
+        for party in
+            [Some(qm.author), target(qm), Some(rm.author), target(rm)].into_iter().flatten()
+        {
+            voters.remove(&party);
+        }
+        voters
+    }
+
+    /// Members holding a rights-reducing power in reduction `r`'s causal
+    /// past (its standing state), its author and target excluded.
+    fn reduction_voters(&self, r: &MessageId) -> BTreeSet<PublicKey> {
+        let Some(st) = self.standing.get(r) else { return BTreeSet::new() };
+        let mut voters = voters_in(&st.state);
+        if let Some((_, rm)) = self.message(r) {
+            voters.remove(&rm.author);
+            target(rm).map(|t| voters.remove(&t));
+        }
+        voters
+    }
+
+    /// Whether `x` is settled before reduction `r`, judged by `r`'s voters
+    /// without `x`'s author.
+    fn settled_before_reduction(
+        &self,
+        x: &MessageId,
+        r: &MessageId,
+        universe: Option<&MessageId>,
+    ) -> bool {
+        let mut voters = self.reduction_voters(r);
+        if let Some((_, xm)) = self.message(x) {
+            voters.remove(&xm.author);
+        }
+        self.settled_by(x, r, &voters, universe)
+    }
+
+    /// Two thirds of `voters` acknowledged `x` before `y`; nobody votes
+    /// twice, so `x` before `y` and `y` before `x` never both hold.
+    fn settled_by(
+        &self,
+        x: &MessageId,
+        y: &MessageId,
+        voters: &BTreeSet<PublicKey>,
+        universe: Option<&MessageId>,
+    ) -> bool {
+        if voters.is_empty() {
+            return false;
+        }
+        let acks = voters.iter().filter(|v| self.dag.acked_before(v, x, y, universe)).count();
+        acks * 3 >= voters.len() * 2
+    }
+
+    /// Whether `qm`'s author was admitted before `rm`'s, as the standing
+    /// state of whichever of the two sorts first records it (one state for
+    /// both questions, so exactly one of two authors is senior). A member
+    /// missing there is junior to every member; two missing compare by key.
+    fn senior(
+        &self,
+        q: &MessageId,
+        qm: &UnsignedMessage,
+        r: &MessageId,
+        rm: &UnsignedMessage,
+    ) -> bool {
+        let first = if (qm.lamport, *q) < (rm.lamport, *r) { q } else { r };
+        let Some(st) = self.standing.get(first) else { return qm.author < rm.author };
+        let since = |k: &PublicKey| st.state.members.get(k).map(|m| m.since);
+        match (since(&qm.author), since(&rm.author)) {
+            (Some(a), Some(b)) => a < b,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => qm.author < rm.author,
+        }
+    }
+
+    /// What the DAG says of a rekey carried by message `id` in state `s`.
+    /// It must wrap to every member who stays and had announced a key
+    /// package in its causal past (else that member is locked out). A
+    /// sibling of the current epoch must be concurrent with the rekey that
+    /// made it, and that rekey must not be settled before it: a settled
+    /// epoch is never displaced. Returns, for a sibling, `Some(true)` if it
+    /// was settled before the current epoch's rekey (it wins), else `None`
+    /// (precedence decides: `keys.md`).
+    fn rekey_in_context(
+        &self,
+        s: &GroupState,
+        id: MessageId,
+        m: &UnsignedMessage,
+        rk: &Rekey,
+    ) -> Result<Option<bool>, Refusal> {
+        let leaving = carried_rekey(m).map(|(_, l)| l).unwrap_or_default();
+        for who in s.members.keys().filter(|k| **k != m.author && !leaving.contains(k)) {
+            let wrapped = rk.recipients().any(|kp| s.key_packages.get(kp) == Some(who));
+            if !wrapped && self.dag.announced_before(who, &id) {
+                return Err(Refusal::MissesMember(*who));
+            }
+        }
+        if rk.replaces == s.epoch.id {
+            return Ok(None);
+        }
+        let current = MessageId(s.epoch.id.0);
+        let mut voters = voters_in(s);
+        voters.remove(&m.author);
+        if let Some((_, cm)) = self.message(&current) {
+            voters.remove(&cm.author);
+        }
+        if self.dag.in_past(&current, &id) || self.settled_by(&current, &id, &voters, None) {
+            return Err(Refusal::StaleEpoch);
+        }
+        Ok(self.settled_by(&id, &current, &voters, None).then_some(true))
     }
 
     fn suspended(&self, m: &UnsignedMessage) -> bool {

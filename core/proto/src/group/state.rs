@@ -256,13 +256,22 @@ impl GroupState {
 
     /// Adopts the rekey carried by message `id` if it wins
     /// ([`GroupState::rekey_wins`]). Returns whether it was adopted.
+    /// `settled`: `Some(true)` when the rekey was settled before the
+    /// current epoch's (it wins whatever its kind and id), `Some(false)`
+    /// when the current one was settled before it (it never wins).
     pub(crate) fn adopt_rekey(
         &mut self,
         id: MessageId,
         replaces: EpochId,
         membership: bool,
+        settled: Option<bool>,
     ) -> bool {
-        if !self.rekey_wins(id, replaces, membership) {
+        let sibling = self.epoch.replaces == Some(replaces) && self.epoch.id != replaces;
+        let wins = match settled {
+            Some(first) if sibling => first,
+            _ => self.rekey_wins(id, replaces, membership),
+        };
+        if !wins {
             return false;
         }
         let exposed_to = BTreeSet::new();

@@ -236,19 +236,42 @@ fn a_removal_carrying_a_rekey_for_the_removed_drops_the_rekey() {
 }
 
 #[test]
-fn concurrent_mutual_removals_both_apply() {
+fn concurrent_mutual_removals_the_senior_applies_when_neither_is_settled() {
     let mut sim = pursuance_group(b"mutual");
     let (a, b) = (remove(&sim, 4), remove(&sim, 1));
     let r1 = sim.act_alone(1, a);
     let r4 = sim.act_alone(4, b);
     sim.heal();
+    // Coordinator 1 was admitted before coordinator 4: its removal applies.
+    let cut = Verdict::Refused(Refusal::CutOff { by: r1, because: Box::new(Refusal::NotAMember) });
     for who in 0..5 {
         assert_eq!(verdict(&sim, who, &r1), Verdict::Applied, "node {who}");
-        assert_eq!(verdict(&sim, who, &r4), Verdict::Applied, "node {who}");
-        assert!(!members(&sim, who).contains(&sim.key(1)));
+        assert_eq!(verdict(&sim, who, &r4), cut, "node {who}");
+        assert!(members(&sim, who).contains(&sim.key(1)));
         assert!(!members(&sim, who).contains(&sim.key(4)));
     }
     assert!(sim.converged());
+}
+
+#[test]
+fn of_mutual_removals_the_one_settled_first_applies_whoever_is_senior() {
+    let mut sim = pursuance_group(b"mutual settled");
+    // Junior coordinator 4 removes 1; the steward (the only other voter)
+    // acknowledges it before 1's concurrent removal of 4 reaches anyone.
+    let b = remove(&sim, 1);
+    let r4 = sim.act(4, b);
+    sim.act(0, chat("seen"));
+    let a = remove(&sim, 4);
+    let bytes = sim.nodes[1].write_citing(a, &[]);
+    let r1 = id_of(&bytes);
+    sim.broadcast(bytes);
+    let cut = Verdict::Refused(Refusal::CutOff { by: r4, because: Box::new(Refusal::NotAMember) });
+    for who in 0..5 {
+        assert_eq!(verdict(&sim, who, &r4), Verdict::Applied, "node {who}");
+        assert_eq!(verdict(&sim, who, &r1), cut, "node {who}");
+        assert!(!members(&sim, who).contains(&sim.key(1)));
+        assert!(members(&sim, who).contains(&sim.key(4)));
+    }
 }
 
 #[test]
