@@ -15,6 +15,7 @@ use crate::wire::{
 
 mod attacks;
 mod convergence;
+mod rule_escalation;
 mod rules_text;
 mod schedule;
 
