@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::chain::{ChainState, Entry, EquivocationProof};
 use crate::crypto::{PublicKey, SigningKey, XofRng};
+use crate::group::Rules;
 use crate::identity::{Identity, MasterSeed, parse_recovery, recovery_string};
 use crate::peer_proto::{Hello, PeerMessage, PeerSession, PeerTarget, Welcome};
 use crate::wire::{
@@ -54,6 +55,28 @@ pub fn recovery(text: &str) {
     if let Ok(seed) = parse_recovery(text) {
         assert_eq!(parse_recovery(&recovery_string(&seed)), Ok(seed));
     }
+}
+
+/// Rules text: `Rules::from_toml` never panics; rules it accepts print to
+/// TOML that reads back to equal rules, and encode to bytes that decode to
+/// equal rules and re-encode identically (so whatever a member can write
+/// can also be sent in a genesis or rule change).
+pub fn rules_toml(text: &str) {
+    let Ok(rules) = Rules::from_toml(text) else { return };
+    let printed = rules.to_toml();
+    assert_eq!(Rules::from_toml(&printed).as_ref(), Ok(&rules), "TOML form does not read back");
+    let bytes = rules.encode();
+    let decoded = Rules::decode(&bytes);
+    assert_eq!(decoded.as_ref(), Ok(&rules), "binary form does not decode");
+    assert_eq!(decoded.map(|r| r.encode()), Ok(bytes), "binary form is not stable");
+}
+
+/// Rules bytes: `Rules::decode` never panics; rules it accepts re-encode to
+/// exactly the input (canonical form) and survive the TOML form unchanged.
+pub fn rules_decode(data: &[u8]) {
+    let Ok(rules) = Rules::decode(data) else { return };
+    assert_eq!(rules.encode(), data, "accepted a non-canonical encoding");
+    assert_eq!(Rules::from_toml(&rules.to_toml()), Ok(rules), "TOML form does not read back");
 }
 
 /// Byte streams into peer sessions: a responder before the hello, an
@@ -230,9 +253,43 @@ mod test {
                 message_decode(&data);
                 chain_ops(&data);
                 recovery(&String::from_utf8_lossy(&data));
+                rules_toml(&String::from_utf8_lossy(&data));
+                rules_decode(&data);
                 peer_frames(&data);
             }
         }
+    }
+
+    /// The rules hooks on the templates, both forms, and on every single
+    /// bit flip of a template's encoding.
+    #[test]
+    fn rules_hooks_hold_on_templates_and_their_bit_flips() {
+        for (_, rules) in crate::group::templates::all() {
+            rules_toml(&rules.to_toml());
+            let bytes = rules.encode();
+            rules_decode(&bytes);
+            for bit in 0..bytes.len() * 8 {
+                let mut flipped = bytes.clone();
+                flipped[bit / 8] ^= 1 << (bit % 8);
+                rules_decode(&flipped);
+            }
+        }
+    }
+
+    /// The TOML form can name far more than the binary form may carry
+    /// (every role naming every role): such rules are refused, not
+    /// accepted as rules that no message can carry.
+    #[test]
+    fn rules_toml_at_the_limits() {
+        let names: Vec<String> = (0..32).map(|i| format!("{i:0>32}")).collect();
+        let quoted = names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ");
+        let mut text = format!("founder = {:?}\n", names[0]);
+        for n in &names {
+            text += &format!("[roles.{n}]\nassign-to = [{quoted}]\nreads = [{quoted}]\n");
+        }
+        rules_toml(&text);
+        let too_large = Rules::from_toml(&text).map_err(|e| e.problem);
+        assert!(too_large.is_err_and(|p| p.contains("at most 16384")));
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub use fold::{Change, Fold, SNAPSHOT_EVERY, Verdict};
 pub use keys::{
     KeyError, KeyEvent, KeyStoreError, MemberKeys, content_binding, designated_holder, task_binding,
 };
-pub use rules::{Power, Recovery, Role, Rules, RulesError, TomlError};
+pub use rules::{ChangeError, Power, Recovery, Role, Rules, RulesError, TomlError};
 pub use schedule::{KeyDuty, Purpose, RekeySchedule, key_duty, rotation_order};
 pub use state::{EpochState, Former, GroupState, Member, Position, STATE_HASH_CONTEXT, TaskState};
 pub use task::{MAX_LABELS, TaskContent};

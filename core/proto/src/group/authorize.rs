@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use super::rules::{Power, Recovery, Role, Rules, RulesError};
+use super::rules::{ChangeError, Power, Recovery, Role, Rules, RulesError};
 use super::state::GroupState;
 use crate::crypto::PublicKey;
 use crate::epoch::{KeyPackageId, Rekey, RoleKeyGrant};
@@ -74,9 +74,20 @@ pub enum Refusal {
     /// The new rules do not decode or are not valid.
     #[error("bad rules: {0}")]
     BadRules(RulesError),
-    /// The new rules give this role more than the author holds.
+    /// The new rules give this role more than the author holds (the role
+    /// is new or changed, or newly the `newcomer` or `founder` role).
     #[error("rule change grants role {0:?} more than its author holds")]
     GrantsMore(String),
+    /// The rule change turns recovery on, which would give the earliest
+    /// member this role, and the author does not cover it.
+    #[error("rule change turns on recovery, which hands out role {0:?} beyond its author")]
+    RecoveryBeyondAuthor(String),
+    /// The rule change deletes or narrows this role, and the author
+    /// neither manages nor holds it (it would strip its holders' rights).
+    #[error(
+        "rule change deletes or narrows role {0:?}, which its author neither manages nor holds"
+    )]
+    NarrowsUnmanaged(String),
     /// The rekey does not replace the current epoch (nor beat its sibling).
     #[error("rekey replaces an epoch that is not current")]
     StaleEpoch,
@@ -104,6 +115,19 @@ pub enum Refusal {
     },
 }
 
+impl From<ChangeError> for Refusal {
+    /// A role newly named `newcomer` that the author does not manage is
+    /// refused as handing out an unmanaged role, like a `MemberAdd` would be.
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::GrantsMore(role) => Refusal::GrantsMore(role),
+            ChangeError::NewcomerUnmanaged(role) => Refusal::Unmanaged(role),
+            ChangeError::RecoveryBeyondAuthor(role) => Refusal::RecoveryBeyondAuthor(role),
+            ChangeError::NarrowsUnmanaged(role) => Refusal::NarrowsUnmanaged(role),
+        }
+    }
+}
+
 impl Refusal {
     /// The rule's name, for bounding evidence (one per author and rule).
     pub fn rule(&self) -> &'static str {
@@ -127,6 +151,8 @@ impl Refusal {
             Refusal::NoReaders => "no-readers",
             Refusal::BadRules(_) => "bad-rules",
             Refusal::GrantsMore(_) => "grants-more",
+            Refusal::RecoveryBeyondAuthor(_) => "recovery-beyond-author",
+            Refusal::NarrowsUnmanaged(_) => "narrows-unmanaged",
             Refusal::StaleEpoch => "stale-epoch",
             Refusal::WrapsForNonMember(_) => "wraps-for-non-member",
             Refusal::MissesMember(_) => "misses-member",
@@ -183,7 +209,7 @@ pub fn authorize(s: &GroupState, m: &UnsignedMessage) -> Verdict {
         }
         Body::TaskClose(t) => task_open_close(s, &cap, &t.task, true),
         Body::TaskReopen(t) => task_open_close(s, &cap, &t.task, false),
-        Body::RuleChange(r) => rule_change(&s.rules, &cap, &r.rules),
+        Body::RuleChange(r) => rule_change(s, &cap, &m.author, &r.rules),
         Body::RoleAssign(r) => role_assign(s, &cap, r),
         Body::RoleRevoke(r) => role_revoke(s, &cap, r),
         Body::MemberAdd(a) => member_add(s, &cap, &m.author, a),
@@ -265,12 +291,15 @@ fn task_open_close(s: &GroupState, cap: &Role, task: &MessageId, close: bool) ->
     if task.open == close { Ok(()) } else { Err(Refusal::TaskAlreadySo) }
 }
 
-/// A rule change: the power, valid rules, and nothing granted beyond what
-/// the author holds (the acyclic `manages` is part of validity).
-pub(crate) fn rule_change(old: &Rules, cap: &Role, bytes: &[u8]) -> Verdict {
+/// A rule change: the power, valid rules (the acyclic `manages` is part of
+/// validity), and nothing granted beyond what the author holds, nor taken
+/// from roles the author neither manages nor holds ([`Rules::change_within`]).
+fn rule_change(s: &GroupState, cap: &Role, author: &PublicKey, bytes: &[u8]) -> Verdict {
     need(cap, Power::ChangeRules)?;
     let new = Rules::decode(bytes).map_err(Refusal::BadRules)?;
-    old.change_within(&new, cap).map_err(Refusal::GrantsMore)
+    let holds = s.members.get(author).map(|m| &m.roles);
+    let none = BTreeSet::new();
+    Ok(s.rules.change_within(&new, cap, holds.unwrap_or(&none))?)
 }
 
 fn manages(s: &GroupState, cap: &Role, role: &str) -> Verdict {

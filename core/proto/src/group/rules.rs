@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::wire::{DecodeError, decode_canonical, encode};
 
+mod change;
 mod toml_format;
 
+pub use change::ChangeError;
 pub use toml_format::TomlError;
 
 /// At most this many roles.
@@ -179,6 +181,13 @@ pub enum RulesError {
         /// The managed role.
         managed: String,
     },
+    /// The binary form would be longer than [`MAX_RULES_LEN`] (the text
+    /// form can say more than a message can carry).
+    #[error("rules encode to {len} bytes; at most {MAX_RULES_LEN} are allowed")]
+    TooLarge {
+        /// The length of the binary form.
+        len: usize,
+    },
     /// The manages relation has a cycle (a role managing itself included);
     /// `manager` manages `managed`, which already (indirectly) manages it.
     #[error("manages relation has a cycle: {manager:?} manages {managed:?}, which manages it back")]
@@ -205,7 +214,8 @@ impl Rules {
 
     /// Checks every invariant: role count and names, references, the
     /// founder and newcomer roles exist, managed roles hold no more than
-    /// their managers, and `manages` is acyclic.
+    /// their managers, `manages` is acyclic, and the binary form fits
+    /// [`MAX_RULES_LEN`].
     pub fn validate(&self) -> Result<(), RulesError> {
         if self.roles.is_empty() || self.roles.len() > MAX_ROLES {
             return Err(RulesError::RoleCount(self.roles.len()));
@@ -222,7 +232,14 @@ impl Rules {
             self.check_exists("newcomer", n)?;
         }
         self.check_acyclic()?;
-        self.check_managed_within()
+        self.check_managed_within()?;
+        // Checked here, not only in `decode`, so that rules built from the
+        // text form are never ones that no genesis or rule change can carry.
+        let len = self.encode().len();
+        if len > MAX_RULES_LEN {
+            return Err(RulesError::TooLarge { len });
+        }
+        Ok(())
     }
 
     fn check_exists(&self, role: &str, name: &str) -> Result<(), RulesError> {
@@ -296,29 +313,6 @@ impl Rules {
         all.assign_to.extend(names());
         all.reads.extend(names());
         all
-    }
-
-    /// Checks that `new` grants nothing beyond `author` (the capability of
-    /// the rule change's author under these rules): every role that is new
-    /// or changed must be covered by `author`, where role names that do not
-    /// exist in `self` count as the author's own (they are being created).
-    /// Returns the first role that grants too much.
-    pub fn change_within(&self, new: &Rules, author: &Role) -> Result<(), String> {
-        let fresh: BTreeSet<String> =
-            new.roles.keys().filter(|n| !self.roles.contains_key(*n)).cloned().collect();
-        let mut bound = author.clone();
-        bound.assign_to.extend(fresh.iter().cloned());
-        bound.reads.extend(fresh.iter().cloned());
-        bound.manages.extend(fresh.iter().cloned());
-        for (name, role) in &new.roles {
-            if self.roles.get(name) == Some(role) {
-                continue;
-            }
-            if !bound.covers(role) {
-                return Err(name.clone());
-            }
-        }
-        Ok(())
     }
 }
 

@@ -231,6 +231,8 @@ impl GroupState {
     }
 
     /// New rules; roles that no longer exist are dropped from their holders.
+    /// Only legal changes get here, and deleting a role is legal only for
+    /// an author who manages or holds it ([`Rules::change_within`]).
     pub(crate) fn set_rules(&mut self, rules: Rules) {
         for member in self.members.values_mut() {
             member.roles.retain(|r| rules.roles.contains_key(r));

@@ -16,6 +16,7 @@ use crate::wire::{
 mod attacks;
 mod convergence;
 mod insiders;
+mod rule_escalation;
 mod rules_text;
 mod schedule;
 
