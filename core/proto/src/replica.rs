@@ -463,7 +463,36 @@ impl Replica {
             bodies.push(self.keys.new_key_package(rng));
         }
         bodies.extend(self.keys.take_due_grants(rng, &state));
+        // A role key a revoked member knows is replaced in the next epoch:
+        // one member (the rotator) posts the rekey that brings it.
+        let exposed = events.iter().any(|e| matches!(e, KeyEvent::RoleKeyExposed { .. }));
+        if exposed && crate::group::rotator(&state) == Some(self.me) {
+            // A rekey that cannot be built is left to the scheduled rotation;
+            // nothing is sealed to the role meanwhile.
+            if let Ok((rekey, _)) = self.keys.build_rekey(rng, &state, None, &[]) {
+                bodies.push(Body::Rekey(rekey));
+            }
+        }
         bodies
+    }
+
+    /// The body of a revocation of `role` from `member`, with its rekey.
+    /// The member stays in the group, so the rekey wraps the new epoch to
+    /// it too ([`MemberKeys::revocation_rekey`]); only the role's fresh key
+    /// is kept from it.
+    pub fn role_revoke_body(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        member: PublicKey,
+        role: &str,
+    ) -> Result<Body, ReplicaError> {
+        let state = self.fold.state().cloned().ok_or(ReplicaError::NoEpochKey)?;
+        let (rekey, _) = self
+            .keys
+            .revocation_rekey(rng, &state)
+            .map_err(|e| ReplicaError::Refused(e.to_string()))?;
+        let revoke = crate::wire::RoleRevoke { member, role: role.into(), rekey: Some(rekey) };
+        Ok(Body::RoleRevoke(revoke))
     }
 
     /// Builds a rekey (plain rotation when `joiner` is `None` and `leaving`

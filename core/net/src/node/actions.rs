@@ -6,8 +6,7 @@ use cairn_proto::crypto::PublicKey;
 use cairn_proto::group::TaskContent;
 use cairn_proto::replica::ReplicaError;
 use cairn_proto::wire::{
-    Body, GroupId, MemberRemove, MessageId, Name, RelayListChange, RoleAssign, RoleRevoke,
-    TaskAssign, TaskRef,
+    Body, GroupId, MemberRemove, MessageId, Name, RelayListChange, RoleAssign, TaskAssign, TaskRef,
 };
 
 use super::core::now;
@@ -98,18 +97,17 @@ impl Node {
         self.write(group, Body::RoleAssign(RoleAssign { member, role: role.into() }))
     }
 
-    /// Takes a role from `member`, with the rekey that keeps them out of
-    /// what the role reads from now on.
+    /// Takes a role from `member`, with the rekey of the new epoch. The
+    /// member stays, so the rekey wraps to it too; the role's key holder
+    /// then draws the role's fresh key, which it does not get
+    /// ([`cairn_proto::replica::Replica::role_revoke_body`]).
     pub fn revoke_role(
         &self,
         group: GroupId,
         member: PublicKey,
         role: &str,
     ) -> Result<MessageId, NodeError> {
-        self.build_and_write(group, |r| {
-            let (rekey, _) = r.build_rekey(&mut os_rng(), None, &[member])?;
-            Ok(Body::RoleRevoke(RoleRevoke { member, role: role.into(), rekey: Some(rekey) }))
-        })
+        self.build_and_write(group, |r| Ok(r.role_revoke_body(&mut os_rng(), member, role)?))
     }
 
     /// Sets the name this member goes by in `group` (every member sees it;

@@ -86,13 +86,36 @@ pub enum KeyEvent {
         /// Why.
         error: RekeyError,
     },
-    /// This member made a fresh key for `role` in `epoch` (the role was
-    /// revoked from someone who stays); grants to the other holders are due
-    /// ([`MemberKeys::take_due_grants`]).
+    /// This member made a fresh key for `role` in `epoch` (the key it would
+    /// have ratcheted from is known to a member the role was revoked from);
+    /// grants to the other holders are due ([`MemberKeys::take_due_grants`]).
     RoleKeyReplaced {
         /// The role.
         role: String,
         /// The epoch of the new key.
+        epoch: EpochId,
+    },
+    /// A grant of `role`'s key in `epoch` delivers another key than the one
+    /// this member holds (checked with the grant's confirmation hash, for
+    /// every grant of a key it holds, addressed to it or not). The held key
+    /// is kept; the granter lied or made a key of its own.
+    GrantMismatch {
+        /// The member who posted the grant.
+        granter: PublicKey,
+        /// The role.
+        role: String,
+        /// The epoch of the key.
+        epoch: EpochId,
+    },
+    /// The key of `role` in the current epoch `epoch` is known to a member
+    /// the role was revoked from, and no fresh key replaced it (the
+    /// revocation's own rekey was not adopted). Nothing is sealed to `role`
+    /// until a rekey brings a fresh key: the member [`rotator`] names posts
+    /// one ([`crate::replica::Replica::key_actions`]).
+    RoleKeyExposed {
+        /// The role.
+        role: String,
+        /// The current epoch.
         epoch: EpochId,
     },
 }
@@ -104,6 +127,15 @@ pub enum KeyError {
     /// This member holds no key of `role` in `epoch`.
     #[error("no key of role {role:?} in epoch {epoch:?}")]
     NoRoleKey {
+        /// The role.
+        role: String,
+        /// The epoch.
+        epoch: EpochId,
+    },
+    /// The key of `role` in `epoch` is known to a member the role was
+    /// revoked from: wait for the fresh key of the next epoch.
+    #[error("the key of role {role:?} in epoch {epoch:?} is known to a revoked member")]
+    RoleKeyExposed {
         /// The role.
         role: String,
         /// The epoch.
@@ -136,17 +168,21 @@ pub fn task_binding(create: &UnsignedMessage) -> [u8; 32] {
     content_binding(&create.group, &create.author, create.seq)
 }
 
-/// The rekey a message carries, whether a membership message carries it,
-/// and the role it revokes (whose key must not be ratcheted).
-fn carried(m: &UnsignedMessage) -> Option<(&Rekey, bool, Option<&str>)> {
+/// The rekey a message carries, plain or carried by a membership message.
+/// Which roles are not ratcheted does not depend on it: that follows the
+/// applied revocations ([`MemberKeys::fence`]), whichever rekey won.
+fn carried(m: &UnsignedMessage) -> Option<&Rekey> {
     match &m.body {
-        Body::Rekey(r) => Some((r, false, None)),
-        Body::MemberAdd(a) => a.rekey.as_ref().map(|r| (r, true, None)),
-        Body::MemberRemove(x) => x.rekey.as_ref().map(|r| (r, true, None)),
-        Body::RoleRevoke(x) => x.rekey.as_ref().map(|r| (r, true, Some(x.role.as_str()))),
+        Body::Rekey(r) => Some(r),
+        Body::MemberAdd(a) => a.rekey.as_ref(),
+        Body::MemberRemove(x) => x.rekey.as_ref(),
+        Body::RoleRevoke(x) => x.rekey.as_ref(),
         _ => None,
     }
 }
+
+/// A role key slot: (role, epoch).
+type Slot = (String, EpochId);
 
 /// One member's key handling for one group.
 pub struct MemberKeys {
@@ -164,6 +200,17 @@ pub struct MemberKeys {
     handled: BTreeSet<MessageId>,
     /// (role, member): grants this member owes.
     due: BTreeSet<(String, PublicKey)>,
+    /// Role keys a member the role was revoked from held or could derive:
+    /// never ratcheted from, never sealed under (`keys.md`, "Replacement").
+    exposed: BTreeSet<Slot>,
+    /// Role keys a grant by the role's key holder ([`key_holder`]) may
+    /// replace: a key this member drew as a first holder, or an exposed one.
+    /// Any other held key is never replaced by a grant.
+    provisional: BTreeSet<Slot>,
+    /// Revocations already fenced ([`MemberKeys::fence`]), so that a
+    /// changed verdict does not fence again (fresh keys drawn since then are
+    /// not known to the revoked member).
+    fenced: BTreeSet<MessageId>,
 }
 
 impl core::fmt::Debug for MemberKeys {
@@ -208,6 +255,9 @@ impl MemberKeys {
             built: BTreeMap::new(),
             handled: BTreeSet::new(),
             due: BTreeSet::new(),
+            exposed: BTreeSet::new(),
+            provisional: BTreeSet::new(),
+            fenced: BTreeSet::new(),
         }
     }
 
@@ -263,13 +313,14 @@ impl MemberKeys {
                 Body::KeyPackage(kp) => self.key_package(m, kp, now),
                 Body::RoleAssign(a) => self.owe(state, &a.role, a.member),
                 Body::MemberAdd(a) => a.roles.iter().for_each(|r| self.owe(state, r, a.member)),
-                Body::RoleKeyGrant(g) => self.grant(id, g, &mut events),
+                Body::RoleKeyGrant(g) => self.grant(state, id, &m.author, g, &mut events),
+                Body::RoleRevoke(r) => self.fence(state, id, &r.role, &r.member, &mut events),
                 _ => {}
             }
-            if let Some((rekey, _, revoked)) = carried(m)
+            if let Some(rekey) = carried(m)
                 && !matches!(verdict, Verdict::RekeyDropped(_))
             {
-                self.rekey(rng, state, id, m, rekey, revoked, now, &mut events);
+                self.rekey(rng, state, id, rekey, now, &mut events);
             }
             self.first_holder(rng, state, m);
         }
@@ -296,6 +347,9 @@ impl MemberKeys {
             let holds = state.members.get(&self.me).is_some_and(|mb| mb.roles.contains(role));
             if alone && holds && self.ring.role_key(role, &epoch).is_none() {
                 self.ring.insert_role_key(role, epoch, RoleKey::random(rng));
+                // A concurrent first assignment may have drawn another key:
+                // the key holder's grant settles which one counts.
+                self.provisional.insert((role.clone(), epoch));
             }
         }
     }
@@ -322,8 +376,43 @@ impl MemberKeys {
         }
     }
 
-    fn grant(&mut self, id: MessageId, g: &RoleKeyGrant, events: &mut Vec<KeyEvent>) {
+    /// A grant of a role key. A key already held is never replaced, except
+    /// a provisional one by the role's key holder ([`key_holder`]); every
+    /// grant of a held key is checked against it (`GrantMismatch`).
+    fn grant(
+        &mut self,
+        state: &GroupState,
+        id: MessageId,
+        granter: &PublicKey,
+        g: &RoleKeyGrant,
+        events: &mut Vec<KeyEvent>,
+    ) {
         self.handled.insert(id);
+        let group = self.group();
+        let slot = (g.role.clone(), g.epoch);
+        let provisional = self.provisional.contains(&slot);
+        if let Some(held) = self.ring.role_key(&g.role, &g.epoch) {
+            let canonical = key_holder(state, &g.role) == Some(*granter) && *granter != self.me;
+            if g.confirms(&group, held) || (provisional && canonical) {
+                if !g.confirms(&group, held) {
+                    self.open_grant(g, events); // the key holder's key counts
+                }
+                return;
+            }
+            // A provisional key may differ honestly (a concurrent first
+            // draw); the key holder's grant settles it. Anything else is a lie.
+            if !provisional {
+                let (role, epoch) = slot;
+                events.push(KeyEvent::GrantMismatch { granter: *granter, role, epoch });
+            }
+            return;
+        }
+        self.open_grant(g, events);
+    }
+
+    /// Opens a grant addressed to one of this member's key packages and
+    /// stores the key it delivers (no longer provisional nor exposed).
+    fn open_grant(&mut self, g: &RoleKeyGrant, events: &mut Vec<KeyEvent>) {
         let group = self.group();
         let Some(kid) = g.recipients().find(|k| self.ring.key_package(k).is_some()).copied() else {
             return;
@@ -332,6 +421,9 @@ impl MemberKeys {
         match g.open(&group, &kid, secret) {
             Ok(key) => {
                 self.ring.insert_role_key(&g.role, g.epoch, key);
+                let slot = (g.role.clone(), g.epoch);
+                self.provisional.remove(&slot);
+                self.exposed.remove(&slot);
                 events.push(KeyEvent::RoleKeyReceived { role: g.role.clone(), epoch: g.epoch });
             }
             Err(error) => events.push(KeyEvent::GrantDoesNotOpen {
@@ -342,85 +434,124 @@ impl MemberKeys {
         }
     }
 
+    /// An applied revocation of `role` from `member`, who stays: every key
+    /// of `role` this member holds, and the key of every epoch it knows,
+    /// may be known to `member` (it held the role, and stays a recipient of
+    /// every rekey), so none is ratcheted from or sealed under again. Keys
+    /// drawn after the revocation reach this member only causally after it.
+    fn fence(
+        &mut self,
+        state: &GroupState,
+        id: MessageId,
+        role: &str,
+        member: &PublicKey,
+        events: &mut Vec<KeyEvent>,
+    ) {
+        if !state.members.contains_key(member) || !self.fenced.insert(id) {
+            return;
+        }
+        let mut epochs: BTreeSet<EpochId> = self.ring.epochs().copied().collect();
+        for (r, _) in self.ring.held() {
+            if let KeyRef::Role(r, e) = r
+                && r == role
+            {
+                epochs.insert(e);
+            }
+        }
+        for e in epochs {
+            self.exposed.insert((role.to_owned(), e));
+            self.provisional.insert((role.to_owned(), e));
+        }
+        let current = state.epoch.id;
+        if self.ring.epoch_secret(&current).is_some() {
+            events.push(KeyEvent::RoleKeyExposed { role: role.to_owned(), epoch: current });
+        }
+    }
+
     /// Opens a valid rekey (adopted or a losing sibling: keys of losing
     /// rekeys stay usable for reading) and moves into its epoch.
-    #[allow(clippy::too_many_arguments)] // the fold's inputs, one each
     fn rekey(
         &mut self,
         rng: &mut (impl CryptoRng + ?Sized),
         state: &GroupState,
         id: MessageId,
-        m: &UnsignedMessage,
         rekey: &Rekey,
-        revoked: Option<&str>,
         now: u64,
         events: &mut Vec<KeyEvent>,
     ) {
         self.handled.insert(id);
         let epoch = EpochId(id.0);
-        let group = self.group();
-        let opened = match self.built.remove(&rekey.confirmation) {
-            Some(secret) => Ok(secret),
-            None => {
-                let mine = rekey.recipients().find(|k| self.ring.key_package(k).is_some()).copied();
-                match mine.and_then(|k| self.ring.key_package(&k).map(|s| (k, s))) {
-                    Some((kid, secret)) => {
-                        let r = rekey.open(&group, &kid, secret);
-                        if r.is_ok() {
-                            events.push(KeyEvent::KeyPackageUsed { id: kid });
-                        }
-                        r
-                    }
-                    None => Err(RekeyError::NotARecipient),
-                }
-            }
-        };
-        let secret = match opened {
-            Ok(s) => s,
-            Err(RekeyError::NotARecipient) => {
-                if state.members.contains_key(&self.me) && state.epoch.id == epoch {
-                    events.push(KeyEvent::NotARecipient { epoch });
-                }
-                return;
-            }
-            Err(error) => {
-                events.push(KeyEvent::RekeyDoesNotOpen { epoch, error });
-                return;
-            }
-        };
+        let Some(secret) = self.open_rekey(state, rekey, epoch, events) else { return };
         let held: Vec<String> = state.members.get(&self.me).map_or_else(Vec::new, |mb| {
-            mb.roles.iter().filter(|r| Some(r.as_str()) != revoked).cloned().collect()
+            mb.roles.iter().filter(|r| self.ring.role_key(r, &epoch).is_none()).cloned().collect()
         });
-        let roles: Vec<&str> = held.iter().map(String::as_str).collect();
+        // Never ratchet from a key a revoked member knows: those roles get
+        // a fresh key (`keys.md`, "Replacement").
+        let (replaced, ratcheted): (Vec<String>, Vec<String>) =
+            held.into_iter().partition(|r| self.exposed.contains(&(r.clone(), rekey.replaces)));
+        let roles: Vec<&str> = ratcheted.iter().map(String::as_str).collect();
         let mut missing = self.ring.advance(&rekey.replaces, epoch, secret, &roles, now);
-        if let Some(role) = revoked {
-            self.replace_role(rng, state, m, role, epoch, events);
-            // A remaining holder that did not draw the key waits for its grant.
-            let still = state.members.get(&self.me).is_some_and(|mb| mb.roles.contains(role));
-            if still && self.ring.role_key(role, &epoch).is_none() {
-                missing.push(role.to_owned());
+        for role in replaced {
+            if key_holder(state, &role) == Some(self.me) {
+                self.replace_role(rng, state, &role, epoch, events);
+            } else {
+                missing.push(role); // the key holder's grant brings it
             }
         }
         events.insert(0, KeyEvent::EpochEntered { epoch, missing_roles: missing });
     }
 
-    /// The role was revoked from someone who stays: the designated remaining
-    /// holder draws a fresh key and owes it to the other holders; the others
-    /// wait for its grant (never the ratchet: the revoked member could
-    /// compute that).
+    /// The secret of the epoch `rekey` creates: the one this member kept
+    /// when it built the rekey, or its wrap opened. Failures are events.
+    fn open_rekey(
+        &mut self,
+        state: &GroupState,
+        rekey: &Rekey,
+        epoch: EpochId,
+        events: &mut Vec<KeyEvent>,
+    ) -> Option<EpochSecret> {
+        if let Some(secret) = self.built.remove(&rekey.confirmation) {
+            return Some(secret);
+        }
+        let group = self.group();
+        let mine = rekey.recipients().find(|k| self.ring.key_package(k).is_some()).copied();
+        let opened = match mine.and_then(|k| self.ring.key_package(&k).map(|s| (k, s))) {
+            Some((kid, secret)) => {
+                let r = rekey.open(&group, &kid, secret);
+                if r.is_ok() {
+                    events.push(KeyEvent::KeyPackageUsed { id: kid });
+                }
+                r
+            }
+            None => Err(RekeyError::NotARecipient),
+        };
+        match opened {
+            Ok(s) => Some(s),
+            Err(RekeyError::NotARecipient) => {
+                if state.members.contains_key(&self.me) && state.epoch.id == epoch {
+                    events.push(KeyEvent::NotARecipient { epoch });
+                }
+                None
+            }
+            Err(error) => {
+                events.push(KeyEvent::RekeyDoesNotOpen { epoch, error });
+                None
+            }
+        }
+    }
+
+    /// This member is `role`'s key holder and the key it would ratchet is
+    /// exposed: it draws a fresh key and owes it to the other holders; the
+    /// others wait for its grant (never the ratchet: the revoked member
+    /// could compute that).
     fn replace_role(
         &mut self,
         rng: &mut (impl CryptoRng + ?Sized),
         state: &GroupState,
-        m: &UnsignedMessage,
         role: &str,
         epoch: EpochId,
         events: &mut Vec<KeyEvent>,
     ) {
-        let Body::RoleRevoke(r) = &m.body else { return };
-        if designated_holder(state, role, &r.member) != Some(self.me) {
-            return;
-        }
         self.ring.insert_role_key(role, epoch, RoleKey::random(rng));
         for (who, member) in &state.members {
             if *who != self.me && member.roles.contains(role) {
@@ -488,6 +619,18 @@ impl MemberKeys {
         let rekey = Rekey::build(rng, &state.group, state.epoch.id, &secret, &refs)?;
         self.built.insert(rekey.confirmation, secret);
         Ok((rekey, unreachable))
+    }
+
+    /// The rekey a role revocation carries: the revoked member stays a
+    /// member, so it is wrapped to like every other member (it keeps the
+    /// group; only the role's key is replaced, by the role's key holder,
+    /// [`key_holder`]). Never leave it out: that locks it out of the group.
+    pub fn revocation_rekey(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        state: &GroupState,
+    ) -> Result<(Rekey, Vec<PublicKey>), KeyError> {
+        self.build_rekey(rng, state, None, &[])
     }
 
     /// The latest key package of each current member but this one and
@@ -584,6 +727,9 @@ impl MemberKeys {
     ) -> Result<Sealed, KeyError> {
         let mut roles = Vec::with_capacity(readable_by.len());
         for role in readable_by {
+            if self.exposed.contains(&(role.clone(), epoch)) {
+                return Err(KeyError::RoleKeyExposed { role: role.clone(), epoch });
+            }
             roles.push((role.as_str(), self.role_key(role, epoch)?));
         }
         let group = self.group();
@@ -623,6 +769,9 @@ impl MemberKeys {
             if content.roles().any(|(r, e)| r == role && *e == epoch) {
                 continue;
             }
+            if self.exposed.contains(&(role.clone(), epoch)) {
+                continue; // a revoked member knows it
+            }
             let Some(new) = self.ring.role_key(&role, &epoch) else { continue };
             let old = content
                 .wraps
@@ -648,6 +797,16 @@ impl MemberKeys {
             })
             .collect();
         self.own.retain(|(k, _)| held.contains(k));
+        let roles: BTreeSet<Slot> = (self.ring.held().into_iter())
+            .filter_map(|(r, _)| match r {
+                KeyRef::Role(role, e) => Some((role, e)),
+                _ => None,
+            })
+            .collect();
+        let epochs: BTreeSet<EpochId> = self.ring.epochs().copied().collect();
+        let keep = |(r, e): &Slot| roles.contains(&(r.clone(), *e)) || epochs.contains(e);
+        self.exposed.retain(keep);
+        self.provisional.retain(keep);
         erased
     }
 }
@@ -659,6 +818,27 @@ impl MemberKeys {
 pub fn designated_holder(state: &GroupState, role: &str, except: &PublicKey) -> Option<PublicKey> {
     let holders = state.members.iter().filter(|(k, m)| *k != except && m.roles.contains(role));
     holders.min_by_key(|(k, m)| (m.since, **k)).map(|(k, _)| *k)
+}
+
+/// The key holder of `role`: its current holder admitted earliest (then
+/// the lowest key). Its key is the canonical one: it draws the fresh key
+/// that replaces an exposed one, and its grant replaces a provisional key
+/// (two concurrent first assignments drew two keys; `keys.md`, "Which key
+/// counts").
+pub fn key_holder(state: &GroupState, role: &str) -> Option<PublicKey> {
+    let holders = state.members.iter().filter(|(_, m)| m.roles.contains(role));
+    holders.min_by_key(|(k, m)| (m.since, **k)).map(|(k, _)| *k)
+}
+
+/// The member who posts the rekey that replaces an exposed role key
+/// ([`KeyEvent::RoleKeyExposed`]): the member admitted earliest among
+/// those the rules let rotate keys.
+pub fn rotator(state: &GroupState) -> Option<PublicKey> {
+    let may = |k: &PublicKey| {
+        super::capability(state, k).is_ok_and(|c| c.powers.contains(&super::Power::RotateKeys))
+    };
+    let members = state.members.iter().filter(|(k, _)| may(k));
+    members.min_by_key(|(k, m)| (m.since, **k)).map(|(k, _)| *k)
 }
 
 #[cfg(test)]

@@ -300,3 +300,43 @@ fn tasks_are_sealed_to_their_roles_and_opened_by_their_readers() {
     w.read_wire(0);
     assert!(!w.people[0].replica.state().expect("state").tasks[&task].open);
 }
+
+#[test]
+fn scenario_6_the_revoked_member_gets_the_new_epoch() {
+    let mut w = World::new();
+    let bob = w.admit();
+    let carol = w.admit();
+    w.read_wire(bob);
+    w.read_wire(carol);
+    let carol_key = w.people[carol].id.public_key();
+    let carol_kp = w.people[0].replica.state().expect("state").members[&carol_key].key_package;
+    // The revocation's rekey wraps to the member who loses the role: it stays.
+    let body = w.people[0].replica.role_revoke_body(&mut w.rng, carol_key, "member").expect("body");
+    let Body::RoleRevoke(revoke) = &body else { panic!("a revocation") };
+    let rekey = revoke.rekey.as_ref().expect("carries a rekey");
+    let to: Vec<_> = rekey.recipients().copied().collect();
+    assert!(to.contains(&carol_kp.expect("carol published one")), "carol is a recipient");
+    let v = w.write(0, body).id;
+    w.read_wire(bob);
+    w.read_wire(carol);
+    let new = EpochId(v.0);
+    let c = &w.people[carol].replica;
+    assert!(c.is_member());
+    assert!(!c.state().expect("state").members[&carol_key].roles.contains("member"));
+    assert_eq!(c.epoch(), new);
+    assert!(c.keys().ring().epoch_secret(&new).is_some(), "carol holds the current epoch");
+    // She reads what the group writes in it, not what the role reads.
+    w.write(0, chat("after the revocation"));
+    let content = crate::group::TaskContent { title: "members only".into(), ..Default::default() };
+    let body = {
+        let p = &w.people[bob];
+        p.replica.task_create_body(&mut w.rng, &content, vec!["member".into()], vec![], NOW)
+    }
+    .expect("bob holds the fresh key");
+    let task = w.write(bob, body).id;
+    w.read_wire(carol);
+    let c = &w.people[carol].replica;
+    assert_eq!(texts(c), ["after the revocation"]);
+    assert!(c.task_content(&task).is_err(), "carol does not read the role's task");
+    assert_eq!(w.people[bob].replica.task_content(&task).expect("bob reads").title, "members only");
+}

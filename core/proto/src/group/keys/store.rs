@@ -23,11 +23,14 @@ use super::MemberKeys;
 use crate::crypto::{PublicKey, context, derive_key};
 use crate::epoch::{KeyPackage, KeyPackageId, KeyRef, KeyRing};
 use crate::store::{Batch, SecretLabel, Store, StoreError};
-use crate::wire::{GroupId, MessageId, decode_canonical, encode};
+use crate::wire::{EpochId, GroupId, MessageId, decode_canonical, encode};
 
 /// The state key of the index (`Store::state`).
 const INDEX_KEY: &[u8] = b"member keys v1";
 const INDEX_VERSION: u8 = 1;
+/// The state key of the fences (`Store::state`), kept apart from the index
+/// so that an index written before fences existed still loads.
+const FENCES_KEY: &[u8] = b"member keys fences v1";
 /// The largest index accepted.
 const MAX_INDEX_LEN: usize = 4 << 20;
 
@@ -55,6 +58,16 @@ struct Index {
     due: BTreeSet<(String, PublicKey)>,
 }
 
+/// Which role keys a revoked member knows, which a key holder's grant may
+/// replace, and which revocations were handled ([`MemberKeys`] fields of
+/// the same names). No secret.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct Fences {
+    exposed: BTreeSet<(String, EpochId)>,
+    provisional: BTreeSet<(String, EpochId)>,
+    fenced: BTreeSet<MessageId>,
+}
+
 /// The secrets-file label of one key-ring secret.
 pub(crate) fn label(group: &GroupId, r: &KeyRef) -> SecretLabel {
     let material = [&group.0[..], &encode(r)].concat();
@@ -73,6 +86,12 @@ fn read_index(store: &dyn Store, group: &GroupId) -> Result<Option<Index>, KeySt
 
 fn write_index(store: &mut dyn Store, group: &GroupId, index: &Index) -> Result<(), StoreError> {
     store.commit(Batch::new().put_state(group.0, INDEX_KEY.to_vec(), encode(index))).map(drop)
+}
+
+fn read_fences(store: &dyn Store, group: &GroupId) -> Result<Fences, KeyStoreError> {
+    let Some(bytes) = store.state(&group.0, FENCES_KEY)? else { return Ok(Fences::default()) };
+    decode_canonical(&bytes, MAX_INDEX_LEN)
+        .map_err(|_| KeyStoreError::Corrupt("member keys fences do not decode"))
 }
 
 impl MemberKeys {
@@ -118,6 +137,12 @@ impl MemberKeys {
             store.erase_secret(&label(&group, r))?;
         }
         write_index(store, &group, &new)?;
+        let fences = Fences {
+            exposed: self.exposed.clone(),
+            provisional: self.provisional.clone(),
+            fenced: self.fenced.clone(),
+        };
+        store.commit(Batch::new().put_state(group.0, FENCES_KEY.to_vec(), encode(&fences)))?;
         Ok(())
     }
 
@@ -138,6 +163,10 @@ impl MemberKeys {
         keys.packages = index.packages;
         keys.handled = index.handled;
         keys.due = index.due;
+        let fences = read_fences(store, &group)?;
+        keys.exposed = fences.exposed;
+        keys.provisional = fences.provisional;
+        keys.fenced = fences.fenced;
         Ok(Some(keys))
     }
 }

@@ -150,6 +150,14 @@ impl World {
                     self.post(i, grant);
                     acted = true;
                 }
+                // As `Replica::key_actions`: the rotator replaces an exposed key.
+                let exposed = events.iter().any(|e| matches!(e, KeyEvent::RoleKeyExposed { .. }));
+                if member && exposed && rotator(&state) == Some(self.sim.key(i)) {
+                    let (rekey, _) =
+                        self.keys[i].build_rekey(&mut self.rng, &state, None, &[]).expect("rekey");
+                    self.post(i, Body::Rekey(rekey));
+                    acted = true;
+                }
             }
             if !acted {
                 return;
@@ -354,7 +362,7 @@ fn rekeys_after(w: &World, from: &MessageId, inclusive: bool) -> Vec<Rekey> {
     w.sim.log[start..]
         .iter()
         .filter_map(|b| w.sim.nodes[0].chain.entry(&id_of(b)))
-        .filter_map(|e| carried(e.message()).map(|(r, _, _)| r.clone()))
+        .filter_map(|e| carried(e.message()).cloned())
         .collect()
 }
 
@@ -648,3 +656,5 @@ fn member_keys_round_trip_through_a_store() {
     assert_eq!(back.ring().encode(), w.keys[4].ring().encode());
     assert_eq!(back.me(), w.keys[4].me());
 }
+
+mod confinement;
