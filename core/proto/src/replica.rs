@@ -465,7 +465,10 @@ impl Replica {
         bodies.extend(self.keys.take_due_grants(rng, &state));
         // A role key a revoked member knows is replaced in the next epoch:
         // one member (the rotator) posts the rekey that brings it.
-        let exposed = events.iter().any(|e| matches!(e, KeyEvent::RoleKeyExposed { .. }));
+        // The rotator may hold no key of the role: it learns of the exposure
+        // from the fold (a revocation the current epoch did not follow).
+        let exposed = events.iter().any(|e| matches!(e, KeyEvent::RoleKeyExposed { .. }))
+            || self.fold.revocation_outruns_epoch();
         if exposed && crate::group::rotator(&state) == Some(self.me) {
             // A rekey that cannot be built is left to the scheduled rotation;
             // nothing is sealed to the role meanwhile.

@@ -240,6 +240,27 @@ impl Fold {
         !voters.is_empty() && acks * 3 >= voters.len() * 2
     }
 
+    /// Whether an applied revocation from a member who stays is not in the
+    /// causal past of the message that made the current epoch: holders may
+    /// have ratcheted the role's key from one the revoked member held before
+    /// they saw the revocation, so the rotator must post a rekey
+    /// (`keys.md`, "Replacement"). False again once a rekey that saw it is
+    /// adopted.
+    pub fn revocation_outruns_epoch(&self) -> bool {
+        let Some(s) = self.state.as_ref() else { return false };
+        let current = MessageId(s.epoch.id.0);
+        self.by_target.iter().filter(|(t, _)| s.members.contains_key(*t)).any(|(_, rs)| {
+            rs.iter().any(|r| {
+                let revoke =
+                    self.message(r).is_some_and(|(_, m)| matches!(m.body, Body::RoleRevoke(_)));
+                revoke
+                    && self.verdicts.get(r).is_some_and(Verdict::applied)
+                    && *r != current
+                    && !self.dag.in_past(r, &current)
+            })
+        })
+    }
+
     /// Every applied message, in linearization order (what a UI shows as
     /// the group's history: chat beside joins, removals, role changes).
     pub fn timeline(&self) -> impl Iterator<Item = (MessageId, &UnsignedMessage)> {

@@ -151,7 +151,8 @@ impl World {
                     acted = true;
                 }
                 // As `Replica::key_actions`: the rotator replaces an exposed key.
-                let exposed = events.iter().any(|e| matches!(e, KeyEvent::RoleKeyExposed { .. }));
+                let exposed = events.iter().any(|e| matches!(e, KeyEvent::RoleKeyExposed { .. }))
+                    || self.sim.nodes[i].fold.revocation_outruns_epoch();
                 if member && exposed && rotator(&state) == Some(self.sim.key(i)) {
                     let (rekey, _) =
                         self.keys[i].build_rekey(&mut self.rng, &state, None, &[]).expect("rekey");
