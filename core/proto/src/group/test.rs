@@ -13,8 +13,10 @@ use crate::wire::{
     RuleChange, Sealed, TaskAssign, TaskCreate, TaskRef,
 };
 
+mod adversary;
 mod attacks;
 mod convergence;
+mod model_finds;
 mod rules_text;
 mod schedule;
 
