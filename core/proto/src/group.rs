@@ -43,6 +43,10 @@ pub use state::{EpochState, Former, GroupState, Member, Position, STATE_HASH_CON
 pub use task::{MAX_LABELS, TaskContent};
 
 #[cfg(test)]
+mod invariants;
+#[cfg(test)]
+mod model;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod test;

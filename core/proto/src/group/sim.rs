@@ -250,6 +250,19 @@ impl Relay {
         }
     }
 
+    /// The next message queued for `to`, not yet delivered (so the caller
+    /// can watch each delivery).
+    pub(super) fn next_for(&mut self, to: usize) -> Option<Vec<u8>> {
+        self.queues[to].pop_front()
+    }
+
+    /// Queues the messages withheld from `to`, at random places.
+    pub(super) fn release(&mut self, to: usize) {
+        for bytes in std::mem::take(&mut self.withheld[to]) {
+            self.enqueue(to, bytes);
+        }
+    }
+
     /// Flushes queues and withheld messages, in a random order.
     pub(super) fn flush(&mut self, nodes: &mut [Node]) {
         for (to, node) in nodes.iter_mut().enumerate() {

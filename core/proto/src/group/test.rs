@@ -13,9 +13,11 @@ use crate::wire::{
     RuleChange, Sealed, TaskAssign, TaskCreate, TaskRef,
 };
 
+mod adversary;
 mod attacks;
 mod convergence;
 mod insiders;
+mod model_finds;
 mod rule_escalation;
 mod rules_text;
 mod schedule;
