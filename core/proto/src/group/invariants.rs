@@ -437,7 +437,10 @@ pub(super) fn containment(
         !settled_before.contains(&x.id)
             && seeds.iter().any(|s| {
                 let fork = s.msg.author == x.msg.author && s.msg.seq <= x.msg.seq && s.id != x.id;
-                let reaches = concerns_author(s, x) || wraps_to(s, x);
+                // A removal exposes the epoch, and any member may then heal.
+                let heals = matches!(x.msg.body, Body::Rekey(_))
+                    && matches!(s.msg.body, Body::MemberRemove(_) | Body::Leave);
+                let reaches = concerns_author(s, x) || wraps_to(s, x) || heals;
                 fork || (reaches && h.concurrent(&s.id, &x.id))
             })
     };
