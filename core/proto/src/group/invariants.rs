@@ -35,11 +35,17 @@ pub(super) enum Invariant {
     BoundedCost,
 }
 
-/// The invariants the model check and the soak fail on. The fold rewrite
-/// (precedence rules) adds the rest: today's fold breaks them
-/// (`group::test::model_finds`).
-pub(super) const ENFORCED: &[Invariant] = &[Invariant::Convergence];
-
+/// The invariants the model check and the soak fail on. Finality,
+/// containment and key confinement are reported but not yet enforced: the
+/// model check finds a backdated reduction whose causal past holds no voter
+/// (so nothing is settled before it) reaching messages that voters admitted
+/// later had settled (`group.md`, "Known gap"); containment also reports
+/// idempotent duplicates (`AlreadySo`). No escalation is checked here
+/// against each message's causal past, while the fold judges a
+/// non-reduction at its position (a concurrent grant that sorts before it
+/// counts): the soak reports that difference, so it is not enforced either
+/// until the two definitions agree.
+pub(super) const ENFORCED: &[Invariant] = &[Invariant::Convergence, Invariant::BoundedCost];
 /// A broken invariant, with what broke it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Violation {
@@ -572,9 +578,8 @@ pub(super) fn no_escalation(fold: &Fold, h: &History, pasts: &mut Pasts) -> Resu
 
 /// What a rule change from `old` to `new` gives beyond `cap`, if anything.
 fn rule_change_over(old: &Rules, new: &Rules, cap: &Role) -> Option<String> {
-    if let Err(role) = old.change_within(new, cap) {
-        return Some(format!("gave role {role} more than its author holds"));
-    }
+    // Checked here on its own terms, not through `Rules::change_within`:
+    // an invariant that called the code under test could not fail.
     let mut bound = cap.clone();
     let fresh = new.roles.keys().filter(|n| !old.roles.contains_key(*n)).cloned();
     for n in fresh {
@@ -583,6 +588,10 @@ fn rule_change_over(old: &Rules, new: &Rules, cap: &Role) -> Option<String> {
         bound.manages.insert(n);
     }
     let beyond = |name: &String| new.roles.get(name).is_some_and(|r| !bound.covers(r));
+    let changed = new.roles.keys().filter(|n| old.roles.get(*n) != new.roles.get(*n));
+    if let Some(role) = changed.into_iter().find(|n| beyond(n)) {
+        return Some(format!("gave role {role} more than its author holds"));
+    }
     if new.newcomer != old.newcomer
         && let Some(n) = new.newcomer.as_ref().filter(|n| beyond(n))
     {
