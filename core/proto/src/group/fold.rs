@@ -229,7 +229,7 @@ impl Fold {
     /// Whether `x` is settled: two thirds of the members holding a
     /// rights-reducing power now (its author excluded) acknowledged it.
     /// What a UI may show as final; the fold itself judges settledness
-    /// pairwise ([`Fold::settled_before`]).
+    /// pairwise (`group.md`, "Precedence and finality").
     pub fn settled(&self, x: &MessageId) -> bool {
         let (Some(s), Some((_, xm))) = (self.state.as_ref(), self.message(x)) else {
             return false;
