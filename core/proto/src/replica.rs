@@ -414,7 +414,7 @@ impl Replica {
         if self.keys.ring().epoch_secret(&epoch).is_none() {
             return Err(ReplicaError::NoEpochKey);
         }
-        let message = self.chain.draft(&self.me, epoch, minute(now), body);
+        let message = self.draft_in(epoch, body, now);
         if let Some(state) = self.fold.state() {
             crate::group::authorize(state, &message)
                 .map_err(|r| ReplicaError::Refused(r.to_string()))?;
@@ -425,7 +425,14 @@ impl Replica {
     /// A draft of this member's next message (for content bound to its
     /// seq before signing, see [`crate::group::content_binding`]).
     pub fn draft(&self, body: Body, now: u64) -> UnsignedMessage {
-        self.chain.draft(&self.me, self.epoch(), minute(now), body)
+        self.draft_in(self.epoch(), body, now)
+    }
+
+    /// A draft citing only messages the group keeps (never one of a key
+    /// that was not let in: it would hide this message's own past).
+    fn draft_in(&self, epoch: EpochId, body: Body, now: u64) -> UnsignedMessage {
+        let kept = |id: &MessageId| self.fold.holds(id);
+        self.chain.draft_among(&self.me, epoch, minute(now), body, kept)
     }
 
     fn take_in_own(

@@ -297,11 +297,26 @@ impl ChainState {
         minute: u64,
         body: Body,
     ) -> UnsignedMessage {
+        self.draft_among(author, epoch, minute, body, |_| true)
+    }
+
+    /// Like [`ChainState::draft`], citing only other authors' tails that
+    /// `usable` accepts (a replica skips messages its group does not keep,
+    /// `group.md` "Admission gate": citing one would hide its own past).
+    pub fn draft_among(
+        &self,
+        author: &PublicKey,
+        epoch: EpochId,
+        minute: u64,
+        body: Body,
+        usable: impl Fn(&MessageId) -> bool,
+    ) -> UnsignedMessage {
         let own = self.tails.get(author).map(|(_, id)| *id);
         let mut others: Vec<&Entry<Verified>> = self
             .tails
             .iter()
             .filter(|(a, _)| *a != author)
+            .filter(|(_, (_, id))| usable(id))
             .filter_map(|(_, (_, id))| self.accepted.get(id))
             .collect();
         others.sort_by_key(|e| std::cmp::Reverse((e.message().lamport, e.id())));

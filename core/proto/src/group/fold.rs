@@ -29,6 +29,7 @@
 //! state-changing messages. Chat and comments are judged but never counted
 //! for snapshots and never change the state.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::authorize::{Refusal, authorize, capability, carried_rekey, rekey};
@@ -101,6 +102,9 @@ pub struct Fold {
     rekeys: Vec<MessageId>,
     /// Deferred reductions: the message after which each takes effect.
     anchors: HashMap<MessageId, Position>,
+    /// Voters of each message's view (the fold of its causal past), as
+    /// asked: computed once, cleared by an equivocation.
+    views: RefCell<HashMap<MessageId, BTreeSet<PublicKey>>>,
     equivocators: BTreeMap<PublicKey, u64>,
     evidence: Evidence,
     last_refold: usize,
@@ -182,6 +186,7 @@ impl Fold {
             rule_changes: Vec::new(),
             rekeys: Vec::new(),
             anchors: HashMap::new(),
+            views: RefCell::new(HashMap::new()),
             equivocators: BTreeMap::new(),
             evidence: Evidence::default(),
             last_refold: 0,
@@ -226,18 +231,18 @@ impl Fold {
         self.dag.position(id).is_some()
     }
 
-    /// Whether `x` is settled: two thirds of the members holding a
-    /// rights-reducing power now (its author excluded) acknowledged it.
-    /// What a UI may show as final; the fold itself judges settledness
-    /// pairwise (`group.md`, "Precedence and finality").
+    /// Whether `x` is final: settled before any message this fold does not
+    /// hold yet. Enough voters of `x`'s view (its author excluded) have
+    /// acknowledged it that two thirds remain whichever two of them turn
+    /// out to be the parties of a later conflict (`3·acks ≥ 2·n + 2`).
+    /// An acknowledgement held cannot have a message not yet held in its
+    /// past, so each counts against any later arrival. What a UI may show
+    /// as final (`group.md`, "Precedence and finality").
     pub fn settled(&self, x: &MessageId) -> bool {
-        let (Some(s), Some((_, xm))) = (self.state.as_ref(), self.message(x)) else {
-            return false;
-        };
-        let mut voters = voters_in(s);
-        voters.remove(&xm.author);
+        let Some((_, xm)) = self.message(x) else { return false };
+        let voters = self.view_voters(x, &[xm.author]);
         let acks = voters.iter().filter(|v| self.dag.acked(v, x)).count();
-        !voters.is_empty() && acks * 3 >= voters.len() * 2
+        !voters.is_empty() && acks * 3 >= voters.len() * 2 + 2
     }
 
     /// Whether an applied revocation from a member who stays is not in the
@@ -429,10 +434,8 @@ impl Fold {
         for author in concerned {
             for m in self.dag.unseen(id, &author) {
                 let Some(pos) = self.dag.position(&m) else { continue };
-                if pos > at
-                    && !self.dag.in_past(id, &m)
-                    && self.settled_before_reduction(&m, id, None)
-                {
+                let Some((_, mm)) = self.message(&m) else { continue };
+                if pos > at && !self.dag.in_past(id, &m) && self.spared(&m, mm, id, rm, None) {
                     at = pos;
                 }
             }
@@ -474,6 +477,7 @@ impl Fold {
             return Vec::new();
         }
         self.equivocators.insert(author, fork);
+        self.views.borrow_mut().clear();
         let Some(mut start) = self.dag.position_from(&author, fork) else { return Vec::new() };
         // The equivocator's reductions no longer cut anything off.
         for ((_, r), rm) in self.order.range(start..) {
@@ -583,6 +587,12 @@ impl Fold {
             return Verdict::Refused(refusal);
         }
         s.apply(id, m);
+        if let Body::MemberRemove(r) = &m.body {
+            // Judged in its causal past, a removal may apply where its target
+            // is no longer (or not yet) a member here; the target may still
+            // know the epoch's secret (a welcome was sent), so it is exposed.
+            s.epoch.exposed_to.insert(r.member);
+        }
         if let Body::Rekey(r) = &m.body {
             let settled = self.rekey_in_context(s, id, m, r).unwrap_or(None);
             s.adopt_rekey(id, r.replaces, false, settled);
@@ -664,8 +674,7 @@ impl Fold {
     ) -> Vec<(MessageId, &UnsignedMessage)> {
         let mut out = self.raw_cutters(id, m, universe);
         out.retain(|(r, rm)| {
-            self.judge_reduction(r, rm, universe).is_ok()
-                && !self.settled_before_reduction(id, r, universe)
+            self.judge_reduction(r, rm, universe).is_ok() && !self.spared(id, m, r, rm, universe)
         });
         out
     }
@@ -692,8 +701,10 @@ impl Fold {
     }
 
     /// Whether reduction `q` precedes the concurrent reduction `r` (which
-    /// it concerns): `q` is settled before `r`; or neither is settled
-    /// before the other and `q`'s author is senior. Never both ways.
+    /// it concerns): `q` is settled before `r` and not the other way round;
+    /// or both or neither are settled and `q`'s author is senior. Each side
+    /// is judged by the voters of its own causal past, so the two answers
+    /// can both hold; the definition keeps precedence one way only.
     fn precedes(
         &self,
         q: &MessageId,
@@ -702,61 +713,89 @@ impl Fold {
         rm: &UnsignedMessage,
         universe: Option<&MessageId>,
     ) -> bool {
-        let voters = self.pair_voters(q, qm, r, rm);
-        if self.settled_by(q, r, &voters, universe) {
-            return true;
+        let parties = [Some(qm.author), target(qm), Some(rm.author), target(rm)];
+        let parties: Vec<PublicKey> = parties.into_iter().flatten().collect();
+        let q_first = self.settled_by(q, r, &self.view_voters(q, &parties), universe);
+        let r_first = self.settled_by(r, q, &self.view_voters(r, &parties), universe);
+        match (q_first, r_first) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => self.senior(q, qm, r, rm),
         }
-        if self.settled_by(r, q, &voters, universe) {
-            return false;
-        }
-        self.senior(q, qm, r, rm)
     }
 
-    /// The voters on two concurrent reductions: members holding a
-    /// rights-reducing power in either's causal past, neither author nor
-    /// target of either.
-    fn pair_voters(
+    /// The voters on message `x`: the members holding a rights-reducing
+    /// power in the fold of `x`'s own causal past (its *view*), without
+    /// `parties`. Drawn from the side being protected, so the author of a
+    /// conflicting message, however far back it reaches for parents, can
+    /// neither empty nor pad this set.
+    fn view_voters(&self, x: &MessageId, parties: &[PublicKey]) -> BTreeSet<PublicKey> {
+        let mut voters = match self.standing.get(x) {
+            Some(st) => voters_in(&st.state),
+            None => self.view_of(x),
+        };
+        for p in parties {
+            voters.remove(p);
+        }
+        voters
+    }
+
+    /// The voters of `x`'s view, computed once per message (its causal
+    /// past never changes; an equivocation clears the cache).
+    fn view_of(&self, x: &MessageId) -> BTreeSet<PublicKey> {
+        if let Some(v) = self.views.borrow().get(x) {
+            return v.clone();
+        }
+        let Some(state) = self.fold_past(x) else { return BTreeSet::new() };
+        let voters = voters_in(&state);
+        self.views.borrow_mut().insert(*x, voters.clone());
+        voters
+    }
+
+    /// Whether message `x`, concurrent with reduction `r` that concerns its
+    /// author, is out of `r`'s reach: `x` is settled before `r`; or, when
+    /// `r` is not settled before `x` either, `x`'s author is senior to
+    /// `r`'s (with nobody to settle anything, a junior cannot undo what a
+    /// senior did; its reduction takes effect after it).
+    fn spared(
         &self,
-        q: &MessageId,
-        qm: &UnsignedMessage,
+        x: &MessageId,
+        xm: &UnsignedMessage,
         r: &MessageId,
         rm: &UnsignedMessage,
-    ) -> BTreeSet<PublicKey> {
-        let mut voters = self.reduction_voters(q);
-        voters.extend(self.reduction_voters(r));
-        for party in
-            [Some(qm.author), target(qm), Some(rm.author), target(rm)].into_iter().flatten()
-        {
-            voters.remove(&party);
+        universe: Option<&MessageId>,
+    ) -> bool {
+        if self.settled_before_reduction(x, r, universe) {
+            return true;
         }
-        voters
+        let parties: Vec<PublicKey> =
+            [Some(xm.author), Some(rm.author), target(rm)].into_iter().flatten().collect();
+        if self.settled_by(r, x, &self.view_voters(r, &parties), universe) {
+            return false;
+        }
+        let Some(st) = self.standing.get(r) else { return false };
+        let since = |k: &PublicKey| st.state.members.get(k).map(|m| m.since);
+        match (since(&xm.author), since(&rm.author)) {
+            (Some(a), Some(b)) => a < b,
+            _ => false,
+        }
     }
 
-    /// Members holding a rights-reducing power in reduction `r`'s causal
-    /// past (its standing state), its author and target excluded.
-    fn reduction_voters(&self, r: &MessageId) -> BTreeSet<PublicKey> {
-        let Some(st) = self.standing.get(r) else { return BTreeSet::new() };
-        let mut voters = voters_in(&st.state);
-        if let Some((_, rm)) = self.message(r) {
-            voters.remove(&rm.author);
-            target(rm).map(|t| voters.remove(&t));
-        }
-        voters
-    }
-
-    /// Whether `x` is settled before reduction `r`, judged by `r`'s voters
-    /// without `x`'s author.
+    /// Whether `x` is settled before reduction `r`, judged by the voters of
+    /// `x`'s view without the parties (`x`'s author, `r`'s author and
+    /// target).
     fn settled_before_reduction(
         &self,
         x: &MessageId,
         r: &MessageId,
         universe: Option<&MessageId>,
     ) -> bool {
-        let mut voters = self.reduction_voters(r);
-        if let Some((_, xm)) = self.message(x) {
-            voters.remove(&xm.author);
-        }
-        self.settled_by(x, r, &voters, universe)
+        let (Some((_, xm)), Some((_, rm))) = (self.message(x), self.message(r)) else {
+            return false;
+        };
+        let parties: Vec<PublicKey> =
+            [Some(xm.author), Some(rm.author), target(rm)].into_iter().flatten().collect();
+        self.settled_by(x, r, &self.view_voters(x, &parties), universe)
     }
 
     /// Two thirds of `voters` acknowledged `x` before `y`; nobody votes
@@ -823,15 +862,14 @@ impl Fold {
             return Ok(None);
         }
         let current = MessageId(s.epoch.id.0);
-        let mut voters = voters_in(s);
-        voters.remove(&m.author);
-        if let Some((_, cm)) = self.message(&current) {
-            voters.remove(&cm.author);
-        }
-        if self.dag.in_past(&current, &id) || self.settled_by(&current, &id, &voters, None) {
+        let mut parties = vec![m.author];
+        parties.extend(self.message(&current).map(|(_, cm)| cm.author));
+        let current_first =
+            self.settled_by(&current, &id, &self.view_voters(&current, &parties), None);
+        if self.dag.in_past(&current, &id) || current_first {
             return Err(Refusal::StaleEpoch);
         }
-        Ok(self.settled_by(&id, &current, &voters, None).then_some(true))
+        Ok(self.settled_by(&id, &current, &self.view_voters(&id, &parties), None).then_some(true))
     }
 
     fn suspended(&self, m: &UnsignedMessage) -> bool {
@@ -854,6 +892,14 @@ impl Fold {
     /// before the genesis is in.
     fn compute_standing(&self, id: &MessageId) -> Option<Standing> {
         let (_, rm) = self.message(id)?;
+        let s = self.fold_past(id)?;
+        let verdict = self.judge_alone(&s, rm);
+        Some(Standing { verdict, state: s })
+    }
+
+    /// The fold of `id`'s causal past (governance messages only, cut-offs
+    /// limited to that past). `None` before the genesis is in.
+    fn fold_past(&self, id: &MessageId) -> Option<GroupState> {
         let mut s = self.snapshots.get(&BASE)?.clone();
         let mut past: Vec<(Position, MessageId)> = self
             .dag
@@ -868,8 +914,7 @@ impl Fold {
                 _ => {}
             }
         }
-        let verdict = self.judge_alone(&s, rm);
-        Some(Standing { verdict, state: s })
+        Some(s)
     }
 
     /// A reduction judged in one state, ignoring standing and cut-offs.

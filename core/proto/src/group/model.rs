@@ -35,7 +35,7 @@ use std::fmt::Write as _;
 
 use super::invariants::{
     ENFORCED, Finality, History, Invariant, Pasts, Violation, Written, containment, convergence,
-    kind, settled_default, settled_set, short, state_level, verdicts, who,
+    kind, settled_by_rule, settled_set, short, state_level, verdicts, who,
 };
 use super::sim::{GROUP, id_of};
 use super::{Fold, GroupState, Rules, authorize};
@@ -394,14 +394,14 @@ fn deliver(
         fold.insert(w.id, &w.msg);
     }
     let mut fin = Finality::default();
-    found.extend(fin.check(&fold, h, &settled_default).err());
+    found.extend(fin.check(&fold, h, &settled_by_rule).err());
     for &i in order {
         let w = actions[i];
         let before = verdicts(&fold, h);
-        let settled = settled_set(&fold, h, &settled_default);
+        let settled = settled_set(&fold, h, &settled_by_rule);
         fold.insert(w.id, &w.msg);
         found.extend(containment(&before, &settled, &fold, h, &[w.id]).err());
-        found.extend(fin.check(&fold, h, &settled_default).err());
+        found.extend(fin.check(&fold, h, &settled_by_rule).err());
     }
     fold
 }

@@ -59,7 +59,8 @@ impl Node {
     /// Drafts, signs and takes in this node's next message.
     pub(super) fn write(&mut self, body: Body) -> Vec<u8> {
         let epoch = self.fold.state().map_or(EpochId::GENESIS, |s| s.epoch.id);
-        let m = self.chain.draft(&self.public(), epoch, 0, body);
+        let kept = |id: &MessageId| self.fold.holds(id);
+        let m = self.chain.draft_among(&self.public(), epoch, 0, body, kept);
         self.sign_and_keep(m)
     }
 

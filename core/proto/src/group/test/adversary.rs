@@ -13,7 +13,7 @@ use rand_core::Rng;
 
 use super::super::invariants::{
     ENFORCED, Finality, History, Invariant, Pasts, Violation, Written, containment, convergence,
-    settled_default, settled_set, state_level, verdicts,
+    settled_by_rule, settled_set, state_level, verdicts,
 };
 use super::*;
 
@@ -100,9 +100,9 @@ impl Soak {
         }
         let mut out = Vec::new();
         out.extend(containment(&w.verdicts, &w.settled, fold, &self.h, arrived).err());
-        out.extend(w.finality.check(fold, &self.h, &settled_default).err());
+        out.extend(w.finality.check(fold, &self.h, &settled_by_rule).err());
         w.verdicts = now;
-        w.settled = settled_set(fold, &self.h, &settled_default);
+        w.settled = settled_set(fold, &self.h, &settled_by_rule);
         out.into_iter().for_each(|v| self.found(v));
     }
 
@@ -337,7 +337,7 @@ impl Soak {
     fn settled(&self) -> (usize, usize, usize) {
         let fold = &self.sim.nodes[0].fold;
         let held = self.h.iter().filter(|w| fold.verdict(&w.id).is_some()).count();
-        (settled_set(fold, &self.h, &settled_default).len(), self.watch[0].finality.settled(), held)
+        (settled_set(fold, &self.h, &settled_by_rule).len(), self.watch[0].finality.settled(), held)
     }
 
     fn enforced(&self) -> Vec<String> {
