@@ -16,6 +16,7 @@ use crate::wire::{
 mod adversary;
 mod attacks;
 mod convergence;
+mod fold_vectors;
 mod insiders;
 mod model_finds;
 mod rule_escalation;

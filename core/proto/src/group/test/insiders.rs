@@ -4,6 +4,7 @@
 //! finality"). Each test names the scenario of the review it answers and
 //! asserts the end state: who is a member, which epoch is current.
 
+use super::fold_vectors::record;
 use super::*;
 
 /// Pursuance template with a sixth key, not yet admitted: 0 steward, 1 and
@@ -65,6 +66,7 @@ fn scenario_1_a_backdated_removal_cannot_veto_settled_history() {
         assert!(!st.members.contains_key(&keys[c]), "node {who}: C is out");
         assert!(!st.members.contains_key(&keys[d]), "node {who}: D stays out");
     });
+    record("scenario-1-retroactive-veto", &sim);
 }
 
 /// The same backdated removal when S never removed C: C had the power to
@@ -105,6 +107,7 @@ fn a_backdated_removal_reaches_only_what_was_not_settled() {
         assert!(st.members[&keys[3]].roles.contains("observer"), "node {who}");
         assert!(!st.members[&keys[3]].roles.contains("contributor"), "node {who}");
     });
+    record("backdated-removal-reach", &sim);
 }
 
 /// Scenario 4, "junk authors kept forever": a key that was never let in
@@ -141,6 +144,7 @@ fn scenario_4_a_key_never_admitted_is_not_kept_at_all() {
     for who in 0..6 {
         assert_eq!(verdict(&sim, who, &id), Verdict::Applied, "node {who}");
     }
+    record("scenario-4-never-admitted", &sim);
 }
 
 /// Scenario 7, "any inviter can replace the epoch": after the steward's
@@ -189,6 +193,7 @@ fn scenario_7_an_inviter_cannot_displace_a_settled_epoch_or_lock_members_out() {
         assert_eq!(st.epoch.id, EpochId(rotate.0), "node {who}: the settled epoch stays");
         assert_eq!(st.members.len(), 7, "node {who}: both admissions apply");
     });
+    record("scenario-7-epoch-hijack", &sim);
 }
 
 /// The id of the message in which `who` announced its key package.
@@ -235,4 +240,5 @@ fn a_winning_membership_rekey_must_wrap_to_every_member_who_stays() {
     everywhere(&sim, |who, st| {
         assert_eq!(st.epoch.id, EpochId(rotate.0), "node {who}");
     });
+    record("rekey-wraps-every-member", &sim);
 }
