@@ -4,7 +4,11 @@
 //!
 //! Each hook panics only when a property is violated; any input is allowed.
 
+mod fold_ops;
+
 use std::collections::{BTreeMap, BTreeSet};
+
+pub use fold_ops::fold_ops;
 
 use zeroize::Zeroizing;
 
@@ -252,6 +256,7 @@ mod test {
                 envelope_decode(&data);
                 message_decode(&data);
                 chain_ops(&data);
+                fold_ops(&data);
                 recovery(&String::from_utf8_lossy(&data));
                 rules_toml(&String::from_utf8_lossy(&data));
                 rules_decode(&data);
