@@ -100,7 +100,7 @@ impl Dag {
     /// The first message of `voter` that has `x` in its causal past. An
     /// author's messages see monotonically more, so this is a binary
     /// search over the voter's chain.
-    fn first_seeing(&self, voter: &PublicKey, x: &MessageId) -> Option<MessageId> {
+    pub(crate) fn first_seeing(&self, voter: &PublicKey, x: &MessageId) -> Option<MessageId> {
         let chain = self.chains.get(*self.author_ix.get(voter)?)?;
         let at = chain.partition_point(|w| !self.in_past(x, w));
         chain.get(at).copied()

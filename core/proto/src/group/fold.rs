@@ -318,7 +318,7 @@ impl Fold {
         }
         self.order.insert((m.lamport, id), m.clone());
         let own = (m.lamport, id);
-        let mut start = own.min(self.reopened_by(&id));
+        let mut start = own.min(self.reopened_by(&id, &m.author));
         if is_reduction(m) {
             self.index_reduction(id, m);
             self.refresh_standing(id);
@@ -342,15 +342,27 @@ impl Fold {
     /// as an acknowledgement: the reach of every reduction and the position
     /// of every rekey it is concurrent with (it may settle, or unsettle, a
     /// message before them). Re-anchors deferred reductions.
-    fn reopened_by(&mut self, w: &MessageId) -> Position {
+    fn reopened_by(&mut self, w: &MessageId, author: &PublicKey) -> Position {
         let mut start = self.dag.position(w).unwrap_or(BASE);
+        // `w` acknowledges what it is concurrent with (settling it before
+        // those reductions), and the reductions it is its author's first
+        // message to see (settling them before what it has not seen).
+        let touched = |r: &MessageId| {
+            self.dag.concurrent(r, w) || self.dag.first_seeing(author, r) == Some(*w)
+        };
         let open: Vec<MessageId> = self
             .by_target
             .values()
             .flatten()
             .chain(&self.rule_changes)
-            .filter(|r| self.dag.concurrent(r, w))
+            .filter(|r| touched(r))
             .copied()
+            .collect();
+        let rekeys: Vec<Position> = self
+            .rekeys
+            .iter()
+            .filter(|k| touched(k))
+            .filter_map(|k| self.dag.position(k))
             .collect();
         for r in open {
             if let Some((_, rm)) = self.message(&r) {
@@ -358,10 +370,7 @@ impl Fold {
             }
             start = start.min(self.reanchor(&r));
         }
-        for k in self.rekeys.iter().filter(|k| self.dag.concurrent(k, w)) {
-            start = start.min(self.dag.position(k).unwrap_or(start));
-        }
-        start
+        rekeys.into_iter().fold(start, Position::min)
     }
 
     fn index_reduction(&mut self, id: MessageId, m: &UnsignedMessage) {
