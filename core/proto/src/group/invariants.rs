@@ -503,25 +503,25 @@ pub(super) fn containment(
                 fork || (reaches && h.concurrent(&s.id, &x.id))
             })
     };
-    // An arrival is also an acknowledgement: concurrent with a reduction
-    // that concerns `x`'s author, it may settle `x` before that reduction
-    // and lift its cut-off (never the other way round).
-    let lifted = |x: &Written| {
-        let now_applied = after.get(&x.id).is_some_and(Verdict::applied);
-        let was_refused = before.get(&x.id).is_some_and(|v| !v.applied());
-        now_applied
-            && was_refused
+    // An arrival is also an acknowledgement. Concurrent with a reduction
+    // that concerns `x`'s author (or its author's first message to see
+    // one), it may settle `x` before that reduction and lift its cut-off,
+    // or settle the reduction before `x` and take away the seniority that
+    // spared it; only while `x` is not final.
+    let by_ack = |x: &Written| {
+        !settled_before.contains(&x.id)
             && h.iter().any(|r| {
                 is_reduction(&r.msg.body)
                     && concerns_author(r, x)
-                    && seeds.iter().any(|s| h.concurrent(&s.id, &r.id))
+                    && h.concurrent(&r.id, &x.id)
+                    && seeds.iter().any(|s| h.concurrent(&s.id, &r.id) || h.in_past(&r.id, &s.id))
             })
     };
     // (c) follows changes of (b) only: a seed's own reach is (b).
     let mut allowed: Vec<&Written> = Vec::new();
     let mut pending: Vec<&Written> = Vec::new();
     for x in changed {
-        if direct(x) || lifted(x) { allowed.push(x) } else { pending.push(x) }
+        if direct(x) || by_ack(x) { allowed.push(x) } else { pending.push(x) }
     }
     loop {
         let before_len = pending.len();

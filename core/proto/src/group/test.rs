@@ -19,6 +19,7 @@ mod convergence;
 mod fold_vectors;
 mod insiders;
 mod model_finds;
+mod mutants;
 mod rule_escalation;
 mod rules_text;
 mod schedule;
