@@ -29,6 +29,23 @@ fn everywhere(sim: &Sim, check: impl Fn(usize, &GroupState)) {
     assert!(sim.converged(), "members disagree");
 }
 
+/// C speaks once (`old`) and falls silent; S removes D and admits a
+/// newcomer, and the steward acknowledges each (settling them). Returns
+/// `old` and S's two messages.
+fn settled_work(
+    sim: &mut Sim,
+    (c, s, d, newcomer): (usize, usize, usize, usize),
+) -> [MessageId; 3] {
+    let old = sim.act(c, chat("old"));
+    let b = remove(sim, d);
+    let remove_d = sim.act(s, b);
+    sim.act(0, chat("ack"));
+    let b = add(sim, newcomer, &["observer"]);
+    let admit = sim.act(s, b);
+    sim.act(0, chat("ack"));
+    [old, remove_d, admit]
+}
+
 /// Scenario 1, "retroactive veto": C stays silent after `old`; S removes D,
 /// admits a newcomer, then removes C, and the steward acknowledges each.
 /// C then signs a removal of S citing only `old`. Before the precedence
@@ -37,13 +54,7 @@ fn everywhere(sim: &Sim, check: impl Fn(usize, &GroupState)) {
 fn scenario_1_a_backdated_removal_cannot_veto_settled_history() {
     let mut sim = six(b"veto");
     let (c, s, d, newcomer) = (1, 4, 2, 5);
-    let old = sim.act(c, chat("old"));
-    let b = remove(&sim, d);
-    let remove_d = sim.act(s, b);
-    sim.act(0, chat("ack"));
-    let b = add(&sim, newcomer, &["observer"]);
-    let admit = sim.act(s, b);
-    sim.act(0, chat("ack"));
+    let [old, remove_d, admit] = settled_work(&mut sim, (c, s, d, newcomer));
     sim.act(newcomer, chat("hello"));
     let b = remove(&sim, c);
     let remove_c = sim.act(s, b);
@@ -76,13 +87,7 @@ fn scenario_1_a_backdated_removal_cannot_veto_settled_history() {
 fn a_backdated_removal_reaches_only_what_was_not_settled() {
     let mut sim = six(b"reach");
     let (c, s, d, newcomer) = (1, 4, 2, 5);
-    let old = sim.act(c, chat("old"));
-    let b = remove(&sim, d);
-    let remove_d = sim.act(s, b);
-    sim.act(0, chat("ack"));
-    let b = add(&sim, newcomer, &["observer"]);
-    let admit = sim.act(s, b);
-    sim.act(0, chat("ack"));
+    let [old, remove_d, admit] = settled_work(&mut sim, (c, s, d, newcomer));
     // S's last action: nobody acknowledges it before C's removal is out.
     let b = assign(&sim, 3, "contributor");
     let unsettled = sim.act(s, b);
