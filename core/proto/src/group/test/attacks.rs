@@ -265,6 +265,8 @@ fn of_mutual_removals_the_one_settled_first_applies_whoever_is_senior() {
     let bytes = sim.nodes[1].write_citing(a, &[]);
     let r1 = id_of(&bytes);
     sim.broadcast(bytes);
+    // The steward now sees both: that acknowledges neither before the other.
+    sim.act(0, chat("seen both"));
     let cut = Verdict::Refused(Refusal::CutOff { by: r4, because: Box::new(Refusal::NotAMember) });
     for who in 0..5 {
         assert_eq!(verdict(&sim, who, &r4), Verdict::Applied, "node {who}");

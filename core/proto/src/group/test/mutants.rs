@@ -3,6 +3,7 @@
 //! a slightly different one.
 
 use super::*;
+use crate::group::STATE_HASH_CONTEXT;
 
 /// owner (founder) above admin and member; recovery by the earliest member.
 const LIVE: &str = r#"founder = "owner"
@@ -93,4 +94,65 @@ fn admitting_a_member_or_oneself_is_already_so() {
     assert_eq!(verdict(&sim, 0, &id), Verdict::Refused(Refusal::AlreadySo));
     let s = sim.nodes[0].fold.state().expect("state");
     assert_eq!(s.members[&sim.key(2)].roles, BTreeSet::from(["contributor".to_string()]));
+}
+
+/// The state hash is the domain-separated hash of the encoded state: equal
+/// states, equal hashes; a change in the state changes it.
+#[test]
+fn the_state_hash_is_the_hash_of_the_state() {
+    let mut sim = pursuance_group(b"hash");
+    let s = sim.nodes[0].fold.state().expect("state").clone();
+    let expected = blake3::derive_key(STATE_HASH_CONTEXT, &crate::wire::encode(&s));
+    assert_eq!(sim.nodes[0].fold.state_hash(), Some(expected));
+    let b = assign(&sim, 2, "observer");
+    sim.act(1, b);
+    assert_ne!(sim.nodes[0].fold.state_hash(), Some(expected));
+    assert!(sim.converged());
+}
+
+/// Who votes: members holding `remove`, `change-rules`, or managing a role;
+/// a message is final once enough of them cite it that two thirds remain
+/// whichever two are parties to a later conflict.
+#[test]
+fn a_message_is_final_once_enough_voters_of_its_view_cite_it() {
+    let mut sim = pursuance_group(b"final");
+    // Voters of the steward's chat: coordinators 1 and 4 (remove, manage).
+    let x = sim.act(0, chat("x"));
+    assert!(!sim.nodes[0].fold.settled(&x), "nobody cited it yet");
+    sim.act(1, chat("seen"));
+    assert!(!sim.nodes[0].fold.settled(&x), "one of two voters is not enough");
+    sim.act(4, chat("seen"));
+    // 2 acks of 2 voters: 3·2 ≥ 2·2 + 2.
+    assert!(sim.nodes[0].fold.settled(&x));
+    // The contributor and the observer hold no rights-reducing power: their
+    // citations do not count.
+    let y = sim.act(1, chat("y"));
+    sim.act(2, chat("seen"));
+    sim.act(3, chat("seen"));
+    assert!(!sim.nodes[0].fold.settled(&y));
+}
+
+/// Holding `remove` alone (no `change-rules`, managing nothing) makes a
+/// voter.
+#[test]
+fn holding_remove_alone_makes_a_voter() {
+    let rules = Rules::from_toml(
+        r#"founder = "lead"
+[roles.lead]
+powers = ["chat", "invite", "remove", "change-rules"]
+manages = ["bouncer"]
+[roles.bouncer]
+powers = ["chat", "remove"]
+"#,
+    )
+    .expect("valid");
+    let mut sim = Sim::new(b"bouncer", 3, &rules);
+    for who in [1, 2] {
+        let b = add(&sim, who, &["bouncer"]);
+        sim.act(0, b);
+    }
+    let x = sim.act(0, chat("x"));
+    sim.act(1, chat("seen"));
+    sim.act(2, chat("seen"));
+    assert!(sim.nodes[0].fold.settled(&x), "both bouncers vote");
 }
