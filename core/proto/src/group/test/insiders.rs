@@ -247,3 +247,52 @@ fn a_winning_membership_rekey_must_wrap_to_every_member_who_stays() {
     });
     record("rekey-wraps-every-member", &sim);
 }
+
+/// A junior's backdated removal of a senior, with nobody to settle
+/// anything: the senior's concurrent work is spared, and the removal takes
+/// effect after it.
+#[test]
+fn a_juniors_backdated_removal_spares_the_seniors_work() {
+    let mut sim = six(b"junior");
+    // Coordinator 1 was admitted before coordinator 4.
+    let (senior, junior) = (1, 4);
+    let old = sim.act(junior, chat("old"));
+    let b = assign(&sim, 3, "contributor");
+    let work = sim.act(senior, b);
+    let b = remove(&sim, senior);
+    let bytes = sim.nodes[junior].write_citing(b, &[old]);
+    let removal = id_of(&bytes);
+    sim.broadcast(bytes);
+    for who in 0..6 {
+        assert_eq!(verdict(&sim, who, &removal), Verdict::Applied, "node {who}");
+        assert_eq!(verdict(&sim, who, &work), Verdict::Applied, "node {who}");
+    }
+    let keys: Vec<_> = (0..6).map(|i| sim.key(i)).collect();
+    everywhere(&sim, |who, st| {
+        assert!(!st.members.contains_key(&keys[senior]), "node {who}: the senior is out");
+        assert!(st.members[&keys[3]].roles.contains("contributor"), "node {who}: its work stays");
+    });
+}
+
+/// A sibling rekey whose author had seen the epoch it would displace is
+/// stale, settled or not: a membership rekey that cites the rotation and
+/// names the epoch before it is dropped.
+#[test]
+fn a_sibling_rekey_that_saw_the_current_epoch_is_stale() {
+    let mut sim = six(b"saw it");
+    let kps: Vec<_> = (0..5).map(|who| key_package(&mut sim, who)).collect();
+    let Body::Rekey(rotation) = rekey_to(&sim, 0, &kps[1..]) else { panic!("rekey") };
+    let rotate = sim.act(0, Body::Rekey(rotation));
+    let mut rng = XofRng::from_seed(b"saw it");
+    let refs: Vec<_> = kps.iter().map(|(i, k)| (*i, k)).collect();
+    let secret = EpochSecret::random(&mut rng);
+    let previous = EpochId(sim.genesis.0);
+    let rekey = Rekey::build(&mut rng, &GROUP, previous, &secret, &refs).expect("build");
+    let member = SigningKey::random(&mut XofRng::from_seed(b"joiner")).public();
+    let add = MemberAdd { member, roles: vec!["observer".into()], rekey: Some(rekey) };
+    let id = sim.act(1, Body::MemberAdd(add));
+    for who in 0..5 {
+        assert_eq!(verdict(&sim, who, &id), Verdict::RekeyDropped(Refusal::StaleEpoch));
+    }
+    everywhere(&sim, |who, st| assert_eq!(st.epoch.id, EpochId(rotate.0), "node {who}"));
+}
