@@ -1,5 +1,6 @@
 //! Causal-past queries for the fold: per message, a version vector of what
-//! its author had seen, and the acknowledgements that settle messages.
+//! its author had seen ([`Clock`], stored shared with its parents'), and
+//! the acknowledgements that settle messages.
 //!
 //! `vv[a]` is one more than the highest sequence number of author `a` in
 //! the message's causal past including itself (0: none). Because every
@@ -12,8 +13,13 @@
 //! inserted ([`Dag::admitted`]): a key that was never let in costs no
 //! column in anybody's vector.
 
-use std::collections::{BTreeMap, HashMap};
+mod clock;
+#[cfg(test)]
+mod test;
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use self::clock::Clock;
 use super::state::Position;
 use crate::crypto::PublicKey;
 use crate::wire::{Body, MessageId, UnsignedMessage};
@@ -22,7 +28,7 @@ struct Meta {
     author: usize,
     seq: u64,
     pos: Position,
-    vv: Vec<u64>,
+    vv: Clock,
 }
 
 /// The messages the fold holds, with their causal pasts.
@@ -55,16 +61,15 @@ impl Dag {
         adds.iter().any(|a| m.parents.iter().any(|p| p == a || self.in_past(a, p)))
     }
 
-    /// Adds a message whose parents (if held) were added before.
+    /// Adds a message whose parents (if held) were added before. Its clock
+    /// starts from its latest parent's and joins the others': only what
+    /// the message learned beyond that parent costs memory.
     pub(crate) fn insert(&mut self, id: MessageId, m: &UnsignedMessage) {
         let author = self.author_index(m.author);
-        let mut vv = vec![0u64; self.authors.len()];
-        for p in m.parents.iter().filter_map(|p| self.metas.get(p)) {
-            for (mine, theirs) in vv.iter_mut().zip(&p.vv) {
-                *mine = (*mine).max(*theirs);
-            }
-        }
-        vv[author] = vv[author].max(m.seq + 1);
+        let mut parents: Vec<&Meta> = m.parents.iter().filter_map(|p| self.metas.get(p)).collect();
+        parents.sort_by_key(|p| std::cmp::Reverse(p.pos));
+        let vv = parents.iter().fold(Clock::default(), |vv, p| vv.join(&p.vv));
+        let vv = vv.raised(author, m.seq + 1);
         self.by_seq.insert((author, m.seq), id);
         self.chains[author].push(id);
         self.metas.insert(id, Meta { author, seq: m.seq, pos: (m.lamport, id), vv });
@@ -78,6 +83,16 @@ impl Dag {
         }
     }
 
+    /// Bytes the clocks of all held messages take, counting each shared
+    /// node once (what causal bookkeeping costs, for benchmarks and tests).
+    pub(crate) fn clock_bytes(&self) -> usize {
+        let mut seen = HashSet::new();
+        for meta in self.metas.values() {
+            meta.vv.nodes(&mut |node| seen.insert(node));
+        }
+        seen.len() * Clock::NODE_BYTES
+    }
+
     fn author_index(&mut self, key: PublicKey) -> usize {
         *self.author_ix.entry(key).or_insert_with(|| {
             self.authors.push(key);
@@ -89,7 +104,7 @@ impl Dag {
     /// True when `x` is a strict ancestor of `y`.
     pub(crate) fn in_past(&self, x: &MessageId, y: &MessageId) -> bool {
         let (Some(mx), Some(my)) = (self.metas.get(x), self.metas.get(y)) else { return false };
-        x != y && my.vv.get(mx.author).is_some_and(|&seen| seen > mx.seq)
+        x != y && my.vv.get(mx.author) > mx.seq
     }
 
     /// Neither is in the other's past.
@@ -137,8 +152,8 @@ impl Dag {
     pub(crate) fn past(&self, id: &MessageId) -> Vec<MessageId> {
         let Some(meta) = self.metas.get(id) else { return Vec::new() };
         let mut out = Vec::new();
-        for (author, &seen) in meta.vv.iter().enumerate() {
-            let range = (author, 0)..(author, seen);
+        for author in 0..self.authors.len() {
+            let range = (author, 0)..(author, meta.vv.get(author));
             out.extend(self.by_seq.range(range).map(|(_, i)| *i).filter(|i| i != id));
         }
         out
@@ -149,7 +164,7 @@ impl Dag {
     pub(crate) fn first_unseen(&self, id: &MessageId, author: &PublicKey) -> Option<Position> {
         let meta = self.metas.get(id)?;
         let a = *self.author_ix.get(author)?;
-        let seen = meta.vv.get(a).copied().unwrap_or(0);
+        let seen = meta.vv.get(a);
         let next = self.by_seq.range((a, seen)..=(a, u64::MAX)).next()?.1;
         self.metas.get(next).map(|m| m.pos)
     }
@@ -159,7 +174,7 @@ impl Dag {
         let (Some(meta), Some(&a)) = (self.metas.get(id), self.author_ix.get(author)) else {
             return Vec::new();
         };
-        let seen = meta.vv.get(a).copied().unwrap_or(0);
+        let seen = meta.vv.get(a);
         self.by_seq.range((a, seen)..=(a, u64::MAX)).map(|(_, i)| *i).collect()
     }
 

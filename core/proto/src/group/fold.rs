@@ -225,6 +225,12 @@ impl Fold {
         self.snapshots.len()
     }
 
+    /// Bytes the causal bookkeeping (every held message's version vector,
+    /// shared nodes counted once) takes: a figure for benchmarks.
+    pub fn causal_bytes(&self) -> usize {
+        self.dag.clock_bytes()
+    }
+
     /// Whether the fold holds message `id` (a message whose author was
     /// never admitted in its causal past is not held at all).
     pub fn holds(&self, id: &MessageId) -> bool {
