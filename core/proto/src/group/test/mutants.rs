@@ -156,3 +156,138 @@ powers = ["chat", "remove"]
     sim.act(2, chat("seen"));
     assert!(sim.nodes[0].fold.settled(&x), "both bouncers vote");
 }
+
+/// Managing a role alone, or holding `change-rules` alone, makes a voter:
+/// each is a rights-reducing power (a manager revokes, a rule changer can
+/// rewrite every role), even without `remove`.
+#[test]
+fn managing_a_role_or_changing_rules_alone_makes_a_voter() {
+    let rules = Rules::from_toml(
+        r#"founder = "lead"
+[roles.lead]
+powers = ["chat", "invite", "remove", "change-rules"]
+manages = ["curator", "editor", "member"]
+[roles.curator]
+powers = ["chat"]
+manages = ["member"]
+[roles.editor]
+powers = ["chat", "change-rules"]
+[roles.member]
+powers = ["chat"]
+"#,
+    )
+    .expect("valid");
+    let mut sim = Sim::new(b"curator", 3, &rules);
+    for (who, role) in [(1, "curator"), (2, "editor")] {
+        let b = add(&sim, who, &[role]);
+        sim.act(0, b);
+    }
+    let x = sim.act(0, chat("x"));
+    sim.act(1, chat("seen"));
+    assert!(!sim.nodes[0].fold.settled(&x), "the curator alone is one of two voters");
+    sim.act(2, chat("seen"));
+    // 2 acks of 2 voters; were either not a voter, 1 ack of 1 is not final.
+    assert!(sim.nodes[0].fold.settled(&x), "the curator and the editor both vote");
+}
+
+/// Pursuance template with `extra` more coordinators (nodes 5, 6, …,
+/// admitted by the steward after coordinators 1 and 4): 0 steward, 2
+/// contributor, 3 observer.
+fn coordinators(seed: &[u8], extra: usize) -> Sim {
+    let mut sim = Sim::new(seed, 5 + extra, &templates::pursuance());
+    for (who, by, role) in
+        [(1, 0, "coordinator"), (4, 0, "coordinator"), (2, 1, "contributor"), (3, 1, "observer")]
+    {
+        let b = add(&sim, who, &[role]);
+        sim.act(by, b);
+    }
+    for who in 5..5 + extra {
+        let b = add(&sim, who, &["coordinator"]);
+        sim.act(0, b);
+    }
+    assert!(sim.converged());
+    sim
+}
+
+/// Final takes `3·acks ≥ 2·n + 2`: with four voters (the steward and
+/// coordinators 1, 4, 5), three citations leave fewer than two thirds once
+/// two of the citers turn out to be parties of a later conflict, so only
+/// the fourth makes the contributor's message final.
+#[test]
+fn three_of_four_voters_do_not_make_a_message_final() {
+    let mut sim = coordinators(b"final of four", 1);
+    let x = sim.act(2, chat("x"));
+    for who in [0, 1, 4] {
+        sim.act(who, chat("seen"));
+    }
+    assert!(!sim.nodes[0].fold.settled(&x), "3·3 < 2·4 + 2");
+    sim.act(5, chat("seen"));
+    assert!(sim.nodes[0].fold.settled(&x), "3·4 ≥ 2·4 + 2");
+}
+
+/// A senior coordinator (1) signs a removal of a junior one (7) citing only
+/// its own old message; the junior's concurrent work (making the observer a
+/// contributor) was acknowledged by `acks` of the four voters (steward,
+/// coordinators 4, 5, 6) before the removal arrived. Returns the verdict on
+/// the work at each node and whether the observer ends a contributor
+/// everywhere.
+fn backdated_removal_of_work_acked_by(seed: &[u8], acks: &[usize]) -> (Vec<Verdict>, bool) {
+    let mut sim = coordinators(seed, 3);
+    let (senior, junior) = (1, 7);
+    let old = sim.act(senior, chat("old"));
+    let b = assign(&sim, 3, "contributor");
+    let work = sim.act(junior, b);
+    for &who in acks {
+        sim.act(who, chat("ack"));
+    }
+    let b = remove(&sim, junior);
+    let bytes = sim.nodes[senior].write_citing(b, &[old]);
+    let removal = id_of(&bytes);
+    sim.broadcast(bytes);
+    let observer = sim.key(3);
+    let mut promoted = Vec::new();
+    for who in 0..sim.nodes.len() {
+        assert_eq!(verdict(&sim, who, &removal), Verdict::Applied, "node {who}");
+        if let Some(s) = sim.nodes[who].fold.state() {
+            assert!(!s.members.contains_key(&sim.key(junior)), "node {who}: the junior is out");
+            promoted.push(s.members[&observer].roles.contains("contributor"));
+        }
+    }
+    assert!(sim.converged(), "members disagree");
+    let verdicts = (0..sim.nodes.len()).map(|who| verdict(&sim, who, &work)).collect();
+    (verdicts, promoted.iter().all(|p| *p))
+}
+
+/// Settled before takes two thirds of the voters (`3·acks ≥ 2·n`): with
+/// four voters, two acknowledgements do not settle the junior's work before
+/// the senior's backdated removal (the senior wins on seniority and cuts it
+/// off); three do, and the work is spared.
+#[test]
+fn two_of_four_voters_do_not_settle_work_before_a_removal() {
+    let (verdicts, promoted) = backdated_removal_of_work_acked_by(b"two of four", &[0, 4]);
+    for (who, v) in verdicts.iter().enumerate() {
+        assert!(
+            matches!(v, Verdict::Refused(Refusal::CutOff { .. } | Refusal::NotAMember)),
+            "node {who}: {v:?}"
+        );
+    }
+    assert!(!promoted, "the unsettled work is undone");
+    let (verdicts, promoted) = backdated_removal_of_work_acked_by(b"three of four", &[0, 4, 5]);
+    for (who, v) in verdicts.iter().enumerate() {
+        assert_eq!(*v, Verdict::Applied, "node {who}");
+    }
+    assert!(promoted, "the settled work stays");
+}
+
+// Equivalent mutant, no test: `replace < with <= in Fold::spared` (the
+// seniority comparison `a < b` of the two authors' `since`). The two differ
+// only when `since` is equal, and `spared(x, r)` compares the authors of
+// messages `x` and `r` that are concurrent (both callers check it: `anchor`
+// takes only `r`'s unseen messages not having `r` in their past, `cutters`
+// filters on `Dag::concurrent`). Two messages of one author are never
+// concurrent: the chain accepts one message per (author, seq) whose `prev`
+// is the accepted one (`chain.md`, rules 12 and 13), and the DAG counts
+// every earlier seq of an author as in the past of its later ones. Two
+// distinct members never share `since` in a state: it is the position
+// (lamport, id) of the one message that admitted them, genesis `(0, id)`
+// for the founder, and each `MemberAdd` admits one member.
