@@ -1,7 +1,8 @@
 //! `cairn-net`: the async shell around `cairn-proto`.
 //!
-//! Today it holds the transports; the peer node and the relay client come
-//! next.
+//! It holds the transports and the [`node`]: one member's profile, its
+//! groups, relay clients, onion listener, peers, invitations, outbox and the
+//! event stream the client reads.
 //!
 //! * [`Transport`] (`connect`) and [`Listener`] (`accept`): the small
 //!   interface the rest of the shell talks to. Streams are tokio
