@@ -340,3 +340,5 @@ fn scenario_6_the_revoked_member_gets_the_new_epoch() {
     assert!(c.task_content(&task).is_err(), "carol does not read the role's task");
     assert_eq!(w.people[bob].replica.task_content(&task).expect("bob reads").title, "members only");
 }
+
+mod soak;
