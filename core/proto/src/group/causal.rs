@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use self::clock::Clock;
 use super::state::Position;
 use crate::crypto::PublicKey;
+use crate::epoch::KeyPackageId;
 use crate::wire::{Body, MessageId, UnsignedMessage};
 
 struct Meta {
@@ -47,6 +48,9 @@ pub(crate) struct Dag {
     founder: Option<PublicKey>,
     /// Each author's first `KeyPackage` message.
     first_key_package: HashMap<PublicKey, MessageId>,
+    /// Every announced key package, whatever its verdict: its id binds its
+    /// owner, so who owns it is a fact of the message alone.
+    key_packages: HashMap<KeyPackageId, MessageId>,
 }
 
 impl Dag {
@@ -76,8 +80,9 @@ impl Dag {
         match &m.body {
             Body::Genesis(_) => self.founder = Some(m.author),
             Body::MemberAdd(a) => self.admissions.entry(a.member).or_default().push(id),
-            Body::KeyPackage(_) => {
+            Body::KeyPackage(kp) => {
                 self.first_key_package.entry(m.author).or_insert(id);
+                self.key_packages.entry(KeyPackageId::owned_by(&m.author, kp)).or_insert(id);
             }
             _ => {}
         }
@@ -141,6 +146,20 @@ impl Dag {
         let Some(w) = self.first_seeing(voter, x) else { return false };
         let inside = within.is_none_or(|u| self.in_past(&w, u));
         inside && w != *y && !self.in_past(y, &w)
+    }
+
+    /// The owner of key package `kid` if its announcement is in `id`'s
+    /// causal past (cut off or refused, it still says whose it is).
+    pub(crate) fn key_package_owner(
+        &self,
+        kid: &KeyPackageId,
+        id: &MessageId,
+    ) -> Option<PublicKey> {
+        let announced = self.key_packages.get(kid)?;
+        self.in_past(announced, id)
+            .then(|| self.metas.get(announced))
+            .flatten()
+            .map(|m| self.authors[m.author])
     }
 
     /// Whether `owner` had announced a key package in `id`'s causal past.

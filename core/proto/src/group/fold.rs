@@ -867,8 +867,31 @@ impl Fold {
         rk: &Rekey,
     ) -> Result<Option<bool>, Refusal> {
         let leaving = carried_rekey(m).map(|(_, l)| l).unwrap_or_default();
-        for who in s.members.keys().filter(|k| **k != m.author && !leaving.contains(k)) {
-            let wrapped = rk.recipients().any(|kp| s.key_packages.get(kp) == Some(who));
+        // Whose each wrap is: by the state's key packages, or by an
+        // announcement in the rekey's causal past that was cut off or
+        // refused here (an honest rekey built before a concurrent removal
+        // landed wraps to a package this state no longer lists).
+        let owners: Vec<Option<PublicKey>> = rk
+            .recipients()
+            .map(|kp| {
+                s.key_packages.get(kp).copied().or_else(|| self.dag.key_package_owner(kp, &id))
+            })
+            .collect();
+        if let Some(owner) =
+            owners.iter().flatten().find(|o| !s.members.contains_key(*o) || leaving.contains(*o))
+        {
+            return Err(Refusal::WrapsForNonMember(*owner));
+        }
+        // The member an admission lets in is wrapped to the package it
+        // handed over, which no message announced yet: the fold cannot
+        // attribute that wrap, so it does not ask for it.
+        let admitted = match &m.body {
+            Body::MemberAdd(a) => Some(a.member),
+            _ => None,
+        };
+        let staying = s.members.keys().filter(|k| **k != m.author && !leaving.contains(k));
+        for who in staying.filter(|k| Some(**k) != admitted) {
+            let wrapped = owners.contains(&Some(*who));
             if !wrapped && self.dag.announced_before(who, &id) {
                 return Err(Refusal::MissesMember(*who));
             }

@@ -14,7 +14,7 @@ use std::fmt;
 use super::{Fold, GroupState, Power, Recovery, Refusal, Role, Rules, Verdict, capability};
 use crate::chain::Entry;
 use crate::crypto::PublicKey;
-use crate::epoch::Rekey;
+use crate::epoch::{KeyPackageId, Rekey};
 use crate::wire::{Body, GroupId, MessageId, UnsignedMessage};
 
 /// The invariants, by name.
@@ -473,7 +473,7 @@ pub(super) fn containment(
         .filter_map(|(id, _)| h.get(id))
         .collect();
     // A rekey wrapping to a member the arrival concerns depends on it too.
-    let packages = fold.state().map(|s| s.key_packages.clone()).unwrap_or_default();
+    let packages = package_owners(h);
     let wraps_to = |s: &Written, x: &Written| {
         let owners = rekey_of(&x.msg.body)
             .into_iter()
@@ -699,9 +699,9 @@ pub(super) fn key_confinement(fold: &Fold, h: &History) -> Result<(), Violation>
     let bad = |d: String| Err(Violation::new(Invariant::KeyConfinement, d));
     let creator = h.get(&MessageId(s.epoch.id.0));
     let rk = creator.and_then(|c| rekey_of(&c.msg.body));
-    let wraps_to = |k: &PublicKey| {
-        rk.is_some_and(|r| r.recipients().any(|to| s.key_packages.get(to) == Some(k)))
-    };
+    let owners = package_owners(h);
+    let wraps_to =
+        |k: &PublicKey| rk.is_some_and(|r| r.recipients().any(|to| owners.get(to) == Some(k)));
     for w in h.iter().filter(|w| applied(fold, &w.id)) {
         let Body::MemberRemove(r) = &w.msg.body else { continue };
         if s.members.contains_key(&r.member) || s.epoch.exposed_to.contains(&r.member) {
@@ -742,6 +742,18 @@ pub(super) fn key_confinement(fold: &Fold, h: &History) -> Result<(), Violation>
         }
     }
     Ok(())
+}
+
+/// Whose each announced key package is, from every `KeyPackage` message
+/// written (whatever its verdict: a package's id binds its owner), not
+/// from the fold's state, which forgets a package that was cut off.
+fn package_owners(h: &History) -> BTreeMap<KeyPackageId, PublicKey> {
+    h.iter()
+        .filter_map(|w| match &w.msg.body {
+            Body::KeyPackage(kp) => Some((KeyPackageId::owned_by(&w.msg.author, kp), w.msg.author)),
+            _ => None,
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------- cost
