@@ -542,6 +542,38 @@ impl Fold {
         Some(self.settle(key.1, author, verdict))
     }
 
+    /// The deferred reductions, by the message they are folded right after
+    /// (their anchor), in linearization order.
+    fn deferred(&self) -> BTreeMap<Position, Vec<Position>> {
+        let mut after: BTreeMap<Position, Vec<Position>> = BTreeMap::new();
+        for (r, anchor) in &self.anchors {
+            if let Some(pos) = self.dag.position(r) {
+                after.entry(*anchor).or_default().push(pos);
+            }
+        }
+        after.values_mut().for_each(|v| v.sort());
+        after
+    }
+
+    /// Every applied message in the order the fold applied it: the
+    /// [`Fold::timeline`], with each deferred reduction moved right after
+    /// its anchor. The state is the effect of these messages, in this
+    /// order, on the genesis state (the invariants replay it).
+    pub fn applied_order(&self) -> Vec<(MessageId, &UnsignedMessage)> {
+        let after = self.deferred();
+        let mut out = Vec::new();
+        for key in self.order.keys() {
+            let own = (!self.anchors.contains_key(&key.1)).then_some(key);
+            for k in own.into_iter().chain(after.get(key).into_iter().flatten()) {
+                let applied = self.verdicts.get(&k.1).is_some_and(Verdict::applied);
+                if let (true, Some(m)) = (applied, self.order.get(k)) {
+                    out.push((k.1, m));
+                }
+            }
+        }
+        out
+    }
+
     /// Re-folds every message from `start` on, from the nearest snapshot.
     /// A deferred reduction is skipped at its own position and folded right
     /// after its anchor.
@@ -554,13 +586,7 @@ impl Fold {
         if let Some(kept) = later.remove(&from) {
             self.snapshots.insert(from, kept);
         }
-        let mut after: BTreeMap<Position, Vec<Position>> = BTreeMap::new();
-        for (r, anchor) in &self.anchors {
-            if let Some(pos) = self.dag.position(r) {
-                after.entry(*anchor).or_default().push(pos);
-            }
-        }
-        after.values_mut().for_each(|v| v.sort());
+        let after = self.deferred();
         let keys: Vec<Position> = self.order.range(from..).map(|(k, _)| *k).collect();
         self.last_refold = keys.len();
         let (mut changes, mut since) = (Vec::new(), 0usize);

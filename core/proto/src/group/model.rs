@@ -34,8 +34,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
 
 use super::invariants::{
-    ENFORCED, Finality, History, Invariant, Pasts, Violation, Written, containment, convergence,
-    kind, settled_by_rule, settled_set, short, state_level, verdicts, who,
+    ENFORCED, Finality, History, Invariant, Violation, Written, containment, convergence, kind,
+    settled_by_rule, settled_set, short, state_level, verdicts, who,
 };
 use super::sim::{GROUP, id_of};
 use super::{Fold, GroupState, Rules, authorize};
@@ -407,14 +407,14 @@ fn deliver(
 }
 
 /// Every invariant on message set `h` (prefix plus actions).
-fn check(h: &History, prefix: usize, scope: &Scope, pasts: &mut Pasts) -> (Vec<Violation>, usize) {
+fn check(h: &History, prefix: usize, scope: &Scope) -> (Vec<Violation>, usize) {
     let actions: Vec<&Written> = h.iter().skip(prefix).collect();
     let orders = orders(h, &actions, scope.max_orders);
     let mut found = Vec::new();
     let folds: Vec<Fold> =
         orders.iter().map(|o| deliver(h, prefix, &actions, o, &mut found)).collect();
     if let Some(first) = folds.first() {
-        found.extend(state_level(first, h, pasts));
+        found.extend(state_level(first, h));
     }
     let refs: Vec<&Fold> = folds.iter().collect();
     found.extend(convergence(&refs, h).err());
@@ -472,9 +472,8 @@ struct State {
 pub(super) fn explore(world: &World, scope: &Scope) -> Report {
     let (h, names) = world.prefix();
     let prefix = h.len();
-    let mut pasts = Pasts::default();
     let mut report = Report::default();
-    let (found, n) = check(&h, prefix, scope, &mut pasts);
+    let (found, n) = check(&h, prefix, scope);
     report.orders += n;
     record(&mut report, found, &[]);
     let mut frontier = vec![State { h, ids: Vec::new(), trace: Vec::new() }];
@@ -514,7 +513,7 @@ pub(super) fn explore(world: &World, scope: &Scope) -> Report {
                         h2.push(w);
                         let mut trace = st.trace.clone();
                         trace.push(line);
-                        let (found, n) = check(&h2, prefix, scope, &mut pasts);
+                        let (found, n) = check(&h2, prefix, scope);
                         report.orders += n;
                         report.states += 1;
                         record(&mut report, found, &trace);

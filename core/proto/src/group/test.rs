@@ -23,6 +23,7 @@ mod mutants;
 mod rule_escalation;
 mod rules_text;
 mod schedule;
+mod standing_escalation;
 
 fn chat(text: &str) -> Body {
     Body::Chat(Chat { text: text.into(), reply_to: None })

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use rand_core::Rng;
 
 use super::super::invariants::{
-    ENFORCED, Finality, History, Invariant, Pasts, Violation, Written, containment, convergence,
+    ENFORCED, Finality, History, Invariant, Violation, Written, containment, convergence,
     settled_by_rule, settled_set, state_level, verdicts,
 };
 use super::*;
@@ -32,7 +32,6 @@ struct Soak {
     relay: Relay,
     rng: XofRng,
     h: History,
-    pasts: Pasts,
     watch: Vec<Watch>,
     /// Members that misbehave (node indices); the last node is a sybil.
     adversaries: Vec<usize>,
@@ -67,7 +66,6 @@ impl Soak {
             relay,
             rng,
             h,
-            pasts: Pasts::default(),
             watch,
             adversaries: vec![bad, 5],
             packages: BTreeMap::new(),
@@ -303,7 +301,7 @@ impl Soak {
     fn check_states(&mut self) {
         let mut out = Vec::new();
         for n in &self.sim.nodes {
-            out.extend(state_level(&n.fold, &self.h, &mut self.pasts));
+            out.extend(state_level(&n.fold, &self.h));
         }
         let folds: Vec<&Fold> = self.sim.nodes.iter().map(|n| &n.fold).collect();
         out.extend(convergence(&folds, &self.h).err());

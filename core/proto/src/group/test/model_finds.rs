@@ -9,7 +9,7 @@
 //! change that added the rule).
 
 use super::super::invariants::{
-    Finality, History, Pasts, Written, bounded_cost, containment, key_confinement, no_escalation,
+    Finality, History, Written, bounded_cost, containment, key_confinement, no_escalation,
     settled_default, settled_set, verdicts,
 };
 use super::super::model::RULES;
@@ -86,7 +86,7 @@ fn newcomer_set_to_the_top_role_is_an_escalation() {
     assert!(!verdict(&sim, 0, &change).applied() && !verdict(&sim, 0, &puppet).applied());
     let s = sim.nodes[0].fold.state().expect("state");
     assert!(!s.members.contains_key(&sim.key(2)), "the puppet is not let in");
-    let found = no_escalation(&sim.nodes[0].fold, &history(&sim), &mut Pasts::default());
+    let found = no_escalation(&sim.nodes[0].fold, &history(&sim));
     assert_eq!(found, Ok(()));
 }
 
