@@ -662,7 +662,8 @@ impl Fold {
             return Err(Refusal::Equivocator);
         }
         if is_reduction(m) && self.standing.contains_key(&id) {
-            return self.judge_reduction(&id, m, universe);
+            self.judge_reduction(&id, m, universe)?;
+            return self.author_still_empowered(s, &id, m);
         }
         authorize(s, m)?;
         if let Body::Rekey(r) = &m.body {
@@ -702,6 +703,28 @@ impl Fold {
             }
         }
         Ok(())
+    }
+
+    /// A reduction judged by its standing must also find its author, where
+    /// it applies, with the membership and roles its standing gave: a
+    /// grant in its causal past may have been cut off since by a
+    /// reduction it never saw and that concerns someone else (the
+    /// granter), and power must not outlive the grant it came from. The
+    /// rules stay those of the standing (precedence settles rule
+    /// conflicts); only the author's own entry is taken from here.
+    fn author_still_empowered(
+        &self,
+        s: &GroupState,
+        id: &MessageId,
+        m: &UnsignedMessage,
+    ) -> Result<(), Refusal> {
+        let st = self.standing.get(id).ok_or(Refusal::NeverMember)?;
+        let mut here = st.state.clone();
+        match s.members.get(&m.author) {
+            Some(member) => here.members.insert(m.author, member.clone()),
+            None => return Err(Refusal::NotAMember),
+        };
+        authorize(&here, m)
     }
 
     /// The reductions that cut non-reduction `id` off: concurrent
