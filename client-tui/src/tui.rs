@@ -67,15 +67,28 @@ fn profile_colour(
 
 /// What the demo hands a TUI on a node it already runs.
 #[derive(Default)]
-pub(crate) struct Extras {
+pub struct Extras {
     /// The node is already online (it is not started or stopped here).
     pub started: bool,
     /// Names to show for members' keys.
-    pub names: snapshot::Names,
+    pub names: std::collections::BTreeMap<cairn_net::proto::crypto::PublicKey, String>,
     /// Lines to show in the notice line as they come.
     pub narration: Option<mpsc::UnboundedReceiver<String>>,
     /// The profile's colour, if the user picked one.
     pub colour: Option<ratatui::style::Color>,
+}
+
+/// Runs the terminal UI on `node`, already open, until the user leaves:
+/// for a program that runs its own node (the demo). `profile` is the name
+/// shown at the top left; `insecure` says the node is on loopback TCP, not
+/// Tor (the status bar says so).
+pub async fn run_tui(
+    node: Node,
+    profile: String,
+    insecure: bool,
+    extras: Extras,
+) -> anyhow::Result<()> {
+    run_node(node, profile, insecure, extras).await.map_err(|f| anyhow::anyhow!(f.message))
 }
 
 /// Runs the TUI on an open node until the user leaves.

@@ -178,6 +178,19 @@ fn wait_for_line(child: &mut Child, prefix: &str) {
     panic!("no line starting with {prefix:?}");
 }
 
+/// `cairn demo` without the `cairn-demo` program beside it (the client
+/// does not contain the demo): exit 1 and a message that says how to get
+/// it. A copy of the binary in an empty directory has no such neighbour.
+#[test]
+fn demo_without_cairn_demo_beside_it_says_how_to_run_the_demo() {
+    let env = Env::new();
+    let alone = env.path("cairn");
+    std::fs::copy(BIN, &alone).expect("copy cairn");
+    let o = Command::new(&alone).args(["demo", "--headless"]).output().expect("run cairn demo");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cargo run -p cairn-demo"), "{}", stderr(&o));
+}
+
 #[test]
 fn a_second_process_on_the_same_profile_is_refused() {
     let env = Env::new();

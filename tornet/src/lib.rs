@@ -1,5 +1,5 @@
 //! A private Tor network on 127.0.0.1, made of Debian's `tor` daemons, for
-//! tests and the demo (`cairn demo`) that need real onion services (see `shared/TORNET.md` for the
+//! tests and the demo (`cairn-demo`) that need real onion services (see `shared/TORNET.md` for the
 //! measured facts behind every choice here).
 //!
 //! [`TorNet::start`] generates (or reuses cached) node keys, writes the

@@ -1,4 +1,4 @@
-//! `cairn demo`, first part: the system on a network, every step verified.
+//! `cairn-demo`, first part: the system on a network, every step verified.
 //!
 //! A private Tor network on loopback (Debian's `tor`; `cairn-tornet`) when
 //! `tor` is installed, else loopback TCP, announced as not anonymous. A real
@@ -28,7 +28,7 @@ use cairn_tornet::{Layout, TorNet};
 use tokio::sync::{broadcast, oneshot};
 use zeroize::Zeroizing;
 
-use super::Report;
+use crate::Report;
 
 /// How long one step may take (onion services on a young private network
 /// take a few seconds to become reachable).
@@ -62,7 +62,7 @@ struct RunningRelay {
 
 /// Runs the networked part. With `tui`, opens Alice's terminal UI at the
 /// end. Returns whether the network was Tor (`false`: loopback).
-pub(super) async fn script(
+pub(crate) async fn script(
     root: &Path,
     loopback: bool,
     tui: bool,
@@ -97,7 +97,7 @@ async fn start_network(root: &Path, loopback: bool, report: &mut Report) -> Resu
         );
         return Ok(DemoNet::Loopback(root.join("loopback")));
     }
-    eprintln!("cairn demo: starting a private Tor network on 127.0.0.1 (20–60 s)…");
+    eprintln!("cairn-demo: starting a private Tor network on 127.0.0.1 (20–60 s)…");
     let t0 = Instant::now();
     let net = tokio::task::spawn_blocking(|| TorNet::start(Layout::default()))
         .await
@@ -151,7 +151,7 @@ async fn start_relay(dir: &Path, net: &DemoNet) -> Result<RunningRelay> {
             let _ = stopped.await;
         };
         if let Err(e) = relay.run(listeners, None, shutdown).await {
-            eprintln!("cairn demo: the relay stopped: {e}");
+            eprintln!("cairn-demo: the relay stopped: {e}");
         }
     });
     Ok(RunningRelay { address, data_dir: dir.to_owned(), stop: Some(stop), task })
@@ -564,13 +564,12 @@ fn watch_live(
         .into_iter()
         .map(|(n, name)| (n.identity().public_key(), name.to_owned()))
         .collect();
-    let extras =
-        crate::tui::Extras { started: true, names, narration: Some(narration), colour: None };
+    let extras = cairn::Extras { started: true, names, narration: Some(narration), colour: None };
     let insecure = matches!(network, Network::LoopbackInsecure { .. });
     let alice = alice.clone();
     tokio::spawn(async move {
-        if let Err(f) = crate::tui::run_node(alice, "alice".into(), insecure, extras).await {
-            eprintln!("cairn demo: the TUI stopped: {}", f.message);
+        if let Err(e) = cairn::run_tui(alice, "alice".into(), insecure, extras).await {
+            eprintln!("cairn-demo: the TUI stopped: {e:#}");
         }
     })
 }

@@ -1,4 +1,4 @@
-//! `cairn demo`, second part: the protocol core's defences, every step
+//! `cairn-demo`, second part: the protocol core's defences, every step
 //! verified.
 //!
 //! Two members, Alice and Bob, each with a real profile (Argon2id-sealed key
@@ -21,7 +21,7 @@ use cairn_proto::wire::{
 use rand_core::{Rng, UnwrapErr};
 use zeroize::Zeroizing;
 
-use super::Report;
+use crate::Report;
 
 type OsRng = UnwrapErr<getrandom::SysRng>;
 
@@ -119,7 +119,7 @@ fn make_member(root: &Path, name: &'static str, passphrase: &str) -> anyhow::Res
 }
 
 /// Runs the protocol-core steps with profiles under `root`.
-pub(super) fn script(root: &Path, report: &mut Report) -> anyhow::Result<()> {
+pub(crate) fn script(root: &Path, report: &mut Report) -> anyhow::Result<()> {
     std::fs::create_dir_all(root)?;
     let mut alice = make_member(root, "alice", PASSPHRASES[0])?;
     let mut bob = make_member(root, "bob", PASSPHRASES[1])?;

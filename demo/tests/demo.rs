@@ -1,20 +1,20 @@
-//! `cairn demo --headless`, the README's main command, as a user runs it:
+//! `cairn-demo --headless`, the README's main command, as a user runs it:
 //! the real binary, on the private Tor network when Debian's `tor` is
 //! installed (as in CI), else on loopback. Exit 0 only if every step
 //! verified; the summary must list both parts and no failed step.
 
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cairn");
+const BIN: &str = env!("CARGO_BIN_EXE_cairn-demo");
 
 #[test]
 fn the_headless_demo_verifies_every_step() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = Command::new(BIN)
-        .args(["demo", "--headless", "--dir"])
+        .args(["--headless", "--dir"])
         .arg(dir.path().join("demo"))
         .output()
-        .expect("run cairn demo");
+        .expect("run cairn-demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "exit {:?}\n{stdout}\n{stderr}", out.status.code());
@@ -38,10 +38,10 @@ fn the_demo_fails_loudly_when_it_cannot_run() {
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, "not a directory").expect("write");
     let out = Command::new(BIN)
-        .args(["demo", "--headless", "--loopback", "--dir"])
+        .args(["--headless", "--loopback", "--dir"])
         .arg(blocker.join("demo"))
         .output()
-        .expect("run cairn demo");
+        .expect("run cairn-demo");
     assert!(!out.status.success(), "a demo that could not run must not exit 0");
     let all =
         format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
