@@ -19,7 +19,9 @@
 //!   epochs, as [`ClientAction`]s. [`Memory`] carries what a client learned
 //!   about a relay from one connection to the next, [`Deliveries`] the
 //!   evidence that one of a group's relays withholds envelopes.
-
+//!
+//! Both sides are exercised against each other over a hostile simulated
+//! network in `relay_proto/sim` (tests only).
 //!
 //! Time is a parameter (`now`, a [`core::time::Duration`] since an origin the
 //! shell chooses); nothing here reads a clock or touches a socket.
@@ -31,6 +33,8 @@ mod limits;
 mod message;
 pub mod pow;
 mod server;
+#[cfg(test)]
+mod sim;
 mod verify;
 
 pub use client::{
