@@ -23,6 +23,10 @@ use super::super::{Node, NodeEvent};
 use super::{BACKOFF, clock, isolation, origin};
 use crate::{BoxStream, ErrorKind, PeerAddr};
 
+/// How long the relay has to answer the hello (a relay closes a silent
+/// connection after 10 s; a Tor stream may stall without failing).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Why one connection to a relay ended, as the shell saw it.
 #[derive(Debug, thiserror::Error)]
 enum ConnError {
@@ -37,6 +41,9 @@ enum ConnError {
         /// The stream's error.
         source: std::io::Error,
     },
+    /// The relay did not answer the hello in time.
+    #[error("the relay did not answer the hello within {HANDSHAKE_TIMEOUT:?}")]
+    HandshakeTimeout,
     /// The relay announced a frame this client does not accept.
     #[error("the relay sent a bad frame: {0}")]
     Frame(#[source] FrameError),
@@ -181,7 +188,9 @@ async fn open(node: &Node, group: GroupId, relay: &str, memory: Memory) -> Resul
     let (mut reader, mut writer) = tokio::io::split(stream);
     let hs = ClientHandshake::new();
     write(&mut writer, &hs.hello_frame()).await?;
-    let reply = read_frame(&mut reader).await?;
+    let reply = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut reader))
+        .await
+        .map_err(|_| ConnError::HandshakeTimeout)??;
     let session = hs.handle(&reply).map_err(|e| ConnError::Session(Ended::Handshake(e)))?;
     let (frames_tx, frames) = mpsc::channel(64);
     let reader_task = tokio::spawn(async move {

@@ -469,3 +469,6 @@ fn request_id(r: &Request) -> u32 {
         | Request::Ping { id } => *id,
     }
 }
+
+#[cfg(test)]
+mod test;
