@@ -138,7 +138,7 @@ fn session_cost() -> (f64, f64, f64) {
         panic!("refused")
     };
     client = ClientHandshake::new();
-    let mut cs = client.handle(&reply.encode()).expect("welcome");
+    let mut cs = client.handle_raw(&reply.encode()).expect("welcome");
     let frames: Vec<Vec<u8>> = envelopes.iter().map(|e| cs.post(e, None).1).collect();
     let t = Instant::now();
     for f in &frames {

@@ -1,6 +1,8 @@
 //! A small async relay client over any stream: for the tests, the
-//! benchmark and tools. (The node's own client lives in `cairn-net` and uses
-//! the same `cairn_proto::relay_proto::ClientSession`.)
+//! benchmark and tools. It sends exactly what its caller asks, through
+//! `cairn_proto::relay_proto::Requests`; the node's own client lives in
+//! `cairn-net` and is driven by the `ClientSession` state machine (retries,
+//! pacing, epochs).
 //!
 //! Requests are answered in order of their ids; events that arrive while a
 //! caller waits for a reply (pushes, other replies) are kept, at most
@@ -10,7 +12,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use cairn_proto::relay_proto::{
-    ClientError, ClientHandshake, ClientSession, MAX_RESPONSE_FRAME, RelayEvent,
+    ClientError, ClientHandshake, MAX_RESPONSE_FRAME, RelayEvent, Requests,
 };
 use cairn_proto::wire::{Envelope, MailboxId};
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
@@ -46,7 +48,7 @@ pub enum ClientIoError {
 pub struct RelayClient {
     reader: FrameReader<ReadHalf<BoxStream>>,
     writer: WriteHalf<BoxStream>,
-    session: ClientSession,
+    session: Requests,
     stash: VecDeque<RelayEvent>,
 }
 
@@ -73,12 +75,12 @@ impl RelayClient {
         writer.flush().await?;
         let mut reader = FrameReader::new(rd, MAX_RESPONSE_FRAME);
         let reply = read(&mut reader).await?;
-        let session = hs.handle(&reply)?;
+        let session = hs.handle_raw(&reply)?;
         Ok(Self { reader, writer, session, stash: VecDeque::new() })
     }
 
     /// The protocol session (limits, request building).
-    pub fn session(&mut self) -> &mut ClientSession {
+    pub fn session(&mut self) -> &mut Requests {
         &mut self.session
     }
 

@@ -60,7 +60,7 @@ async fn raw_round_trips(n: &Node, relay: &str, group: &GroupId, count: usize) -
     let hs = ClientHandshake::new();
     stream.write_all(&hs.hello_frame()).await.expect("hello");
     stream.flush().await.expect("flush");
-    let mut session = hs.handle(&read_frame(&mut stream).await).expect("welcome");
+    let mut session = hs.handle_raw(&read_frame(&mut stream).await).expect("welcome");
     let mut times = Vec::new();
     for _ in 0..count {
         let start = Instant::now();

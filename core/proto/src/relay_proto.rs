@@ -14,21 +14,33 @@
 //!   mailboxes per connection, posts in flight) and turns requests into
 //!   [`Action`]s for the shell: store, fetch, subscribe, send, close.
 //! * [`ClientHandshake`] → [`ClientSession`]: the other side, for the node's
-//!   relay client: it builds request frames and checks what comes back.
+//!   relay client: posts in flight and their acknowledgements, refusals and
+//!   their waits, proofs of work, subscriptions following the group's
+//!   epochs, as [`ClientAction`]s. [`Memory`] carries what a client learned
+//!   about a relay from one connection to the next, [`Deliveries`] the
+//!   evidence that one of a group's relays withholds envelopes.
+//!
+//! Both sides are exercised against each other over a hostile simulated
+//! network in `relay_proto/sim` (tests only).
 //!
 //! Time is a parameter (`now`, a [`core::time::Duration`] since an origin the
 //! shell chooses); nothing here reads a clock or touches a socket.
 
-mod client;
+pub mod client;
 mod error_code;
 pub mod frame;
 mod limits;
 mod message;
 pub mod pow;
 mod server;
+#[cfg(test)]
+mod sim;
 mod verify;
 
-pub use client::{ClientError, ClientHandshake, ClientSession, RelayEvent};
+pub use client::{
+    ClientAction, ClientError, ClientHandshake, ClientSession, Deliveries, Ended, Memory, Plan,
+    Reconnect, Refusal, RelayEvent, Requests, Retry,
+};
 pub use error_code::{ErrorCode, QUOTA_MAILBOX_FULL, QUOTA_TOO_MANY_MAILBOXES};
 pub use limits::{RelayLimits, TokenBucket};
 pub use message::{

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use cairn_proto::crypto::XofRng;
 use cairn_proto::relay_proto::{
-    ClientHandshake, ClientSession, ErrorCode, MAX_REQUEST_FRAME, RelayEvent, Response,
-    ServerHello, frame,
+    ClientHandshake, ErrorCode, MAX_REQUEST_FRAME, RelayEvent, Requests, Response, ServerHello,
+    frame,
 };
 use rand_core::Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -172,14 +172,14 @@ async fn slow_subscriber(
     socket.set_recv_buffer_size(4096).expect("rcvbuf");
     let mut s = socket.connect(addr).await.expect("connect");
     s.write_all(&hello()).await.expect("hello");
-    let mut session: Option<ClientSession> = None;
+    let mut session: Option<Requests> = None;
     let mut buf = vec![0u8; 512];
     let mut got = Vec::new();
     while session.is_none() {
         let n = s.read(&mut buf).await.expect("welcome");
         got.extend_from_slice(&buf[..n]);
         if let Ok((payload, _)) = frame::split(&got, 1024) {
-            session = Some(ClientHandshake::new().handle(payload).expect("welcome"));
+            session = Some(ClientHandshake::new().handle_raw(payload).expect("welcome"));
         }
     }
     let (_, sub) = session.expect("session").subscribe(&[(mailbox, 0)]);

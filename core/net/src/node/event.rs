@@ -29,7 +29,10 @@ pub enum NodeEvent {
         /// The relay's address.
         relay: String,
     },
-    /// A relay of a group is unreachable; the node retries.
+    /// A relay of a group is unreachable; the node retries (unless
+    /// `retry_in` is [`Duration::MAX`]: the relay cannot serve this node, for
+    /// example it speaks no common protocol version, and is not tried again
+    /// until the node restarts or the group's relay list changes).
     RelayDown {
         /// The group.
         group: GroupId,

@@ -1,15 +1,35 @@
-//! The client side of a relay connection: builds request frames and checks
-//! what the relay sends back.
+//! The client side of a relay connection: a handshake phase, then a
+//! [`ClientSession`] state machine, and what outlives a connection
+//! ([`Memory`]) and spans a group's relays ([`Deliveries`]).
 //!
 //! A relay is untrusted: everything it sends is checked for shape here
-//! (envelopes parse, pages are in increasing cursor order). Whether an
-//! envelope belongs to the mailbox asked for, and whether it opens, is for
-//! the caller (it holds the epoch keys).
+//! (envelopes parse, pages are in increasing cursor order, pushes are for
+//! subscribed mailboxes). Whether an envelope opens is for the caller (it
+//! holds the epoch keys).
+//!
+//! * [`session`]: posts in flight, acknowledgements, refusals and their
+//!   waits, proof-of-work demands, subscriptions following epochs.
+//! * [`refusal`]: what each refusal code means for a post.
+//! * [`memory`]: refusals for good, proofs and backoff across connections.
+//! * [`deliveries`]: which relay delivered what, as evidence of withholding.
+//! * [`requests`]: bare request frames, for tools and relay tests.
 
 use super::frame;
-use super::message::{ClientHello, Item, MAGIC, Request, Response, ServerHello, SubscribeFrom};
+use super::message::{ClientHello, Item, MAGIC, Response, ServerHello};
 use super::{ErrorCode, RelayLimits, SUPPORTED_VERSIONS};
-use crate::wire::{DecodeError, Envelope, EnvelopeError, MailboxId};
+use crate::wire::{DecodeError, Envelope, EnvelopeError};
+
+pub mod deliveries;
+pub mod memory;
+pub mod refusal;
+pub mod requests;
+pub mod session;
+
+pub use deliveries::Deliveries;
+pub use memory::{Ended, Memory, Reconnect};
+pub use refusal::{Plan, Refusal, Retry};
+pub use requests::Requests;
+pub use session::{ClientAction, ClientSession};
 
 /// Why a relay's answer was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -116,86 +136,45 @@ impl ClientHandshake {
         frame::encode(&ClientHello { magic: MAGIC, versions: SUPPORTED_VERSIONS.to_vec() }.encode())
     }
 
-    /// Handles the relay's hello payload.
+    /// Handles the relay's hello payload: the session state machine.
     pub fn handle(self, payload: &[u8]) -> Result<ClientSession, ClientError> {
-        match ServerHello::decode(payload)? {
-            ServerHello::Welcome { version, limits } if SUPPORTED_VERSIONS.contains(&version) => {
-                Ok(ClientSession { version, limits, next_id: 1 })
-            }
-            ServerHello::Welcome { version, .. } => Err(ClientError::VersionNotOffered(version)),
-            ServerHello::Refused { code, supported } => {
-                Err(ClientError::Refused { code, supported })
-            }
+        let (version, limits) = welcome(payload)?;
+        Ok(ClientSession::new(version, limits))
+    }
+
+    /// Handles the relay's hello payload, for bare [`Requests`].
+    pub fn handle_raw(self, payload: &[u8]) -> Result<Requests, ClientError> {
+        let (version, limits) = welcome(payload)?;
+        Ok(Requests::new(version, limits))
+    }
+}
+
+/// The version and limits of a welcome.
+fn welcome(payload: &[u8]) -> Result<(u16, RelayLimits), ClientError> {
+    match ServerHello::decode(payload)? {
+        ServerHello::Welcome { version, limits } if SUPPORTED_VERSIONS.contains(&version) => {
+            Ok((version, limits))
         }
+        ServerHello::Welcome { version, .. } => Err(ClientError::VersionNotOffered(version)),
+        ServerHello::Refused { code, supported } => Err(ClientError::Refused { code, supported }),
     }
 }
 
-/// A client connection after the welcome.
-#[derive(Debug, Clone)]
-pub struct ClientSession {
-    version: u16,
-    limits: RelayLimits,
-    next_id: u32,
-}
-
-impl ClientSession {
-    /// The agreed protocol version.
-    pub fn version(&self) -> u16 {
-        self.version
-    }
-
-    /// The limits the relay announced.
-    pub fn limits(&self) -> &RelayLimits {
-        &self.limits
-    }
-
-    fn request(&mut self, build: impl FnOnce(u32) -> Request) -> (u32, Vec<u8>) {
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1);
-        (id, frame::encode(&build(id).encode()))
-    }
-
-    /// A post frame and its request id. `pow` is a proof-of-work nonce for
-    /// creating the mailbox, when the relay asks for one.
-    pub fn post(&mut self, envelope: &Envelope, pow: Option<u64>) -> (u32, Vec<u8>) {
-        self.request(|id| Request::Post { id, envelope: envelope.as_bytes().to_vec(), pow })
-    }
-
-    /// A fetch frame and its request id.
-    pub fn fetch(&mut self, mailbox: &MailboxId, after: u64, limit: u16) -> (u32, Vec<u8>) {
-        self.request(|id| Request::Fetch { id, mailbox: mailbox.0, after, limit })
-    }
-
-    /// A subscribe frame and its request id.
-    pub fn subscribe(&mut self, from: &[(MailboxId, u64)]) -> (u32, Vec<u8>) {
-        let from = from.iter().map(|(m, after)| SubscribeFrom { mailbox: m.0, after: *after });
-        let from = from.collect();
-        self.request(|id| Request::Subscribe { id, from })
-    }
-
-    /// A ping frame and its request id.
-    pub fn ping(&mut self) -> (u32, Vec<u8>) {
-        self.request(|id| Request::Ping { id })
-    }
-
-    /// Decodes and checks one frame's payload from the relay.
-    pub fn decode(&self, payload: &[u8]) -> Result<RelayEvent, ClientError> {
-        Ok(match Response::decode(payload)? {
-            Response::Posted { id, cursor, duplicate } => {
-                RelayEvent::Posted { id, cursor, duplicate }
-            }
-            Response::Page(page) => {
-                let items = checked_items(page.items)?;
-                RelayEvent::Page { id: page.id, head: page.head, items }
-            }
-            Response::Subscribed { id, heads } => RelayEvent::Subscribed { id, heads },
-            Response::Push(Item { cursor, envelope }) => {
-                RelayEvent::Push { cursor, envelope: Envelope::parse(&envelope)? }
-            }
-            Response::Pong { id } => RelayEvent::Pong { id },
-            Response::Error(e) => RelayEvent::Error { id: e.id, code: e.code, info: e.info },
-        })
-    }
+/// Decodes and checks one frame's payload from the relay.
+pub(crate) fn decode(payload: &[u8]) -> Result<RelayEvent, ClientError> {
+    Ok(match Response::decode(payload)? {
+        Response::Posted { id, cursor, duplicate } => RelayEvent::Posted { id, cursor, duplicate },
+        Response::Page(page) => {
+            let items = checked_items(page.items)?;
+            RelayEvent::Page { id: page.id, head: page.head, items }
+        }
+        Response::Subscribed { id, heads } => RelayEvent::Subscribed { id, heads },
+        Response::Push(Item { cursor, envelope }) => {
+            RelayEvent::Push { cursor, envelope: Envelope::parse(&envelope)? }
+        }
+        Response::Pong { id } => RelayEvent::Pong { id },
+        Response::Error(e) => RelayEvent::Error { id: e.id, code: e.code, info: e.info },
+    })
 }
 
 fn checked_items(items: Vec<Item>) -> Result<Vec<(u64, Envelope)>, ClientError> {
@@ -217,7 +196,9 @@ mod test {
 
     use super::*;
     use crate::crypto::XofRng;
-    use crate::relay_proto::{Action, HandshakeOutcome, Page, ServerHandshake};
+    use crate::relay_proto::{
+        Action, HandshakeOutcome, Page, RelayLimits, Request, ServerHandshake,
+    };
     use crate::wire::{EpochKeys, fragment_message};
 
     /// Drives a client session against a server session in memory.
@@ -240,19 +221,22 @@ mod test {
         let keys = EpochKeys::derive(&Zeroizing::new([5; 32]));
         let frag = fragment_message(&mut rng, b"hi").expect("split").remove(0);
         let env = Envelope::seal(&mut rng, &keys, &frag);
-        let (id, post) = client.post(&env, None);
-        session.handle_frame(now, &post[4..]);
+        client.post(now, 7, core::slice::from_ref(&env));
+        let Some(ClientAction::Send(post)) = client.poll_action() else { panic!("no post") };
+        let Request::Post { id, .. } = post else { panic!("not a post") };
+        session.handle_frame(now, &post.encode());
         let Some(Action::Store(req)) = session.poll_action() else { panic!("no store") };
         assert_eq!((req.id, req.mailbox), (id, keys.mailbox));
         session.stored(id, Ok(crate::relay_proto::Stored { cursor: 1, duplicate: false }));
         let Some(Action::Send(reply)) = session.poll_action() else { panic!("no reply") };
-        let posted = RelayEvent::Posted { id, cursor: 1, duplicate: false };
-        assert_eq!(client.decode(&reply.encode()), Ok(posted));
+        client.handle_frame(now, &reply.encode());
+        assert_eq!(client.poll_action(), Some(ClientAction::Acked(7)));
+        assert_eq!(client.poll_action(), None);
     }
 
     #[test]
     fn untrusted_pages_are_checked() {
-        let client = ClientSession { version: 1, limits: RelayLimits::default(), next_id: 1 };
+        let client = ClientSession::new(1, RelayLimits::default());
         let item = |cursor| Item { cursor, envelope: vec![1; crate::wire::ENVELOPE_LEN] };
         let page = |items| Response::Page(Page { id: 1, head: 9, items }).encode();
         assert_eq!(client.decode(&page(vec![item(3), item(3)])), Err(ClientError::PageOutOfOrder));
