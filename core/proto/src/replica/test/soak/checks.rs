@@ -62,6 +62,9 @@ pub(super) struct Figures {
     /// Members who stay but were left out of the current epoch's rekey,
     /// their key package being concurrent with it.
     pub(super) locked_out: usize,
+    /// Members wrapped into the current epoch under a key package whose
+    /// secret they no longer hold (a newer one superseded it).
+    pub(super) wrap_lost: usize,
 }
 
 impl Figures {
@@ -82,6 +85,7 @@ impl Figures {
         self.stuck += f.stuck;
         self.lifted += f.lifted;
         self.locked_out += f.locked_out;
+        self.wrap_lost += f.wrap_lost;
     }
 }
 
@@ -95,7 +99,7 @@ impl fmt::Display for Figures {
              {} barred messages, {} openings by removed or revoked members tried and failed \
              ({} of them by revoked members), {} bars lifted by a later grant; {} runs converged; {} members stuck behind \
              a missing parent, {} locked out of the last epoch (key package concurrent with \
-             its rekey)",
+             its rekey), {} member-steps wrapped under a key package no longer held (issue 15)",
             self.runs,
             self.steps,
             self.messages,
@@ -112,6 +116,7 @@ impl fmt::Display for Figures {
             self.converged,
             self.stuck,
             self.locked_out,
+            self.wrap_lost,
         )
     }
 }
@@ -287,11 +292,42 @@ impl Soak {
             let r = &self.members[i].replica;
             let held =
                 r.state().is_some_and(|s| r.keys().ring().epoch_secret(&s.epoch.id).is_some());
-            if !held && self.announced_before(i) {
+            if held || !self.announced_before(i) {
+                continue;
+            }
+            // Wrapped to a package of its own whose secret it no longer
+            // holds (superseded by a concurrent newer one): a lock-out
+            // that only a re-wrap heals (issue 15), counted. Not wrapped
+            // at all: the fold should have refused the rekey.
+            if self.creator_wraps_to(i) {
+                self.figures.wrap_lost += 1;
+            } else {
                 out.push(format!("member {i} stays, announced a key package, lacks its epoch"));
             }
         }
         out.into_iter().for_each(|f| self.fail(f));
+    }
+
+    /// Whether the rekey that made member `i`'s current epoch wraps to a
+    /// key package of `i`'s (any it announced or handed over).
+    fn creator_wraps_to(&self, i: usize) -> bool {
+        let r = &self.members[i].replica;
+        let Some(s) = r.state() else { return false };
+        let Some(c) = self.index.get(&MessageId(s.epoch.id.0)).map(|j| &self.log[*j]) else {
+            return false;
+        };
+        let rekey = match &c.msg.body {
+            Body::Rekey(rk) => Some(rk),
+            Body::MemberAdd(a) => a.rekey.as_ref(),
+            Body::MemberRemove(m) => m.rekey.as_ref(),
+            Body::RoleRevoke(v) => v.rekey.as_ref(),
+            _ => None,
+        };
+        let me = self.key(i);
+        let mine = |to: &KeyPackageId| {
+            self.packages.get(to).is_some_and(|kp| KeyPackageId::owned_by(&me, kp) == *to)
+        };
+        rekey.is_some_and(|rk| rk.recipients().any(mine))
     }
 
     /// Whether member `i`, a member in its own view, announced a key
