@@ -119,10 +119,12 @@ async fn serve(config: Config) -> Result<(), RelayError> {
     let mut described = Vec::new();
     for addr in &config.listen.tcp {
         let what = format!("tcp {addr}");
-        // Config validation refused non-loopback addresses unless allowed.
-        let l = TcpLoopbackListener::dangerously_bind_non_loopback(*addr)
-            .await
-            .map_err(|e| RelayError::Listen { what, source: std::io::Error::other(e) })?;
+        let l = if config.listen.allow_non_loopback_tcp {
+            TcpLoopbackListener::dangerously_bind_non_loopback(*addr).await
+        } else {
+            TcpLoopbackListener::bind(*addr).await
+        };
+        let l = l.map_err(|e| RelayError::Listen { what, source: std::io::Error::other(e) })?;
         described.push(describe(&l));
         listeners.push(Box::new(l));
     }

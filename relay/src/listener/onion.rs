@@ -22,6 +22,8 @@ use crate::config::Config;
 
 /// Service nickname inside arti (one service per relay process).
 const NICKNAME: &str = "cairn-relay";
+/// Pause after a failed accept on a running service.
+const RETRY_AFTER_FAILURE: Duration = LAUNCH_RETRY.0;
 
 /// An onion-service listener for the relay protocol.
 pub struct OnionRelayListener {
@@ -61,15 +63,17 @@ impl OnionRelayListener {
 impl Listener for OnionRelayListener {
     fn accept(&mut self) -> cairn_net::BoxFuture<'_, cairn_net::Result<BoxStream>> {
         Box::pin(async move {
-            if self.running.is_none() {
-                let launched = self
-                    .transport
-                    .launch_onion_service_when_ready(NICKNAME, &self.key, self.port)
-                    .await;
-                tracing::info!(address = %self.address, "onion service launched");
-                self.running = Some(launched);
-            }
-            let running = self.running.as_mut().ok_or(cairn_net::Error::Bug("not launched"))?;
+            let running = match &mut self.running {
+                Some(running) => running,
+                None => {
+                    let launched = self
+                        .transport
+                        .launch_onion_service_when_ready(NICKNAME, &self.key, self.port)
+                        .await;
+                    tracing::info!(address = %self.address, "onion service launched");
+                    self.running.insert(launched)
+                }
+            };
             let accepted = running.accept().await;
             if accepted.is_err() {
                 // A stopped service fails every accept: do not spin.
@@ -83,9 +87,6 @@ impl Listener for OnionRelayListener {
         &self.address
     }
 }
-
-/// Pause after a failed accept on a running service.
-const RETRY_AFTER_FAILURE: Duration = LAUNCH_RETRY.0;
 
 /// arti's state and cache live under `data_dir/arti`; its keystore is in
 /// memory (the key is handed over at launch).
