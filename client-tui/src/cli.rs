@@ -227,7 +227,5 @@ pub(crate) async fn report(
     }
 }
 
-/// Lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+/// Lowercase hex (the workspace's one formatter, `cairn_proto::hex`).
+pub(crate) use cairn_proto::hex::encode as hex;

@@ -20,9 +20,10 @@ use cairn_net::node::{Network, Node, NodeConfig, NodeEvent, create_profile};
 use cairn_net::proto::group::{TaskContent, templates};
 use cairn_net::proto::identity::KdfParams;
 use cairn_net::proto::wire::{GroupId, MessageId};
+use cairn_net::{Listener, TcpLoopbackListener};
 use cairn_relay::config::Config as RelayConfig;
 use cairn_relay::listener::onion::OnionRelayListener;
-use cairn_relay::listener::{Listener, TcpLoopbackListener, onion_key};
+use cairn_relay::listener::onion_key;
 use cairn_relay::server::Relay;
 use cairn_tornet::{Layout, TorNet};
 use tokio::sync::{broadcast, oneshot};
@@ -139,7 +140,7 @@ async fn start_relay(dir: &Path, net: &DemoNet) -> Result<RunningRelay> {
             let l = TcpLoopbackListener::bind(([127, 0, 0, 1], 0).into()).await?;
             let address = l.local_addr().to_string();
             // The config names what it listens on; the listener is ours.
-            config.listen.tcp = vec![l.local_addr()];
+            config.listen.tcp = vec![l.socket_addr()];
             listeners.push(Box::new(l));
             address
         }

@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use cairn_net::{Listener, TcpLoopbackListener};
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, EXAMPLE};
 use crate::listener::onion::OnionRelayListener;
-use crate::listener::{Listener, TcpLoopbackListener, onion_key};
+use crate::listener::{describe, onion_key};
 use crate::{Relay, RelayError, logging};
 
 mod status;
@@ -118,16 +119,19 @@ async fn serve(config: Config) -> Result<(), RelayError> {
     let mut described = Vec::new();
     for addr in &config.listen.tcp {
         let what = format!("tcp {addr}");
-        let l = TcpLoopbackListener::bind(*addr)
-            .await
-            .map_err(|source| RelayError::Listen { what, source })?;
-        described.push(l.describe());
+        let l = if config.listen.allow_non_loopback_tcp {
+            TcpLoopbackListener::dangerously_bind_non_loopback(*addr).await
+        } else {
+            TcpLoopbackListener::bind(*addr).await
+        };
+        let l = l.map_err(|e| RelayError::Listen { what, source: std::io::Error::other(e) })?;
+        described.push(describe(&l));
         listeners.push(Box::new(l));
     }
     if config.listen.onion {
         let key = onion_key::load_or_create(&config.data_dir)?;
         let l = OnionRelayListener::new(&config, key)?;
-        described.push(l.describe());
+        described.push(describe(&l));
         listeners.push(Box::new(l));
     }
     let (metrics, metrics_addr) = bind_metrics(&config).await?;

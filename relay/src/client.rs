@@ -17,8 +17,8 @@ use cairn_proto::relay_proto::{
 use cairn_proto::wire::{Envelope, MailboxId};
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 
-use crate::frames::{FrameReader, ReadError};
-use crate::listener::BoxStream;
+use cairn_net::BoxStream;
+use cairn_net::frames::{FrameReader, ReadError};
 
 /// Events kept while waiting for a reply.
 pub const MAX_STASHED: usize = 100_000;

@@ -16,7 +16,7 @@
 //! | [`config`] | the TOML configuration, its defaults and checks |
 //! | [`store`] | the redb store: envelopes, cursors, dedupe, quotas, fair-share eviction, retention |
 //! | [`server`] | [`Relay`]: accept loops, one task per connection, group-commit writer, subscriptions, shutdown |
-//! | [`listener`] | the [`Listener`] trait and the loopback TCP listener |
+//! | [`listener`] | where connections come from: the onion listener and its key (the [`Listener`](cairn_net::Listener) trait and loopback TCP are `cairn_net`'s) |
 //! | [`metrics`] | counters and the loopback Prometheus endpoint |
 //! | [`client`] | a small async client (tests, benchmark, `status`) |
 //! | [`cli`] | the `cairn-relay` command line |
@@ -28,7 +28,6 @@ pub mod cli;
 pub mod client;
 pub mod config;
 mod err;
-mod frames;
 mod hub;
 pub mod listener;
 mod logging;
@@ -39,5 +38,4 @@ mod writer;
 
 pub use config::Config;
 pub use err::RelayError;
-pub use listener::{Listener, TcpLoopbackListener};
 pub use server::Relay;

@@ -22,7 +22,9 @@ use tokio::task::JoinSet;
 use crate::RelayError;
 use crate::config::Config;
 use crate::hub::Hub;
-use crate::listener::{BoxStream, Listener};
+use cairn_net::{BoxStream, Listener};
+
+use crate::listener::describe;
 use crate::metrics::{self, Counters, Snapshot, add};
 use crate::store::RelayStore;
 use crate::writer::{self, Batching, Job};
@@ -231,7 +233,7 @@ async fn accept_loop(
             Ok(s) => s,
             Err(e) => {
                 // For example too many open files: back off instead of spinning.
-                tracing::warn!(listener = %listener.describe(), error = %e, "accept failed");
+                tracing::warn!(listener = %describe(listener.as_ref()), error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }

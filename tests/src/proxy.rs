@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use cairn_net::frames::FrameReader;
+use cairn_net::proto::relay_proto::{MAX_RESPONSE_FRAME, frame};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 /// The relay protocol's `Response::Push` variant index (`relay.md`).
@@ -37,25 +39,21 @@ pub async fn withholding_proxy(relay: SocketAddr) -> Result<(SocketAddr, Arc<Ato
     Ok((addr, switch))
 }
 
-/// Relay → client, frame by frame (4-byte little-endian length first).
+/// Relay → client, frame by frame.
 async fn down(
     from: &mut tokio::net::tcp::OwnedReadHalf,
     to: &mut tokio::net::tcp::OwnedWriteHalf,
     withhold: &AtomicBool,
-) -> std::io::Result<()> {
+) -> anyhow::Result<()> {
+    let mut frames = FrameReader::new(from, MAX_RESPONSE_FRAME);
     let mut first = true;
-    loop {
-        let mut header = [0u8; 4];
-        from.read_exact(&mut header).await?;
-        let len = u32::from_le_bytes(header) as usize;
-        let mut payload = vec![0u8; len];
-        from.read_exact(&mut payload).await?;
+    while let Some(payload) = frames.next().await? {
         let push = !first && payload.first() == Some(&PUSH);
         first = false;
         if push && withhold.load(Ordering::SeqCst) {
             continue;
         }
-        to.write_all(&header).await?;
-        to.write_all(&payload).await?;
+        to.write_all(&frame::encode(&payload)).await?;
     }
+    Ok(())
 }

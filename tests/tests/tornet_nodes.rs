@@ -9,18 +9,19 @@
 
 use std::time::{Duration, Instant};
 
+use cairn_net::frames::FrameReader;
 use cairn_net::node::invites::Approval;
 use cairn_net::node::relays::isolation;
 use cairn_net::node::{Network, Node, NodeEvent, restore_profile};
 use cairn_net::proto::group::{TaskContent, templates};
 use cairn_net::proto::identity::{KdfParams, parse_recovery, recovery_string};
-use cairn_net::proto::relay_proto::{ClientHandshake, MAX_RESPONSE_FRAME, RelayEvent, frame};
+use cairn_net::proto::relay_proto::{ClientHandshake, MAX_RESPONSE_FRAME, RelayEvent};
 use cairn_net::proto::wire::GroupId;
 use cairn_net::{PeerAddr, TorNetwork, Transport};
 use cairn_tests::nodes::{chat, eventually, node};
 use cairn_tests::relay_proc::RelayProc;
 use cairn_tests::tornet::TorNet;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt};
 
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -56,18 +57,20 @@ fn median(mut v: Vec<Duration>) -> Duration {
 async fn raw_round_trips(n: &Node, relay: &str, group: &GroupId, count: usize) -> Vec<Duration> {
     let addr: PeerAddr = relay.parse().expect("relay address");
     let transport: std::sync::Arc<dyn Transport> = n_transport(n);
-    let mut stream = transport.connect(&addr, &isolation(group)).await.expect("connect");
+    let stream = transport.connect(&addr, &isolation(group)).await.expect("connect");
+    let (reader, mut stream) = tokio::io::split(stream);
+    let mut frames = FrameReader::new(reader, MAX_RESPONSE_FRAME);
     let hs = ClientHandshake::new();
     stream.write_all(&hs.hello_frame()).await.expect("hello");
     stream.flush().await.expect("flush");
-    let mut session = hs.handle_raw(&read_frame(&mut stream).await).expect("welcome");
+    let mut session = hs.handle_raw(&read_frame(&mut frames).await).expect("welcome");
     let mut times = Vec::new();
     for _ in 0..count {
         let start = Instant::now();
         let (_, ping) = session.ping();
         stream.write_all(&ping).await.expect("ping");
         stream.flush().await.expect("flush");
-        let pong = session.decode(&read_frame(&mut stream).await).expect("pong");
+        let pong = session.decode(&read_frame(&mut frames).await).expect("pong");
         assert!(matches!(pong, RelayEvent::Pong { .. }));
         times.push(start.elapsed());
     }
@@ -78,13 +81,8 @@ fn n_transport(n: &Node) -> std::sync::Arc<dyn Transport> {
     n.transport()
 }
 
-async fn read_frame(stream: &mut cairn_net::BoxStream) -> Vec<u8> {
-    let mut header = [0u8; frame::HEADER_LEN];
-    stream.read_exact(&mut header).await.expect("header");
-    let len = frame::payload_len(header, MAX_RESPONSE_FRAME).expect("length");
-    let mut payload = vec![0u8; len];
-    stream.read_exact(&mut payload).await.expect("payload");
-    payload
+async fn read_frame(frames: &mut FrameReader<impl AsyncRead + Unpin>) -> Vec<u8> {
+    frames.next().await.expect("read").expect("a frame")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

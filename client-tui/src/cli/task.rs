@@ -175,14 +175,18 @@ fn list(g: &Global, node: &Node, group: &GroupId) -> Outcome {
             .with_replica(group, |r| r.task_content(id).map(|c| c.title))?
             .unwrap_or_else(|_| "(sealed: not readable by your roles)".into());
         let assignees: Vec<String> =
-            t.assignees.iter().map(|a| hex(&a.0)[..16].to_owned()).collect();
+            t.assignees.iter().map(|a| cairn_proto::hex::short(&a.0, 16)).collect();
         let state = if t.open { "open" } else { "closed" };
         if g.json {
             let v = serde_json::json!({ "task": hex(&id.0), "title": title, "state": state, "assignees": assignees });
             println!("{v}");
         } else {
             let title = text::line(&title);
-            println!("{} {state:6} {title} [{}]", &hex(&id.0)[..12], assignees.join(","));
+            println!(
+                "{} {state:6} {title} [{}]",
+                cairn_proto::hex::short(&id.0, 12),
+                assignees.join(",")
+            );
         }
     }
     Ok(())

@@ -645,14 +645,17 @@ pub(crate) fn describe_warning(w: &SecurityWarning) -> (String, String) {
             ),
         ),
         SecurityWarning::Equivocation { author, .. } => (
-            format!("{} signed two different messages at one place", &hex(&author.0)[..8]),
+            format!(
+                "{} signed two different messages at one place",
+                cairn_proto::hex::short(&author.0, 8)
+            ),
             "This member's key signed two different histories: it may be stolen, or the member \
              is showing different members different things. Their messages after the fork are \
              ignored. Talk to them over another channel and consider removing them."
                 .into(),
         ),
         SecurityWarning::Rejected { id, reason, .. } => (
-            format!("message {} refused: {reason}", &hex(&id.0)[..8]),
+            format!("message {} refused: {reason}", cairn_proto::hex::short(&id.0, 8)),
             format!(
                 "A message broke the group's rules ({reason}) and was refused. It is kept as \
                  evidence. One such message may be a race (e.g. sent just before a removal); \
@@ -660,7 +663,7 @@ pub(crate) fn describe_warning(w: &SecurityWarning) -> (String, String) {
             ),
         ),
         SecurityWarning::Gap { author, from, to, .. } => (
-            format!("messages {from}..{to} of {} missing", &hex(&author.0)[..8]),
+            format!("messages {from}..{to} of {} missing", cairn_proto::hex::short(&author.0, 8)),
             "Some of this member's messages have not arrived. A relay or peer may be holding \
              them back; cairn keeps asking other members and relays."
                 .into(),

@@ -11,7 +11,6 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::app::{Job, Request, Update};
 use super::snapshot::{self, Names};
-use crate::cli::hex;
 
 /// How long leaving waits for the relays to take the outbox.
 const LEAVE_FLUSH: Duration = Duration::from_secs(5);
@@ -122,7 +121,7 @@ impl Backend {
 
     async fn request(&mut self, r: Request) -> Result<String, NodeError> {
         let n = &self.node;
-        let short = |id: &cairn_net::proto::wire::MessageId| hex(&id.0)[..8].to_owned();
+        let short = |id: &cairn_net::proto::wire::MessageId| cairn_proto::hex::short(&id.0, 8);
         Ok(match r {
             Request::Select(g) => {
                 self.selected = g;
@@ -226,7 +225,7 @@ impl Backend {
             let message = match outcome {
                 Some(key) => {
                     let name = lock(&asked).take().filter(|n| !n.is_empty());
-                    let name = name.unwrap_or_else(|| hex(&key.0)[..8].to_owned());
+                    let name = name.unwrap_or_else(|| cairn_proto::hex::short(&key.0, 8));
                     let _ = named.send((key, name.clone()));
                     Ok(format!("{name} joined"))
                 }

@@ -10,7 +10,6 @@ use cairn_net::proto::group::GroupState;
 use cairn_net::proto::replica::Replica;
 use cairn_net::proto::wire::{GroupId, MessageId};
 
-use crate::cli::hex;
 use crate::text;
 
 mod history;
@@ -115,7 +114,7 @@ pub(crate) fn display_name(key: &PublicKey, me: &PublicKey, names: &Names) -> St
     if key == me {
         return "you".into();
     }
-    names.get(key).map_or_else(|| hex(&key.0)[..8].to_owned(), |n| text::line(n))
+    names.get(key).map_or_else(|| cairn_proto::hex::short(&key.0, 8), |n| text::line(n))
 }
 
 /// The names to show for a group's members, present and former: the name
@@ -142,7 +141,7 @@ fn names_for(people: &[(PublicKey, Option<&str>)], me: &PublicKey, session: &Nam
     for (key, name) in &mut names {
         let alike = shown.iter().filter(|s| same(s, name)).count();
         if key != me && (alike > 1 || same(name, "you")) {
-            *name = format!("{name}~{}", &hex(&key.0)[..4]);
+            *name = format!("{name}~{}", cairn_proto::hex::short(&key.0, 4));
         }
     }
     names
@@ -202,7 +201,7 @@ fn group_view(r: &Replica, names: &Names) -> Option<GroupView> {
         tasks,
         members,
         relays: state.relays.iter().map(|r| text::line(r)).collect(),
-        epoch: hex(&state.epoch.id.0)[..8].to_owned(),
+        epoch: cairn_proto::hex::short(&state.epoch.id.0, 8),
     })
 }
 
@@ -345,7 +344,7 @@ mod test {
             PublicKey([4; 32]),
             PublicKey([5; 32]),
         );
-        let fallback_of_d = hex(&d.0)[..8].to_owned();
+        let fallback_of_d = cairn_proto::hex::short(&d.0, 8);
         let people = [
             (me, Some("alice")),
             (a, Some("bob")),
@@ -356,12 +355,15 @@ mod test {
         let names = names_for(&people, &me, &Names::new());
         let show = |k: &PublicKey| display_name(k, &me, &names);
         assert_eq!(show(&me), "you");
-        assert_eq!(show(&a), format!("bob~{}", &hex(&a.0)[..4]));
-        assert_eq!(show(&b), format!("Bob ~{}", &hex(&b.0)[..4]));
-        assert_eq!(show(&c), format!("{fallback_of_d}~{}", &hex(&c.0)[..4]));
+        assert_eq!(show(&a), format!("bob~{}", cairn_proto::hex::short(&a.0, 4)));
+        assert_eq!(show(&b), format!("Bob ~{}", cairn_proto::hex::short(&b.0, 4)));
+        assert_eq!(show(&c), format!("{fallback_of_d}~{}", cairn_proto::hex::short(&c.0, 4)));
         assert_eq!(show(&d), fallback_of_d);
         let you = names_for(&[(me, None), (a, Some("You"))], &me, &Names::new());
-        assert_eq!(display_name(&a, &me, &you), format!("You~{}", &hex(&a.0)[..4]));
+        assert_eq!(
+            display_name(&a, &me, &you),
+            format!("You~{}", cairn_proto::hex::short(&a.0, 4))
+        );
         // A name learned this session stands in until the member names itself.
         let session = Names::from([(d, "dora".to_owned())]);
         let names = names_for(&[(me, None), (d, None)], &me, &session);

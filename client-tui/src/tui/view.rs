@@ -354,7 +354,7 @@ fn members(f: &mut Frame, app: &App, area: Rect) {
             format!(
                 "{:<10} {:<18} {:<8} {}",
                 m.name,
-                &crate::cli::hex(&m.key.0)[..16],
+                cairn_proto::hex::short(&m.key.0, 16),
                 if m.reachable { "yes" } else { "no" },
                 m.roles.join(",")
             ),

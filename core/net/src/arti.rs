@@ -38,6 +38,10 @@ pub use self::config::{ArtiConfig, DEFAULT_CONNECT_TIMEOUT, TorNetwork};
 pub use self::listener::OnionListener;
 use crate::{BoxStream, Error, IsolationKey, PeerAddr, Refusal, Result, Transport};
 
+/// First and largest pause of
+/// [`ArtiTransport::launch_onion_service_when_ready`] between attempts.
+pub const LAUNCH_RETRY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
+
 /// Tor through arti, for one profile.
 pub struct ArtiTransport {
     client: Arc<TorClient<PreferredRuntime>>,
@@ -142,6 +146,36 @@ impl ArtiTransport {
             expected,
             port,
         ))
+    }
+
+    /// Bootstraps Tor, then launches the onion service as
+    /// [`launch_onion_service`](Self::launch_onion_service) does, retrying
+    /// both while they fail (Tor unreachable, no consensus yet): the first
+    /// pause is [`LAUNCH_RETRY`]`.0`, doubling up to `.1`. Never gives up;
+    /// a caller that wants to stop drops the future (cancel-safe: nothing
+    /// is half-done between awaits). Used by the node for its peer service
+    /// and by the relay for its onion listener.
+    pub async fn launch_onion_service_when_ready(
+        &self,
+        nickname: &str,
+        key: &SigningKey,
+        port: u16,
+    ) -> OnionListener {
+        let mut wait = LAUNCH_RETRY.0;
+        loop {
+            let launched = match self.bootstrap().await {
+                Ok(()) => self.launch_onion_service(nickname, key, port),
+                Err(e) => Err(e),
+            };
+            match launched {
+                Ok(listener) => return listener,
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?wait, "onion service not up yet");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(LAUNCH_RETRY.1);
+                }
+            }
+        }
     }
 
     /// Removes `<state>/hss/<nickname>/` left by an earlier run. It holds no

@@ -26,17 +26,22 @@
 mod addr;
 pub mod arti;
 mod err;
+pub mod frames;
 pub mod node;
 mod tcp;
 mod transport;
 
 pub use addr::PeerAddr;
 pub use arti::{
-    ArtiConfig, ArtiTransport, BootstrapProgress, DEFAULT_CONNECT_TIMEOUT, OnionListener,
-    TorNetwork,
+    ArtiConfig, ArtiTransport, BootstrapProgress, DEFAULT_CONNECT_TIMEOUT, LAUNCH_RETRY,
+    OnionListener, TorNetwork,
 };
 pub use cairn_proto as proto;
 pub use err::{Error, ErrorKind, Refusal};
+/// What [`Transport::connect`] and [`Listener::accept`] return; re-exported
+/// so that a transport or listener outside this crate (the relay's onion
+/// listener) implements the traits without naming `futures`.
+pub use futures::future::BoxFuture;
 pub use tcp::{TcpLoopbackListener, TcpLoopbackTransport};
 pub use transport::{BoxStream, ByteStream, IsolationKey, Listener, Transport};
 

@@ -139,11 +139,6 @@ fn make_private_dir(dir: &Path) -> Result<(), NodeError> {
         .map_err(|e| crate::Error::io("create the profile directory", e).into())
 }
 
-/// The first 16 hex digits of a key, for names in logs and sources.
-pub(crate) fn short(key: &cairn_proto::crypto::PublicKey) -> String {
-    key.0[..8].iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn join_refusal(code: u16) -> &'static str {
     use cairn_proto::peer_proto::PeerErrorCode as C;
     match C::from_number(code) {

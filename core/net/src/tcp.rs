@@ -32,13 +32,7 @@ impl TcpLoopbackTransport {
     /// Listens on `addr`, which must be a loopback address (port 0 picks a
     /// free port).
     pub async fn listen(&self, addr: SocketAddr) -> Result<TcpLoopbackListener> {
-        check_loopback(&addr)?;
-        let listener =
-            TcpListener::bind(addr).await.map_err(|e| Error::io("bind a loopback listener", e))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| Error::io("read the loopback listener's address", e))?;
-        Ok(TcpLoopbackListener { listener, addr: PeerAddr::Tcp(local) })
+        TcpLoopbackListener::bind(addr).await
     }
 }
 
@@ -71,10 +65,52 @@ fn check_loopback(addr: &SocketAddr) -> Result<()> {
 }
 
 /// A loopback TCP listener.
+///
+/// Made by [`TcpLoopbackTransport::listen`] (a node), or directly by
+/// [`bind`](Self::bind) for a server such as the relay, which listens
+/// without dialling anyone and so needs no transport. Only
+/// [`dangerously_bind_non_loopback`](Self::dangerously_bind_non_loopback)
+/// listens beyond 127.0.0.0/8.
 #[derive(Debug)]
 pub struct TcpLoopbackListener {
     listener: TcpListener,
+    socket: SocketAddr,
     addr: PeerAddr,
+}
+
+impl TcpLoopbackListener {
+    /// Listens on `addr`, which must be a loopback address (port 0 picks a
+    /// free port); anything else is [`Refusal::NotLoopback`].
+    pub async fn bind(addr: SocketAddr) -> Result<Self> {
+        check_loopback(&addr)?;
+        Self::bind_unchecked(addr).await
+    }
+
+    /// Listens on any address, loopback or not: plain TCP that anyone on
+    /// the network can reach and read. For a relay whose operator asked for
+    /// it explicitly (`listen.allow_non_loopback_tcp`, for example behind
+    /// their own tunnel); never for a node.
+    pub async fn dangerously_bind_non_loopback(addr: SocketAddr) -> Result<Self> {
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "plain TCP listener on a non-loopback address");
+        }
+        Self::bind_unchecked(addr).await
+    }
+
+    async fn bind_unchecked(addr: SocketAddr) -> Result<Self> {
+        let listener =
+            TcpListener::bind(addr).await.map_err(|e| Error::io("bind a loopback listener", e))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Error::io("read the loopback listener's address", e))?;
+        Ok(Self { listener, socket: local, addr: PeerAddr::Tcp(local) })
+    }
+
+    /// The bound socket address ([`Listener::local_addr`] as a
+    /// [`SocketAddr`]).
+    pub fn socket_addr(&self) -> SocketAddr {
+        self.socket
+    }
 }
 
 impl Listener for TcpLoopbackListener {

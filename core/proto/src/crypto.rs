@@ -53,7 +53,6 @@ pub use aead::{AeadKey, NONCE_LEN, TAG_LEN};
 pub use kdf::{context, derive_key, keyed_hash};
 pub use rng::{Rng06, XofRng};
 pub use seal::{SEALED_OVERHEAD, X25519Public, X25519Secret, open_from, seal_to};
-pub(crate) use sig::short_hex_pub;
 pub use sig::{
     PUBLIC_KEY_LEN, PublicKey, SIGNATURE_LEN, Signature, SigningKey, verify_batch, verify_single,
 };

@@ -145,8 +145,7 @@ pub fn short_code(binding: &[u8; 32]) -> String {
 /// A readable fingerprint of an identity key: its first 16 bytes in hex,
 /// in groups of four.
 pub fn fingerprint(key: &PublicKey) -> String {
-    let hex: Vec<String> = key.0[..16].iter().map(|b| format!("{b:02x}")).collect();
-    hex.chunks(2).map(|c| c.concat()).collect::<Vec<_>>().join(" ")
+    key.0[..16].chunks(2).map(crate::hex::encode).collect::<Vec<_>>().join(" ")
 }
 
 /// The inviter's side of one invite: one use, until expiry.

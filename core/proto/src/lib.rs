@@ -9,6 +9,7 @@
 //! |---|---|
 //! | [`crypto`] | AEAD, KDF contexts, sealing to x25519 keys, ed25519 with one validity rule |
 //! | [`identity`] | master seed, derived keys, recovery string, onion address, key file |
+//! | [`hex`] | lowercase hex for public values (ids, keys, fingerprints), full and short forms |
 //! | [`wire`] | the outer envelope, the inner signed message, fragmentation, canonical decoding |
 //! | [`invite`] | invitations: the invite string, the redeemer's proof, the short code, the inviter's one-time host |
 //! | [`epoch`] | epoch secrets, role keys and their ratchet, key packages, rekeys, role-key grants, role-sealed content, the key ring |
@@ -25,6 +26,7 @@ pub mod epoch;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod group;
+pub mod hex;
 pub mod identity;
 pub mod invite;
 pub mod peer_proto;

@@ -19,11 +19,11 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::time::Instant;
 
 use super::Shared;
-use crate::frames::{FrameReader, ReadError};
 use crate::hub::{Push, Subscriber};
-use crate::listener::BoxStream;
 use crate::metrics::add;
 use crate::writer::{Ack, Job, PostJob};
+use cairn_net::BoxStream;
+use cairn_net::frames::{FrameReader, ReadError};
 
 /// Serves one accepted connection to its end.
 pub(crate) async fn serve(stream: BoxStream, shared: Arc<Shared>, stop: watch::Receiver<bool>) {

@@ -98,7 +98,7 @@ impl Node {
         if let Some(arti) = self.net().arti() {
             let mut nick = [0u8; 6];
             os_rng().fill_bytes(&mut nick);
-            let nick: String = nick.iter().map(|b| format!("{b:02x}")).collect();
+            let nick = cairn_proto::hex::encode(&nick);
             let l = arti.launch_onion_service(&format!("invite-{nick}"), key, PEER_PORT)?;
             return Ok((Box::new(l), None));
         }

@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use cairn_proto::crypto::PublicKey;
 use cairn_proto::identity::{Identity, onion_address};
@@ -48,10 +47,6 @@ impl core::fmt::Debug for Net {
         f.debug_struct("Net").field("tor", &self.arti.is_some()).finish_non_exhaustive()
     }
 }
-
-/// How long to wait between attempts to launch the onion service while
-/// Tor is unreachable (doubling up to the cap).
-const LAUNCH_RETRY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
 
 impl Net {
     /// Makes the transport for the profile in `profile_dir`. Nothing is
@@ -119,21 +114,9 @@ impl Net {
                 futures::future::ready(())
             }))
         };
-        let mut wait = LAUNCH_RETRY.0;
-        let listener = loop {
-            let launched = match arti.bootstrap().await {
-                Ok(()) => arti.launch_onion_service("cairn-peer", identity.onion_key(), PEER_PORT),
-                Err(e) => Err(e),
-            };
-            match launched {
-                Ok(l) => break l,
-                Err(e) => {
-                    tracing::warn!("tor not ready ({e}); retrying in {wait:?}");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(LAUNCH_RETRY.1);
-                }
-            }
-        };
+        let listener = arti
+            .launch_onion_service_when_ready("cairn-peer", identity.onion_key(), PEER_PORT)
+            .await;
         reporter.abort();
         let address = format!("{}:{PEER_PORT}", identity.onion_address().as_str());
         let _ = events.send(NodeEvent::Listening { address });

@@ -147,7 +147,8 @@ impl Node {
     pub async fn recover_from(&self, onion: &PublicKey) -> Result<Vec<GroupId>, NodeError> {
         let probe = GroupId(*blake3::hash(&onion.0).as_bytes());
         let mut conn = self.dial(&probe, None, onion).await?;
-        let source = format!("peer {}", crate::node::short(&conn.peer().unwrap_or(*onion)));
+        let source =
+            format!("peer {}", cairn_proto::hex::short(&conn.peer().unwrap_or(*onion).0, 16));
         conn.send(&PeerMessage::GroupsRequest).await?;
         let PeerMessage::Groups { groups } = conn.next_message(REPLY_TIMEOUT).await? else {
             return Err(NodeError::Bug("the peer did not list groups"));
@@ -246,7 +247,7 @@ impl Node {
     ) -> Result<usize, NodeError> {
         let mut conn = self.dial(&group, Some(member), &onion).await?;
         let accepted = self.pull(&mut conn, group).await?;
-        let source = format!("peer {}", crate::node::short(&member));
+        let source = format!("peer {}", cairn_proto::hex::short(&member.0, 16));
         self.core().source_caught_up(group, &source)?;
         let mine = self.core().heads(&group)?;
         conn.send(&PeerMessage::Heads { group, heads: mine }).await?;

@@ -26,7 +26,7 @@ pub struct PublicKey(#[serde(with = "serde_bytes")] pub [u8; PUBLIC_KEY_LEN]);
 
 impl core::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "PublicKey({})", short_hex_pub(&self.0))
+        write!(f, "PublicKey({}…)", crate::hex::short(&self.0, 12))
     }
 }
 
@@ -51,13 +51,8 @@ pub struct Signature(#[serde(with = "serde_bytes")] pub [u8; SIGNATURE_LEN]);
 
 impl core::fmt::Debug for Signature {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Signature({})", short_hex_pub(&self.0))
+        write!(f, "Signature({}…)", crate::hex::short(&self.0, 12))
     }
-}
-
-/// First bytes of a value in hex, for debug output of public values.
-pub(crate) fn short_hex_pub(bytes: &[u8]) -> String {
-    bytes.iter().take(6).map(|b| format!("{b:02x}")).collect::<String>() + "…"
 }
 
 super::secret_bytes!(

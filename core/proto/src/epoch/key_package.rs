@@ -9,7 +9,7 @@ use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 
 use super::{KeyPackageError, Secret32};
-use crate::crypto::{PublicKey, X25519Public, X25519Secret, context, short_hex_pub};
+use crate::crypto::{PublicKey, X25519Public, X25519Secret, context};
 use crate::wire::{GroupId, encode};
 
 /// A fixed scalar for the low-order test: x25519 clamps every scalar to a
@@ -36,7 +36,7 @@ pub struct KeyPackageId(#[serde(with = "serde_bytes")] pub [u8; 32]);
 
 impl core::fmt::Debug for KeyPackageId {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "KeyPackageId({})", short_hex_pub(&self.0))
+        write!(f, "KeyPackageId({}…)", crate::hex::short(&self.0, 12))
     }
 }
 

@@ -72,12 +72,12 @@ impl fmt::Display for Violation {
 
 /// The first bytes of an id, for messages.
 pub(super) fn short(id: &MessageId) -> String {
-    hex::encode(&id.0[..3])
+    crate::hex::short(&id.0, 6)
 }
 
 /// The first bytes of a key, for messages.
 pub(super) fn who(key: &PublicKey) -> String {
-    format!("key:{}", hex::encode(&key.0[..3]))
+    format!("key:{}", crate::hex::short(&key.0, 6))
 }
 
 /// One message written: its id and the message (author, body, parents).
@@ -590,7 +590,7 @@ pub(super) fn key_confinement(fold: &Fold, h: &History) -> Result<(), Violation>
                 "{} removed {}, yet the current epoch {} predates it and does not list them as exposed",
                 describe(h, &w.id),
                 who(&r.member),
-                hex::encode(&s.epoch.id.0[..3])
+                crate::hex::short(&s.epoch.id.0, 6)
             ));
         }
     }

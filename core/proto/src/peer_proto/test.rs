@@ -556,7 +556,7 @@ fn any_cutting_of_the_stream_works() {
 #[test]
 fn worked_example() {
     let (log, _, _) = scripted_run(b"peer vector", None);
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let hex = crate::hex::encode;
     let mut t = Transcript::new();
     let mut ths = Vec::new();
     for r in log.iter().take(4) {
@@ -605,7 +605,7 @@ fn debug_output_hides_secrets() {
     let secrets = [view.shared.bytes(), alice.signing_key().as_bytes()];
     for secret in secrets {
         assert!(!shown.contains(&format!("{:?}", &secret[..8]).trim_end_matches(']').to_string()));
-        let hex: String = secret[..6].iter().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::hex::short(secret, 12);
         assert!(!shown.contains(&hex), "{shown}");
     }
     assert!(shown.contains("redacted"));

@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 use super::{Fragment, FragmentError};
 use crate::crypto::{
     AeadKey, CryptoError, NONCE_LEN, PublicKey, Signature, SigningKey, TAG_LEN, context,
-    derive_key, short_hex_pub, verify_single,
+    derive_key, verify_single,
 };
 
 /// Size of every envelope.
@@ -46,7 +46,7 @@ pub struct MailboxId(pub [u8; 32]);
 
 impl core::fmt::Debug for MailboxId {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "MailboxId({})", short_hex_pub(&self.0))
+        write!(f, "MailboxId({}…)", crate::hex::short(&self.0, 12))
     }
 }
 

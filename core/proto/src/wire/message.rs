@@ -8,9 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Body, DecodeError, decode_canonical, encode};
-use crate::crypto::{
-    CryptoError, PublicKey, Signature, SigningKey, context, short_hex_pub, verify_single,
-};
+use crate::crypto::{CryptoError, PublicKey, Signature, SigningKey, context, verify_single};
 
 /// The only message format version this software writes and reads.
 pub const MESSAGE_VERSION: u8 = 1;
@@ -31,7 +29,7 @@ macro_rules! id_type {
 
         impl core::fmt::Debug for $name {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                write!(f, "{}({})", stringify!($name), short_hex_pub(&self.0))
+                write!(f, "{}({}…)", stringify!($name), crate::hex::short(&self.0, 12))
             }
         }
     };

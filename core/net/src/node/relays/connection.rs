@@ -9,18 +9,19 @@
 
 use std::time::{Duration, Instant};
 
-use cairn_proto::relay_proto::frame::{self, FrameError, HEADER_LEN};
+use cairn_proto::relay_proto::frame;
 use cairn_proto::relay_proto::{
     ClientAction, ClientHandshake, ClientSession, Ended, MAX_RESPONSE_FRAME, Memory, Reconnect,
     Retry, pow,
 };
 use cairn_proto::wire::{GroupId, MailboxId};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, ReadHalf, WriteHalf};
+use tokio::io::{AsyncWriteExt as _, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, watch};
 
 use super::super::core::Queued;
 use super::super::{Node, NodeEvent};
 use super::{BACKOFF, clock, isolation, origin};
+use crate::frames::{FrameReader, ReadError};
 use crate::{BoxStream, ErrorKind, PeerAddr};
 
 /// How long the relay has to answer the hello (a relay closes a silent
@@ -46,7 +47,7 @@ enum ConnError {
     HandshakeTimeout,
     /// The relay announced a frame this client does not accept.
     #[error("the relay sent a bad frame: {0}")]
-    Frame(#[source] FrameError),
+    Frame(#[source] ReadError),
     /// The session ended the connection.
     #[error(transparent)]
     Session(#[from] Ended),
@@ -185,7 +186,8 @@ async fn open(node: &Node, group: GroupId, relay: &str, memory: Memory) -> Resul
     let addr: PeerAddr = relay.parse().map_err(ConnError::Connect)?;
     let transport = node.net().transport();
     let stream = transport.connect(&addr, &isolation(&group)).await.map_err(ConnError::Connect)?;
-    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (reader, mut writer) = tokio::io::split(stream);
+    let mut reader = FrameReader::new(reader, MAX_RESPONSE_FRAME);
     let hs = ClientHandshake::new();
     write(&mut writer, &hs.hello_frame()).await?;
     let reply = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut reader))
@@ -331,13 +333,15 @@ async fn write(writer: &mut WriteHalf<BoxStream>, frame: &[u8]) -> Result<(), Co
     writer.flush().await.map_err(ConnError::io("flushing"))
 }
 
-async fn read_frame(reader: &mut ReadHalf<BoxStream>) -> Result<Vec<u8>, ConnError> {
-    let mut header = [0u8; HEADER_LEN];
-    reader.read_exact(&mut header).await.map_err(ConnError::io("reading"))?;
-    let len = frame::payload_len(header, MAX_RESPONSE_FRAME).map_err(ConnError::Frame)?;
-    let mut payload = vec![0u8; len];
-    reader.read_exact(&mut payload).await.map_err(ConnError::io("reading"))?;
-    Ok(payload)
+async fn read_frame(reader: &mut FrameReader<ReadHalf<BoxStream>>) -> Result<Vec<u8>, ConnError> {
+    let eof =
+        || ConnError::Io { action: "reading", source: std::io::ErrorKind::UnexpectedEof.into() };
+    match reader.next().await {
+        Ok(Some(payload)) => Ok(payload),
+        Ok(None) | Err(ReadError::Truncated) => Err(eof()),
+        Err(ReadError::Io(source)) => Err(ConnError::Io { action: "reading", source }),
+        Err(e @ (ReadError::TooLarge { .. } | ReadError::Empty)) => Err(ConnError::Frame(e)),
+    }
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ impl Needles {
 
 fn marked_entry(group: [u8; 32], author: PublicKey, seq: u64, n: &mut Needles) -> StoredEntry {
     let mut e = entry(group, author, seq);
-    let marker = format!("ENTRY-MARKER-{seq}-{:02x}", group[0]);
+    let marker = format!("ENTRY-MARKER-{seq}-{}", crate::hex::short(&group, 2));
     e.bytes = format!("header {marker} trailer").into_bytes();
     n.add(marker.clone(), marker.as_bytes());
     n.add(format!("entry id {seq}"), &e.id);

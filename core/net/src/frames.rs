@@ -1,8 +1,27 @@
-//! A cancel-safe frame reader over an async byte stream.
+//! The one reader of relay frames (`relay.md` §2) from an async byte
+//! stream: the relay's connections, its client, the node's relay client
+//! and the test harness all read through [`FrameReader`].
 //!
-//! Bytes are read into a buffer that grows only to the frame being read
-//! (whose length was checked against the limit first) and shrinks back
-//! after a large one, so an idle connection holds a few KiB.
+//! The frame rules are `cairn_proto::relay_proto::frame`'s
+//! ([`frame::split`]): the length is checked against the limit before any
+//! byte of the payload is buffered. Bytes are read into a buffer that grows
+//! only to the frame being read and shrinks back after a large one, so an
+//! idle connection holds a few KiB.
+//!
+//! ```
+//! use cairn_net::frames::FrameReader;
+//! use cairn_net::proto::relay_proto::frame;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! let bytes = [frame::encode(b"one"), frame::encode(b"two")].concat();
+//! let mut reader = FrameReader::new(&bytes[..], 100);
+//! assert_eq!(reader.next().await?, Some(b"one".to_vec()));
+//! assert_eq!(reader.next().await?, Some(b"two".to_vec()));
+//! assert_eq!(reader.next().await?, None);
+//! # Ok::<(), cairn_net::frames::ReadError>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use cairn_proto::relay_proto::frame::{self, FrameError, HEADER_LEN};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -15,24 +34,33 @@ const SMALL: usize = 4096;
 const LARGE: usize = 64 * 1024;
 
 /// Why no frame could be read.
-#[derive(Debug)]
-pub(crate) enum ReadError {
-    /// The header announced more than the limit.
+///
+/// Exhaustive on purpose: each caller maps every case to a protocol
+/// reaction (the relay answers `TooLarge` with an error code, treats
+/// `Empty` as malformed), and a new case must make them decide again.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The header announced more than the limit (nothing was allocated
+    /// for it).
+    #[error("a frame longer than the limit of {max} bytes")]
     TooLarge {
         /// The limit.
         max: usize,
     },
     /// The header announced an empty frame.
+    #[error("an empty frame")]
     Empty,
     /// The stream ended inside a frame.
+    #[error("the stream ended inside a frame")]
     Truncated,
     /// The stream failed.
-    Io(std::io::Error),
+    #[error("reading the stream failed: {0}")]
+    Io(#[source] std::io::Error),
 }
 
 /// Reads frames of at most `max` payload bytes.
 #[derive(Debug)]
-pub(crate) struct FrameReader<R> {
+pub struct FrameReader<R> {
     inner: R,
     buf: Vec<u8>,
     len: usize,
@@ -42,13 +70,14 @@ pub(crate) struct FrameReader<R> {
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
-    pub(crate) fn new(inner: R, max: usize) -> Self {
+    /// Reads frames of at most `max` payload bytes from `inner`.
+    pub fn new(inner: R, max: usize) -> Self {
         Self { inner, buf: vec![0; SMALL.min(max + HEADER_LEN)], len: 0, max, last_read: 0 }
     }
 
     /// The next frame's payload; `None` at a clean end of stream. Cancel-safe:
     /// bytes enter the buffer only when a read completes.
-    pub(crate) async fn next(&mut self) -> Result<Option<Vec<u8>>, ReadError> {
+    pub async fn next(&mut self) -> Result<Option<Vec<u8>>, ReadError> {
         loop {
             match self.buffered() {
                 Ok(Some(out)) => return Ok(Some(out)),
@@ -71,7 +100,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// The next frame if it is already in the buffer (no I/O): `Ok(None)`
     /// means more bytes are needed.
-    pub(crate) fn buffered(&mut self) -> Result<Option<Vec<u8>>, ReadError> {
+    pub fn buffered(&mut self) -> Result<Option<Vec<u8>>, ReadError> {
         match frame::split(&self.buf[..self.len], self.max) {
             Ok((payload, used)) => {
                 let out = payload.to_vec();
@@ -89,7 +118,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// Reads and drops whatever arrives next (closing a connection);
     /// returns how many bytes, 0 at the end of the stream.
-    pub(crate) async fn discard(&mut self) -> std::io::Result<usize> {
+    pub async fn discard(&mut self) -> std::io::Result<usize> {
         self.len = 0;
         self.inner.read(&mut self.buf).await
     }
