@@ -6,7 +6,7 @@
 //! What a connection does with what a relay says (acknowledgements,
 //! refusals, proofs of work, epoch changes) is decided by
 //! [`cairn_proto::relay_proto::ClientSession`], and withholding is judged by
-//! [`Deliveries`]; this module and [`connection`] only carry bytes, time and
+//! [`Deliveries`]; this module and `connection` only carry bytes, time and
 //! the node's store to them, so that the simulator runs the same decisions.
 
 use std::sync::OnceLock;

@@ -40,7 +40,7 @@ pub enum Ended {
     /// The relay refused a subscription for a reason waiting does not cure.
     #[error("the relay refused a subscription: {0}")]
     SubscribeRefused(Refusal),
-    /// A request went unanswered for [`super::REPLY_TIMEOUT`].
+    /// A request went unanswered for [`super::session::REPLY_TIMEOUT`].
     #[error("the relay stopped answering")]
     Unresponsive,
     /// The stream failed or the relay hung up (reported by the shell).
