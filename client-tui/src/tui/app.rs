@@ -2,9 +2,7 @@
 //! keys come in, [`Request`]s for the backend go out, [`Update`]s from the
 //! backend come back. That keeps it testable key by key.
 
-use std::collections::BTreeMap;
-
-use cairn_net::node::{NodeEvent, SecurityWarning};
+use cairn_net::node::{Health as NodeHealth, NodeEvent, SecurityWarning};
 use cairn_net::proto::crypto::PublicKey;
 use cairn_net::proto::wire::{GroupId, MessageId};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -128,6 +126,8 @@ pub(crate) struct Job {
 #[derive(Debug, Clone)]
 pub(crate) enum Update {
     Snapshot(Snapshot),
+    /// The node's health when the backend started (events change it).
+    Health(NodeHealth),
     Event(NodeEvent),
     /// A job finished: what to say, or why it failed (and the input to
     /// give back).
@@ -162,20 +162,14 @@ pub(crate) struct Warning {
     pub detail: String,
 }
 
-/// Network health for the status bar.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Network health for the status bar: the node's [`NodeHealth`], read
+/// when the backend starts and then kept by folding the node's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Health {
-    /// Tor bootstrap percent (`None`: loopback mode or not started).
-    pub tor: Option<u8>,
-    pub tor_blocked: Option<String>,
+    pub node: NodeHealth,
+    /// Loopback mode: no Tor, said loudly.
     pub insecure: bool,
-    pub listening: Option<String>,
-    /// (group, relay) → up.
-    pub relays: BTreeMap<(GroupId, String), bool>,
-    /// When something last arrived or a sync finished (Unix seconds).
-    pub last_sync: Option<u64>,
 }
-
 /// The whole UI state.
 #[derive(Debug)]
 pub(crate) struct App {
@@ -218,7 +212,7 @@ impl App {
             member_sel: 0,
             warning_sel: 0,
             filter: TaskFilter::All,
-            health: Health { insecure, ..Health::default() },
+            health: Health { node: NodeHealth::new(!insecure), insecure },
             warnings: Vec::new(),
             notice: None,
             popup: None,
@@ -263,6 +257,7 @@ impl App {
                 self.snapshot = s;
                 self.clamp_selections();
             }
+            Update::Health(h) => self.health.node = h,
             Update::Event(e) => self.event(e),
             Update::Done { result: Ok(text), .. } if text.is_empty() => {}
             Update::Done { result: Ok(text), .. } => self.say(text),
@@ -288,21 +283,8 @@ impl App {
     }
 
     fn event(&mut self, e: NodeEvent) {
+        self.health.node.apply(&e, self.now);
         match e {
-            NodeEvent::TorBootstrap { percent, blocked } => {
-                self.health.tor = Some(percent);
-                self.health.tor_blocked = blocked;
-            }
-            NodeEvent::Listening { address } => self.health.listening = Some(address),
-            NodeEvent::RelayUp { group, relay } => {
-                self.health.relays.insert((group, relay), true);
-            }
-            NodeEvent::RelayDown { group, relay, .. } => {
-                self.health.relays.insert((group, relay), false);
-            }
-            NodeEvent::Messages { .. } | NodeEvent::Synced { .. } => {
-                self.health.last_sync = Some(self.now);
-            }
             NodeEvent::JoinRequest { fingerprint, short_code, name, .. } => {
                 let name = crate::text::line(&name);
                 self.popup = Some(Popup::JoinRequest { name, fingerprint, code: short_code });

@@ -38,7 +38,10 @@ pub(crate) async fn run(
     started: bool,
     names: Names,
 ) {
-    let mut events = node.events();
+    // The state first, then its changes: a UI started after Tor
+    // bootstrapped or a relay came up shows it at once.
+    let (health, mut events) = node.subscribe();
+    let _ = ui.send(Update::Health(health));
     if !started {
         node.start().await;
     }
@@ -49,14 +52,6 @@ pub(crate) async fn run(
         b.send(Update::Event(NodeEvent::Warning(
             cairn_net::node::SecurityWarning::RestoredUnconfirmed,
         )));
-    }
-    // Relays that came up before this UI did.
-    for (group, _) in b.node.groups() {
-        for (relay, up) in b.node.relay_states(&group) {
-            if up {
-                b.send(Update::Event(NodeEvent::RelayUp { group, relay }));
-            }
-        }
     }
     b.refresh().await;
     loop {

@@ -1,7 +1,7 @@
 //! The node: the async shell that owns one profile (`protocol-spec/node.md`).
 //!
 //! * [`ProfileLock`]: one process per profile.
-//! * [`Core`](core::Core): the profile's store and one replica per group,
+//! * [`Core`](profile::Core): the profile's store and one replica per group,
 //!   behind one lock; every change is committed (entries, keys, outbox,
 //!   cursors) before anything is sent.
 //! * [`registry`]: the group list, relay cursors, the restore guard.
@@ -15,20 +15,22 @@ use cairn_proto::store::{Profile, StoreError};
 use rand_core::UnwrapErr;
 
 mod actions;
-pub mod core;
 mod event;
 mod handle;
+pub mod health;
 mod inbound;
 pub mod invites;
 pub mod lock;
 pub mod network;
 pub mod peer_conn;
 pub mod peers;
+pub mod profile;
 pub mod registry;
 pub mod relays;
 
 pub use event::{NodeEvent, SecurityWarning};
 pub use handle::{Node, NodeConfig};
+pub use health::Health;
 pub use lock::{LockError, ProfileLock};
 pub use network::{Network, PEER_PORT};
 
@@ -125,7 +127,7 @@ pub fn restore_profile(
     make_private_dir(dir)?;
     let _lock = ProfileLock::acquire(dir)?;
     let profile = Profile::restore(dir, seed, passphrase, params, os_rng())?;
-    let mut core = core::Core::open(profile)?;
+    let mut core = profile::Core::open(profile)?;
     core.mark_restored()?;
     Ok(core.into_profile())
 }

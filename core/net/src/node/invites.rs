@@ -16,9 +16,9 @@ use rand_core::Rng as _;
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
-use super::core::now;
 use super::network::PEER_PORT;
 use super::peer_conn::{PeerConn, PeerConnError, REPLY_TIMEOUT};
+use super::profile::now;
 use super::relays::isolation;
 use super::{Node, NodeError, NodeEvent, os_rng};
 use crate::{Listener, PeerAddr, TcpLoopbackTransport};
