@@ -2,8 +2,9 @@
 //! keys come in, [`Request`]s for the backend go out, [`Update`]s from the
 //! backend come back. That keeps it testable key by key.
 
-use cairn_net::node::{Health as NodeHealth, NodeEvent, SecurityWarning};
+use cairn_net::node::{Action, Health as NodeHealth, NodeEvent, SecurityWarning};
 use cairn_net::proto::crypto::PublicKey;
+use cairn_net::proto::group::TaskContent;
 use cairn_net::proto::wire::{GroupId, MessageId};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -49,70 +50,25 @@ impl TaskFilter {
     }
 }
 
-/// What the backend is asked to do. `typed` (in [`Job`]) is the input
-/// line that asked for it, given back if it fails.
+/// What the backend is asked to do: a node [`Action`], or one of the
+/// things that wait on the network or a person. `typed` (in [`Job`]) is
+/// the input line that asked for it, given back if it fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Request {
     /// Show this group (and send snapshots of it).
     Select(Option<GroupId>),
-    Chat {
-        group: GroupId,
-        text: String,
-        reply_to: Option<MessageId>,
-    },
-    GroupNew {
-        name: String,
-        relays: Vec<String>,
-    },
-    TaskNew {
-        group: GroupId,
-        title: String,
-    },
-    Assign {
-        group: GroupId,
-        task: MessageId,
-        member: PublicKey,
-    },
-    Comment {
-        group: GroupId,
-        task: MessageId,
-        text: String,
-    },
-    Close {
-        group: GroupId,
-        task: MessageId,
-        close: bool,
-    },
+    /// One step the node does ([`cairn_net::node::Node::act`]).
+    Act(Action),
     Invite {
         group: GroupId,
         roles: Vec<String>,
         auto: bool,
     },
-    Approve {
-        code: String,
-        admit: bool,
-    },
     Join {
         invite: String,
         name: String,
     },
-    Remove {
-        group: GroupId,
-        member: PublicKey,
-    },
-    Role {
-        group: GroupId,
-        member: PublicKey,
-        role: String,
-        assign: bool,
-    },
-    Name {
-        group: GroupId,
-        name: String,
-    },
-    Rotate(GroupId),
     Resync,
-    Confirm,
 }
 
 /// A request with the input line that asked for it.
@@ -355,7 +311,10 @@ impl App {
                 ('y' | 'n', Some(Popup::JoinRequest { code, .. })) => {
                     let code = code.clone();
                     self.popup = None;
-                    return vec![job(Request::Approve { code, admit: c == 'y' }, None)];
+                    return vec![job(
+                        Request::Act(Action::Approve { code, admit: c == 'y' }),
+                        None,
+                    )];
                 }
                 _ => {}
             }
@@ -465,7 +424,7 @@ impl App {
             Input::Chat(text) => {
                 let group = self.group_id()?;
                 let reply_to = None;
-                return Ok(vec![Request::Chat { group, text, reply_to }]);
+                return Ok(vec![Request::Act(Action::Chat { group, text, reply_to })]);
             }
             Input::Command(c) => c,
         };
@@ -494,21 +453,33 @@ impl App {
                 let to = line.id;
                 let group = g.id;
                 self.chat_sel = None;
-                return one(Request::Chat { group, text, reply_to: Some(to) });
+                return one(Request::Act(Action::Chat { group, text, reply_to: Some(to) }));
             }
-            Command::GroupNew { name, relays } => return one(Request::GroupNew { name, relays }),
+            Command::GroupNew { name, relays } => {
+                let rules = cairn_net::proto::group::templates::organizer_member_observer();
+                return one(Request::Act(Action::CreateGroup { name, rules, relays }));
+            }
             Command::TaskNew(title) => {
-                // The backend picks the readers (`cli::task::default_readers`).
-                return one(Request::TaskNew { group: self.group_id()?, title });
+                // The node picks the readers (`Node::default_readers`).
+                let content = TaskContent { title, ..TaskContent::default() };
+                let (readable_by, assignees) = (Vec::new(), Vec::new());
+                let group = self.group_id()?;
+                return one(Request::Act(Action::CreateTask {
+                    group,
+                    content,
+                    readable_by,
+                    assignees,
+                }));
             }
             Command::Assign { task, member } => {
                 let (group, task) = self.task(task.as_deref())?;
                 let member = self.member(Some(&member))?;
-                return one(Request::Assign { group, task, member });
+                let (assign, unassign) = (vec![member], Vec::new());
+                return one(Request::Act(Action::AssignTask { group, task, assign, unassign }));
             }
             Command::Comment { task, text } => {
                 let (group, task) = self.task(task.as_deref())?;
-                return one(Request::Comment { group, task, text });
+                return one(Request::Act(Action::Comment { group, task, text }));
             }
             Command::Close(t) => return self.close(t.as_deref(), true),
             Command::Reopen(t) => return self.close(t.as_deref(), false),
@@ -523,14 +494,18 @@ impl App {
             Command::Remove(who) => {
                 let group = self.group_id()?;
                 let member = self.member(who.as_deref())?;
-                return one(Request::Remove { group, member });
+                return one(Request::Act(Action::Remove { group, member }));
             }
             Command::RoleAssign { member, role } => return self.role(&member, role, true),
             Command::RoleRevoke { member, role } => return self.role(&member, role, false),
-            Command::Name(name) => return one(Request::Name { group: self.group_id()?, name }),
-            Command::Rotate => return one(Request::Rotate(self.group_id()?)),
+            Command::Name(name) => {
+                return one(Request::Act(Action::SetName { group: self.group_id()?, name }));
+            }
+            Command::Rotate => {
+                return one(Request::Act(Action::Rotate { group: self.group_id()? }));
+            }
             Command::Resync => return one(Request::Resync),
-            Command::Confirm => return one(Request::Confirm),
+            Command::Confirm => return one(Request::Act(Action::ConfirmRestored)),
         }
         Ok(Vec::new())
     }
@@ -577,7 +552,7 @@ impl App {
 
     fn close(&self, which: Option<&str>, close: bool) -> Result<Vec<Request>, String> {
         let (group, task) = self.task(which)?;
-        Ok(vec![Request::Close { group, task, close }])
+        Ok(vec![Request::Act(Action::CloseTask { group, task, close })])
     }
 
     /// Answers the join request with `code`, else the one in the popup.
@@ -588,13 +563,13 @@ impl App {
             (None, _) => return Err("no join request waiting; give the code".into()),
         };
         self.popup = None;
-        Ok(vec![Request::Approve { code, admit }])
+        Ok(vec![Request::Act(Action::Approve { code, admit })])
     }
 
     fn role(&self, member: &str, role: String, assign: bool) -> Result<Vec<Request>, String> {
         let group = self.group_id()?;
         let member = self.member(Some(member))?;
-        Ok(vec![Request::Role { group, member, role, assign }])
+        Ok(vec![Request::Act(Action::Role { group, member, role, assign })])
     }
 }
 
