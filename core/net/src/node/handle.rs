@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 use super::network::{Net, Network};
 use super::profile::{Core, now};
 use super::relays::{GroupRelays, WITHHOLD_GRACE};
-use super::{Health, NodeError, NodeEvent, ProfileLock, open_profile};
+use super::{Health, NodeError, NodeEvent, ProfileLock, open_profile, os_rng};
 
 /// Events kept for a slow UI before the oldest are dropped (it then
 /// re-reads the state).
@@ -338,10 +338,24 @@ impl Node {
     /// Posts the rekeys that are due: a scheduled rotation, or the healing
     /// of an epoch a former member still knows (`node.md`, "Key duty").
     pub fn rekey_when_due(&self) {
-        let due = self.core().due_rekeys(now(), &self.inner.rekey_schedule);
+        let schedule = &self.inner.rekey_schedule;
+        let due = self.core().due_rekeys(now(), schedule);
         for group in due {
-            match self.rotate(group) {
-                Ok(_) => tracing::info!("rotated the keys of a group, as scheduled or to heal"),
+            // Judged again under the lock that writes: a rekey that arrived
+            // since the first look (another member's turn) makes this one
+            // no longer due, and two rotations would be one too many.
+            let rotated = self.decide_and_write(group, |core| {
+                if !core.rekey_due(group, now(), schedule)? {
+                    return Ok(None);
+                }
+                let (rekey, _) = core.replica_mut(&group)?.build_rekey(&mut os_rng(), None, &[])?;
+                Ok(Some(Body::Rekey(rekey)))
+            });
+            match rotated {
+                Ok(Some(_)) => {
+                    tracing::info!("rotated the keys of a group, as scheduled or to heal")
+                }
+                Ok(None) => {}
                 Err(e) => tracing::warn!("a due rekey failed: {e}"),
             }
         }
