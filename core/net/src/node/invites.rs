@@ -210,14 +210,13 @@ impl Node {
         pending: &PendingJoin,
     ) -> Result<MessageId, NodeError> {
         let member = pending.identity;
-        let body = {
-            let mut core = self.core();
-            let replica = core.replica_mut(&group)?;
+        // Built and written under one hold of the core lock: the rekey
+        // wraps to the members of the epoch it is written in.
+        let id = self.build_and_write(group, |replica| {
             let (rekey, _) =
                 replica.build_rekey(&mut os_rng(), Some((&member, &pending.key_package)), &[])?;
-            Body::MemberAdd(MemberAdd { member, roles: roles.to_vec(), rekey: Some(rekey) })
-        };
-        let id = self.write(group, body)?;
+            Ok(Body::MemberAdd(MemberAdd { member, roles: roles.to_vec(), rekey: Some(rekey) }))
+        })?;
         self.flush(ADMISSION_POST_WAIT).await;
         Ok(id)
     }

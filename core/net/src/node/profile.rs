@@ -208,6 +208,11 @@ impl Core {
     /// [`Replica::joining`]); the history comes by resync.
     pub fn add_joined(&mut self, replica: Replica, genesis: MessageId) -> Result<(), NodeError> {
         let group = replica.group();
+        // Checked here, under the lock that adds: a replica that exists
+        // (a join or recovery that raced this one) is never replaced.
+        if self.replicas.contains_key(&group) {
+            return Err(NodeError::AlreadyMember);
+        }
         let list = registry::groups(self.profile.store())?;
         let batch = registry::add_group(list, GroupRef { group, genesis }, Batch::new());
         self.replicas.insert(group, replica);

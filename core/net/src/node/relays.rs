@@ -199,14 +199,6 @@ impl Node {
         }
     }
 
-    /// The relays of `group` and whether each is connected now (for a UI
-    /// that starts after the node did).
-    pub fn relay_states(&self, group: &GroupId) -> Vec<(String, bool)> {
-        let relays = self.relays();
-        let Some(gr) = relays.get(group) else { return Vec::new() };
-        gr.relays.iter().map(|r| (r.clone(), gr.seen.is_up(r))).collect()
-    }
-
     /// Whether any relay of any group is connected.
     pub(crate) fn any_relay_up(&self) -> bool {
         self.relays().values().any(|gr| gr.seen.any_up())
