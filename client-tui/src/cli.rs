@@ -210,6 +210,18 @@ pub(crate) fn parse_key(text: &str) -> Result<cairn_net::proto::crypto::PublicKe
     Ok(cairn_net::proto::crypto::PublicKey(key))
 }
 
+/// Does `action` (the same [`cairn_net::node::Action`] the TUI sends) and
+/// returns the message it wrote.
+pub(crate) fn act(
+    node: &Node,
+    action: cairn_net::node::Action,
+) -> Result<cairn_net::proto::wire::MessageId, NodeError> {
+    match node.act(action)? {
+        cairn_net::node::Done::Message(id) => Ok(id),
+        _ => Err(NodeError::Bug("a message action wrote no message")),
+    }
+}
+
 /// Waits for the outbox (bounded) and prints what was written.
 pub(crate) async fn report(
     g: &Global,

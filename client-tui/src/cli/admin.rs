@@ -1,7 +1,9 @@
 //! `cairn member|role|relay …` and `cairn rotate`: who is in the group,
 //! what they may do, where its messages wait, and its keys.
 
-use super::{Failure, Global, Outcome, find_group, hex, parse_key, report};
+use cairn_net::node::Action;
+
+use super::{Failure, Global, Outcome, act, find_group, hex, parse_key, report};
 use crate::text;
 
 /// `member` subcommands.
@@ -114,12 +116,12 @@ pub(crate) async fn member(g: &Global, command: MemberCommand) -> Outcome {
         }
         MemberCommand::Remove { group, member } => {
             let id = find_group(&node, &group)?;
-            let m = node.remove_member(id, parse_key(&member)?)?;
+            let m = act(&node, Action::Remove { group: id, member: parse_key(&member)? })?;
             report(g, &node, "removed", &m).await;
         }
         MemberCommand::Name { group, name } => {
             let id = find_group(&node, &group)?;
-            let m = node.set_name(id, &name)?;
+            let m = act(&node, Action::SetName { group: id, name })?;
             report(g, &node, "named", &m).await;
         }
     }
@@ -132,12 +134,12 @@ pub(crate) async fn role(g: &Global, command: RoleCommand) -> Outcome {
     node.sync(super::SYNC_WAIT).await;
     let (id, m) = match command {
         RoleCommand::Assign { group, member, role } => {
-            let id = find_group(&node, &group)?;
-            (node.assign_role(id, parse_key(&member)?, &role)?, "assigned")
+            let (group, member) = (find_group(&node, &group)?, parse_key(&member)?);
+            (act(&node, Action::Role { group, member, role, assign: true })?, "assigned")
         }
         RoleCommand::Revoke { group, member, role } => {
-            let id = find_group(&node, &group)?;
-            (node.revoke_role(id, parse_key(&member)?, &role)?, "revoked")
+            let (group, member) = (find_group(&node, &group)?, parse_key(&member)?);
+            (act(&node, Action::Role { group, member, role, assign: false })?, "revoked")
         }
     };
     report(g, &node, m, &id).await;
@@ -148,7 +150,7 @@ pub(crate) async fn rotate(g: &Global, group: String) -> Outcome {
     let node = g.open().await?;
     node.start().await;
     node.sync(super::SYNC_WAIT).await;
-    let m = node.rotate(find_group(&node, &group)?)?;
+    let m = act(&node, Action::Rotate { group: find_group(&node, &group)? })?;
     report(g, &node, "rotated", &m).await;
     Ok(())
 }
@@ -175,7 +177,7 @@ pub(crate) async fn relay(g: &Global, command: RelayCommand) -> Outcome {
                 return Err(Failure::input("that relay is already in the list"));
             }
             relays.push(address);
-            let m = node.set_relays(id, relays)?;
+            let m = act(&node, Action::SetRelays { group: id, relays })?;
             report(g, &node, "relays", &m).await;
         }
         RelayCommand::Remove { group, address } => {
@@ -186,7 +188,7 @@ pub(crate) async fn relay(g: &Global, command: RelayCommand) -> Outcome {
             if relays.len() == before {
                 return Err(Failure::input("that relay is not in the list"));
             }
-            let m = node.set_relays(id, relays)?;
+            let m = act(&node, Action::SetRelays { group: id, relays })?;
             report(g, &node, "relays", &m).await;
         }
     }

@@ -31,7 +31,10 @@ pub(crate) async fn run(g: &Global, command: ChatCommand) -> Outcome {
     match command {
         ChatCommand::Send { group, text } => {
             let id = find_group(&node, &group)?;
-            let msg = node.chat(id, &text, None)?;
+            let msg = super::act(
+                &node,
+                cairn_net::node::Action::Chat { group: id, text, reply_to: None },
+            )?;
             let waiting = node.flush(super::FLUSH_WAIT).await;
             if g.json {
                 println!("{}", serde_json::json!({ "message": hex(&msg.0), "queued": waiting }));

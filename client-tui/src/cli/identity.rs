@@ -69,7 +69,7 @@ pub(crate) fn run(g: &Global, command: IdentityCommand) -> Outcome {
         IdentityCommand::Confirm => {
             let passphrase = g.passphrase("passphrase")?;
             let (_lock, profile) = open_profile(&g.profile(), &passphrase)?;
-            let mut core = cairn_net::node::core::Core::open(profile)?;
+            let mut core = cairn_net::node::profile::Core::open(profile)?;
             core.confirm_restored()?;
             println!("confirmed: this identity signs again");
             Ok(())

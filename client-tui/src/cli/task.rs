@@ -1,11 +1,9 @@
 //! `cairn task new|list|show|assign|comment|close|reopen`.
 
-use cairn_net::node::Node;
+use cairn_net::node::{Action, Node};
 use cairn_net::proto::crypto::PublicKey;
 use cairn_net::proto::group::TaskContent;
 use cairn_net::proto::wire::{GroupId, MessageId};
-
-use cairn_net::proto::replica::ReplicaError;
 
 use super::{Failure, Global, Outcome, find_group, hex, parse_key};
 use crate::text;
@@ -112,10 +110,9 @@ pub(crate) async fn run(g: &Global, command: TaskCommand) -> Outcome {
             let id = find_group(&node, &group)?;
             let assignees =
                 assign.iter().map(|a| parse_key(a)).collect::<Result<Vec<PublicKey>, _>>()?;
-            let readable_by =
-                if readable_by.is_empty() { default_readers(&node, &id)? } else { readable_by };
             let content = TaskContent { title, description, ..TaskContent::default() };
-            let task = node.create_task(id, &content, readable_by, assignees)?;
+            let action = Action::CreateTask { group: id, content, readable_by, assignees };
+            let task = super::act(&node, action)?;
             super::report(g, &node, "task", &task).await;
         }
         TaskCommand::List { group } => list(g, &node, &find_group(&node, &group)?)?,
@@ -126,13 +123,14 @@ pub(crate) async fn run(g: &Global, command: TaskCommand) -> Outcome {
         TaskCommand::Assign { group, task, member } => {
             let id = find_group(&node, &group)?;
             let t = find_task(&node, &id, &task)?;
-            let m = node.assign_task(id, t, vec![parse_key(&member)?], Vec::new())?;
+            let (assign, unassign) = (vec![parse_key(&member)?], Vec::new());
+            let m = super::act(&node, Action::AssignTask { group: id, task: t, assign, unassign })?;
             super::report(g, &node, "assigned", &m).await;
         }
         TaskCommand::Comment { group, task, text } => {
             let id = find_group(&node, &group)?;
             let t = find_task(&node, &id, &task)?;
-            let m = node.comment(id, t, &text, None)?;
+            let m = super::act(&node, Action::Comment { group: id, task: t, text })?;
             super::report(g, &node, "comment", &m).await;
         }
         TaskCommand::Close { group, task } => close(g, &node, &group, &task, true).await?,
@@ -144,26 +142,9 @@ pub(crate) async fn run(g: &Global, command: TaskCommand) -> Outcome {
 async fn close(g: &Global, node: &Node, group: &str, task: &str, close: bool) -> Outcome {
     let id = find_group(node, group)?;
     let t = find_task(node, &id, task)?;
-    let m = node.close_task(id, t, close)?;
+    let m = super::act(node, Action::CloseTask { group: id, task: t, close })?;
     super::report(g, node, if close { "closed" } else { "reopened" }, &m).await;
     Ok(())
-}
-
-/// The roles this member holds (the default readers of a new task).
-/// Who reads a new task unless told: one role, so that every reader can
-/// also comment (a comment is sealed to all of the task's roles, and only
-/// a role's holders hold its key: keys.md "Limits"). The group's newcomer
-/// role if held (the role most work is assigned to), else the first held.
-pub(crate) fn default_readers(
-    node: &Node,
-    group: &GroupId,
-) -> Result<Vec<String>, cairn_net::node::NodeError> {
-    let s = node.state(group)?;
-    let me = node.identity().public_key();
-    let not_member = || ReplicaError::Refused("you are not a member of this group".into());
-    let m = s.members.get(&me).ok_or_else(not_member)?;
-    let newcomer = s.rules.newcomer.as_ref().filter(|r| m.roles.contains(*r));
-    Ok(newcomer.or_else(|| m.roles.iter().next()).cloned().into_iter().collect())
 }
 
 fn list(g: &Global, node: &Node, group: &GroupId) -> Outcome {

@@ -2,10 +2,9 @@
 //! keys come in, [`Request`]s for the backend go out, [`Update`]s from the
 //! backend come back. That keeps it testable key by key.
 
-use std::collections::BTreeMap;
-
-use cairn_net::node::{NodeEvent, SecurityWarning};
+use cairn_net::node::{Action, Health as NodeHealth, NodeEvent, SecurityWarning};
 use cairn_net::proto::crypto::PublicKey;
+use cairn_net::proto::group::TaskContent;
 use cairn_net::proto::wire::{GroupId, MessageId};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -51,70 +50,25 @@ impl TaskFilter {
     }
 }
 
-/// What the backend is asked to do. `typed` (in [`Job`]) is the input
-/// line that asked for it, given back if it fails.
+/// What the backend is asked to do: a node [`Action`], or one of the
+/// things that wait on the network or a person. `typed` (in [`Job`]) is
+/// the input line that asked for it, given back if it fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Request {
     /// Show this group (and send snapshots of it).
     Select(Option<GroupId>),
-    Chat {
-        group: GroupId,
-        text: String,
-        reply_to: Option<MessageId>,
-    },
-    GroupNew {
-        name: String,
-        relays: Vec<String>,
-    },
-    TaskNew {
-        group: GroupId,
-        title: String,
-    },
-    Assign {
-        group: GroupId,
-        task: MessageId,
-        member: PublicKey,
-    },
-    Comment {
-        group: GroupId,
-        task: MessageId,
-        text: String,
-    },
-    Close {
-        group: GroupId,
-        task: MessageId,
-        close: bool,
-    },
+    /// One step the node does ([`cairn_net::node::Node::act`]).
+    Act(Action),
     Invite {
         group: GroupId,
         roles: Vec<String>,
         auto: bool,
     },
-    Approve {
-        code: String,
-        admit: bool,
-    },
     Join {
         invite: String,
         name: String,
     },
-    Remove {
-        group: GroupId,
-        member: PublicKey,
-    },
-    Role {
-        group: GroupId,
-        member: PublicKey,
-        role: String,
-        assign: bool,
-    },
-    Name {
-        group: GroupId,
-        name: String,
-    },
-    Rotate(GroupId),
     Resync,
-    Confirm,
 }
 
 /// A request with the input line that asked for it.
@@ -128,6 +82,8 @@ pub(crate) struct Job {
 #[derive(Debug, Clone)]
 pub(crate) enum Update {
     Snapshot(Snapshot),
+    /// The node's health when the backend started (events change it).
+    Health(NodeHealth),
     Event(NodeEvent),
     /// A job finished: what to say, or why it failed (and the input to
     /// give back).
@@ -162,20 +118,14 @@ pub(crate) struct Warning {
     pub detail: String,
 }
 
-/// Network health for the status bar.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Network health for the status bar: the node's [`NodeHealth`], read
+/// when the backend starts and then kept by folding the node's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Health {
-    /// Tor bootstrap percent (`None`: loopback mode or not started).
-    pub tor: Option<u8>,
-    pub tor_blocked: Option<String>,
+    pub node: NodeHealth,
+    /// Loopback mode: no Tor, said loudly.
     pub insecure: bool,
-    pub listening: Option<String>,
-    /// (group, relay) → up.
-    pub relays: BTreeMap<(GroupId, String), bool>,
-    /// When something last arrived or a sync finished (Unix seconds).
-    pub last_sync: Option<u64>,
 }
-
 /// The whole UI state.
 #[derive(Debug)]
 pub(crate) struct App {
@@ -218,7 +168,7 @@ impl App {
             member_sel: 0,
             warning_sel: 0,
             filter: TaskFilter::All,
-            health: Health { insecure, ..Health::default() },
+            health: Health { node: NodeHealth::new(!insecure), insecure },
             warnings: Vec::new(),
             notice: None,
             popup: None,
@@ -263,6 +213,7 @@ impl App {
                 self.snapshot = s;
                 self.clamp_selections();
             }
+            Update::Health(h) => self.health.node = h,
             Update::Event(e) => self.event(e),
             Update::Done { result: Ok(text), .. } if text.is_empty() => {}
             Update::Done { result: Ok(text), .. } => self.say(text),
@@ -288,21 +239,8 @@ impl App {
     }
 
     fn event(&mut self, e: NodeEvent) {
+        self.health.node.apply(&e, self.now);
         match e {
-            NodeEvent::TorBootstrap { percent, blocked } => {
-                self.health.tor = Some(percent);
-                self.health.tor_blocked = blocked;
-            }
-            NodeEvent::Listening { address } => self.health.listening = Some(address),
-            NodeEvent::RelayUp { group, relay } => {
-                self.health.relays.insert((group, relay), true);
-            }
-            NodeEvent::RelayDown { group, relay, .. } => {
-                self.health.relays.insert((group, relay), false);
-            }
-            NodeEvent::Messages { .. } | NodeEvent::Synced { .. } => {
-                self.health.last_sync = Some(self.now);
-            }
             NodeEvent::JoinRequest { fingerprint, short_code, name, .. } => {
                 let name = crate::text::line(&name);
                 self.popup = Some(Popup::JoinRequest { name, fingerprint, code: short_code });
@@ -373,7 +311,10 @@ impl App {
                 ('y' | 'n', Some(Popup::JoinRequest { code, .. })) => {
                     let code = code.clone();
                     self.popup = None;
-                    return vec![job(Request::Approve { code, admit: c == 'y' }, None)];
+                    return vec![job(
+                        Request::Act(Action::Approve { code, admit: c == 'y' }),
+                        None,
+                    )];
                 }
                 _ => {}
             }
@@ -483,7 +424,7 @@ impl App {
             Input::Chat(text) => {
                 let group = self.group_id()?;
                 let reply_to = None;
-                return Ok(vec![Request::Chat { group, text, reply_to }]);
+                return Ok(vec![Request::Act(Action::Chat { group, text, reply_to })]);
             }
             Input::Command(c) => c,
         };
@@ -512,21 +453,33 @@ impl App {
                 let to = line.id;
                 let group = g.id;
                 self.chat_sel = None;
-                return one(Request::Chat { group, text, reply_to: Some(to) });
+                return one(Request::Act(Action::Chat { group, text, reply_to: Some(to) }));
             }
-            Command::GroupNew { name, relays } => return one(Request::GroupNew { name, relays }),
+            Command::GroupNew { name, relays } => {
+                let rules = cairn_net::proto::group::templates::organizer_member_observer();
+                return one(Request::Act(Action::CreateGroup { name, rules, relays }));
+            }
             Command::TaskNew(title) => {
-                // The backend picks the readers (`cli::task::default_readers`).
-                return one(Request::TaskNew { group: self.group_id()?, title });
+                // The node picks the readers (`Node::default_readers`).
+                let content = TaskContent { title, ..TaskContent::default() };
+                let (readable_by, assignees) = (Vec::new(), Vec::new());
+                let group = self.group_id()?;
+                return one(Request::Act(Action::CreateTask {
+                    group,
+                    content,
+                    readable_by,
+                    assignees,
+                }));
             }
             Command::Assign { task, member } => {
                 let (group, task) = self.task(task.as_deref())?;
                 let member = self.member(Some(&member))?;
-                return one(Request::Assign { group, task, member });
+                let (assign, unassign) = (vec![member], Vec::new());
+                return one(Request::Act(Action::AssignTask { group, task, assign, unassign }));
             }
             Command::Comment { task, text } => {
                 let (group, task) = self.task(task.as_deref())?;
-                return one(Request::Comment { group, task, text });
+                return one(Request::Act(Action::Comment { group, task, text }));
             }
             Command::Close(t) => return self.close(t.as_deref(), true),
             Command::Reopen(t) => return self.close(t.as_deref(), false),
@@ -541,14 +494,18 @@ impl App {
             Command::Remove(who) => {
                 let group = self.group_id()?;
                 let member = self.member(who.as_deref())?;
-                return one(Request::Remove { group, member });
+                return one(Request::Act(Action::Remove { group, member }));
             }
             Command::RoleAssign { member, role } => return self.role(&member, role, true),
             Command::RoleRevoke { member, role } => return self.role(&member, role, false),
-            Command::Name(name) => return one(Request::Name { group: self.group_id()?, name }),
-            Command::Rotate => return one(Request::Rotate(self.group_id()?)),
+            Command::Name(name) => {
+                return one(Request::Act(Action::SetName { group: self.group_id()?, name }));
+            }
+            Command::Rotate => {
+                return one(Request::Act(Action::Rotate { group: self.group_id()? }));
+            }
             Command::Resync => return one(Request::Resync),
-            Command::Confirm => return one(Request::Confirm),
+            Command::Confirm => return one(Request::Act(Action::ConfirmRestored)),
         }
         Ok(Vec::new())
     }
@@ -595,7 +552,7 @@ impl App {
 
     fn close(&self, which: Option<&str>, close: bool) -> Result<Vec<Request>, String> {
         let (group, task) = self.task(which)?;
-        Ok(vec![Request::Close { group, task, close }])
+        Ok(vec![Request::Act(Action::CloseTask { group, task, close })])
     }
 
     /// Answers the join request with `code`, else the one in the popup.
@@ -606,13 +563,13 @@ impl App {
             (None, _) => return Err("no join request waiting; give the code".into()),
         };
         self.popup = None;
-        Ok(vec![Request::Approve { code, admit }])
+        Ok(vec![Request::Act(Action::Approve { code, admit })])
     }
 
     fn role(&self, member: &str, role: String, assign: bool) -> Result<Vec<Request>, String> {
         let group = self.group_id()?;
         let member = self.member(Some(member))?;
-        Ok(vec![Request::Role { group, member, role, assign }])
+        Ok(vec![Request::Act(Action::Role { group, member, role, assign })])
     }
 }
 

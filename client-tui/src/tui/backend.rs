@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use cairn_net::node::invites::Approval;
-use cairn_net::node::{Node, NodeError, NodeEvent};
-use cairn_net::proto::group::TaskContent;
+use cairn_net::node::{Action, Done, Node, NodeError, NodeEvent};
 use cairn_net::proto::wire::GroupId;
 use tokio::sync::{broadcast, mpsc};
 
@@ -37,7 +36,10 @@ pub(crate) async fn run(
     started: bool,
     names: Names,
 ) {
-    let mut events = node.events();
+    // The state first, then its changes: a UI started after Tor
+    // bootstrapped or a relay came up shows it at once.
+    let (health, mut events) = node.subscribe();
+    let _ = ui.send(Update::Health(health));
     if !started {
         node.start().await;
     }
@@ -48,14 +50,6 @@ pub(crate) async fn run(
         b.send(Update::Event(NodeEvent::Warning(
             cairn_net::node::SecurityWarning::RestoredUnconfirmed,
         )));
-    }
-    // Relays that came up before this UI did.
-    for (group, _) in b.node.groups() {
-        for (relay, up) in b.node.relay_states(&group) {
-            if up {
-                b.send(Update::Event(NodeEvent::RelayUp { group, relay }));
-            }
-        }
     }
     b.refresh().await;
     loop {
@@ -120,53 +114,26 @@ impl Backend {
     }
 
     async fn request(&mut self, r: Request) -> Result<String, NodeError> {
-        let n = &self.node;
-        let short = |id: &cairn_net::proto::wire::MessageId| cairn_proto::hex::short(&id.0, 8);
         Ok(match r {
             Request::Select(g) => {
                 self.selected = g;
                 String::new()
             }
-            Request::Chat { group, text, reply_to } => {
-                n.chat(group, &text, reply_to)?;
-                "sent".into()
-            }
-            Request::GroupNew { name, relays } => {
-                let rules = cairn_net::proto::group::templates::organizer_member_observer();
-                let none = relays.is_empty();
-                let g = n.create_group(&name, &rules, relays)?;
-                self.selected = Some(g);
-                if none {
-                    format!("group {name} founded without a relay: members sync directly")
-                } else {
-                    format!("group {name} founded; /invite to bring people in")
+            Request::Act(action) => {
+                let said = said(&action);
+                let done = self.node.act(action)?;
+                match done {
+                    Done::Group(g) => self.selected = Some(g),
+                    Done::Message(id) if said == "task created" => {
+                        return Ok(format!("task {} created", cairn_proto::hex::short(&id.0, 8)));
+                    }
+                    _ => {}
                 }
-            }
-            Request::TaskNew { group, title } => {
-                let readable_by = crate::cli::task::default_readers(n, &group)?;
-                let content = TaskContent { title, ..TaskContent::default() };
-                let id = n.create_task(group, &content, readable_by, Vec::new())?;
-                format!("task {} created", short(&id))
-            }
-            Request::Assign { group, task, member } => {
-                n.assign_task(group, task, vec![member], Vec::new())?;
-                "assigned".into()
-            }
-            Request::Comment { group, task, text } => {
-                n.comment(group, task, &text, None)?;
-                "comment sent".into()
-            }
-            Request::Close { group, task, close } => {
-                n.close_task(group, task, close)?;
-                if close { "closed" } else { "reopened" }.into()
+                said
             }
             Request::Invite { group, roles, auto } => return self.invite(group, roles, auto).await,
-            Request::Approve { code, admit } => {
-                n.approve(&code, admit)?;
-                if admit { "admitting…" } else { "refused" }.into()
-            }
             Request::Join { invite, name } => {
-                let n = n.clone();
+                let n = self.node.clone();
                 let ui = self.ui.clone();
                 // Joining waits for a person on the other side: not here.
                 tokio::spawn(async move {
@@ -176,33 +143,9 @@ impl Backend {
                 });
                 "redeeming the invite…".into()
             }
-            Request::Remove { group, member } => {
-                n.remove_member(group, member)?;
-                "removed; the group's keys rotate".into()
-            }
-            Request::Role { group, member, role, assign } => {
-                if assign {
-                    n.assign_role(group, member, &role)?;
-                } else {
-                    n.revoke_role(group, member, &role)?;
-                }
-                format!("role {role} {}", if assign { "given" } else { "taken" })
-            }
-            Request::Name { group, name } => {
-                n.set_name(group, &name)?;
-                format!("you go by {:?} in this group", crate::text::line(name.trim()))
-            }
-            Request::Rotate(group) => {
-                n.rotate(group)?;
-                "keys rotated".into()
-            }
             Request::Resync => {
-                n.resync_all().await;
+                self.node.resync_all().await;
                 "resynced".into()
-            }
-            Request::Confirm => {
-                n.confirm_restored()?;
-                "this identity signs again".into()
             }
         })
     }
@@ -234,6 +177,36 @@ impl Backend {
             let _ = ui.send(Update::Done { result: message, typed: None });
         });
         Ok("invite made".into())
+    }
+}
+
+/// What the notice line says once `action` is done.
+fn said(action: &Action) -> String {
+    match action {
+        Action::Chat { .. } => "sent".into(),
+        Action::CreateGroup { name, relays, .. } if relays.is_empty() => {
+            format!("group {name} founded without a relay: members sync directly")
+        }
+        Action::CreateGroup { name, .. } => {
+            format!("group {name} founded; /invite to bring people in")
+        }
+        Action::CreateTask { .. } => "task created".into(),
+        Action::AssignTask { .. } => "assigned".into(),
+        Action::Comment { .. } => "comment sent".into(),
+        Action::CloseTask { close: true, .. } => "closed".into(),
+        Action::CloseTask { close: false, .. } => "reopened".into(),
+        Action::Approve { admit: true, .. } => "admitting…".into(),
+        Action::Approve { admit: false, .. } => "refused".into(),
+        Action::Remove { .. } => "removed; the group's keys rotate".into(),
+        Action::Role { role, assign, .. } => {
+            format!("role {role} {}", if *assign { "given" } else { "taken" })
+        }
+        Action::SetName { name, .. } => {
+            format!("you go by {:?} in this group", crate::text::line(name.trim()))
+        }
+        Action::Rotate { .. } => "keys rotated".into(),
+        Action::ConfirmRestored => "this identity signs again".into(),
+        _ => "done".into(),
     }
 }
 

@@ -39,6 +39,20 @@ fn screen(a: &App) -> String {
 }
 
 #[test]
+fn a_ui_started_after_tor_bootstrapped_shows_tor_ok_from_the_nodes_health() {
+    // The node bootstrapped and listens before this UI started: the UI saw
+    // no TorBootstrap event, only the health the backend sends first.
+    let mut node = cairn_net::node::Health::new(true);
+    node.apply(&NodeEvent::TorBootstrap { percent: 100, blocked: None }, 0);
+    let mut a = App::new("alice".into(), false);
+    assert!(rows(&render(&a, 80, 24))[0].contains("tor …"), "before the backend reports");
+    a.update(Update::Health(node));
+    a.update(Update::Snapshot(sample()));
+    let top = &rows(&render(&a, 80, 24))[0];
+    assert!(top.contains("tor ok"), "{top}");
+}
+
+#[test]
 fn the_status_bar_shows_profile_tor_relays_and_sync_in_80_columns() {
     let mut a = app();
     a.now = 1_000;

@@ -8,6 +8,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
+use cairn_net::node::health::Tor;
+
 use super::app::{App, Popup, View};
 use super::command::COMMANDS;
 use super::snapshot::{Column, GroupView, TaskRow};
@@ -75,7 +77,7 @@ fn status_bar(app: &App) -> Paragraph<'static> {
     spans.push(sep());
     spans.push(relay_span(app));
     spans.push(sep());
-    spans.push(Span::raw(match app.health.last_sync {
+    spans.push(Span::raw(match app.health.node.last_sync {
         Some(t) => format!("sync {}", ago(app.now.saturating_sub(t))),
         None => "sync –".into(),
     }));
@@ -101,17 +103,22 @@ fn network_span(app: &App) -> Span<'static> {
     if h.insecure {
         return Span::styled("NO TOR (loopback)", Style::new().fg(Color::Black).bg(Color::Yellow));
     }
-    match (h.tor, &h.tor_blocked) {
-        (_, Some(b)) => Span::styled(format!("tor blocked: {b}"), Style::new().fg(Color::Red)),
-        (Some(100), _) => Span::styled("tor ok", Style::new().fg(Color::Green)),
-        (Some(p), _) => Span::styled(format!("tor {p}%"), Style::new().fg(Color::Yellow)),
-        (None, _) => Span::raw("tor …"),
+    match &h.node.tor {
+        Tor::Bootstrapping { blocked: Some(b), .. } => {
+            Span::styled(format!("tor blocked: {b}"), Style::new().fg(Color::Red))
+        }
+        Tor::Ready => Span::styled("tor ok", Style::new().fg(Color::Green)),
+        Tor::Bootstrapping { percent: 0, .. } => Span::raw("tor …"),
+        Tor::Bootstrapping { percent, .. } => {
+            Span::styled(format!("tor {percent}%"), Style::new().fg(Color::Yellow))
+        }
+        _ => Span::raw("tor –"),
     }
 }
 
 fn relay_span(app: &App) -> Span<'static> {
     let Some(g) = app.group() else { return Span::raw("no group") };
-    let up = (app.health.relays.iter()).filter(|((group, _), up)| *group == g.id && **up).count();
+    let up = app.health.node.relays_up(&g.id);
     let total = g.relays.len();
     let colour = match (up, total) {
         (_, 0) => Color::Gray,

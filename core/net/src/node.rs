@@ -1,11 +1,31 @@
 //! The node: the async shell that owns one profile (`protocol-spec/node.md`).
 //!
 //! * [`ProfileLock`]: one process per profile.
-//! * [`Core`](core::Core): the profile's store and one replica per group,
+//! * [`Core`](profile::Core): the profile's store and one replica per group,
 //!   behind one lock; every change is committed (entries, keys, outbox,
 //!   cursors) before anything is sent.
 //! * [`registry`]: the group list, relay cursors, the restore guard.
-//! * [`NodeEvent`]: what the UI is told.
+//! * [`Action`]: what a user can do, one type for the CLI and the TUI,
+//!   done by [`Node::act`].
+//! * [`Health`]: Tor, listener, relays, outbox, last sync, as state a view
+//!   reads on [`Node::subscribe`]; each [`NodeEvent`] is a change to it.
+//!
+//! # Locks
+//!
+//! The node holds five `std::sync::Mutex`es (in `handle.rs`). None is held
+//! across an `.await`, and they are taken only in this order: a thread
+//! holding one never takes an earlier one.
+//!
+//! 1. `core` ([`profile::Core`]): store, replicas, outbox and its
+//!    acknowledgements. One action holds it once: `build_and_write` builds
+//!    the body (a rekey, a sealed task) and commits it under the same guard,
+//!    so nothing can move the group's epoch in between.
+//! 2. `online`: each group's relay connections and the node's long-running
+//!    tasks, which [`Node::shutdown`] ends together.
+//! 3. `approvals` (join requests waiting for a person) and `reached` (when
+//!    each member was last reached). Never nested with each other.
+//! 4. `events`: [`Health`] and the event channel. A leaf: `emit` may be
+//!    called with any other lock held, and takes nothing while holding it.
 
 use std::path::Path;
 
@@ -14,21 +34,25 @@ use cairn_proto::replica::ReplicaError;
 use cairn_proto::store::{Profile, StoreError};
 use rand_core::UnwrapErr;
 
+mod action;
 mod actions;
-pub mod core;
 mod event;
 mod handle;
+pub mod health;
 mod inbound;
 pub mod invites;
 pub mod lock;
 pub mod network;
 pub mod peer_conn;
 pub mod peers;
+pub mod profile;
 pub mod registry;
 pub mod relays;
 
+pub use action::{Action, Done};
 pub use event::{NodeEvent, SecurityWarning};
 pub use handle::{Node, NodeConfig};
+pub use health::Health;
 pub use lock::{LockError, ProfileLock};
 pub use network::{Network, PEER_PORT};
 
@@ -125,7 +149,7 @@ pub fn restore_profile(
     make_private_dir(dir)?;
     let _lock = ProfileLock::acquire(dir)?;
     let profile = Profile::restore(dir, seed, passphrase, params, os_rng())?;
-    let mut core = core::Core::open(profile)?;
+    let mut core = profile::Core::open(profile)?;
     core.mark_restored()?;
     Ok(core.into_profile())
 }

@@ -37,7 +37,11 @@ const BOB: PublicKey = PublicKey([2; 32]);
 fn a_chat_line_goes_to_the_backend_and_comes_back_to_the_input_if_it_fails() {
     let mut a = app();
     let jobs = type_line(&mut a, "meeting moved to 9");
-    let chat = Request::Chat { group: GROUP, text: "meeting moved to 9".into(), reply_to: None };
+    let chat = Request::Act(Action::Chat {
+        group: GROUP,
+        text: "meeting moved to 9".into(),
+        reply_to: None,
+    });
     assert_eq!(jobs, [Job { request: chat, typed: Some("meeting moved to 9".into()) }]);
     assert!(a.input.is_empty());
     a.update(Update::Done {
@@ -67,11 +71,11 @@ fn a_reply_goes_to_the_selected_line() {
     press(&mut a, KeyCode::Up);
     assert_eq!(a.chat_sel, Some(2), "the sample's first line is an event");
     let jobs = type_line(&mut a, "/reply sounds good");
-    let reply = Request::Chat {
+    let reply = Request::Act(Action::Chat {
         group: GROUP,
         text: "sounds good".into(),
         reply_to: Some(MessageId([2; 32])),
-    };
+    });
     assert_eq!(jobs[0].request, reply);
     let mut b = app();
     assert!(type_line(&mut b, "/reply nothing selected").is_empty());
@@ -95,18 +99,26 @@ fn task_commands_act_on_the_selected_task_or_a_numbered_one() {
     // Board order: open (#1), assigned (#2), closed (#3).
     press(&mut a, KeyCode::Down);
     let jobs = type_line(&mut a, "/comment looks right");
-    let comment =
-        Request::Comment { group: GROUP, task: MessageId([11; 32]), text: "looks right".into() };
+    let comment = Request::Act(Action::Comment {
+        group: GROUP,
+        task: MessageId([11; 32]),
+        text: "looks right".into(),
+    });
     assert_eq!(jobs[0].request, comment);
     let jobs = type_line(&mut a, "/assign #1 bob");
     assert_eq!(
         jobs[0].request,
-        Request::Assign { group: GROUP, task: MessageId([10; 32]), member: BOB }
+        Request::Act(Action::AssignTask {
+            group: GROUP,
+            task: MessageId([10; 32]),
+            assign: vec![BOB],
+            unassign: Vec::new(),
+        })
     );
     let jobs = type_line(&mut a, "/reopen #3");
     assert_eq!(
         jobs[0].request,
-        Request::Close { group: GROUP, task: MessageId([12; 32]), close: false }
+        Request::Act(Action::CloseTask { group: GROUP, task: MessageId([12; 32]), close: false })
     );
     assert!(type_line(&mut a, "/assign #1 mallory").is_empty());
     assert!(matches!(&a.notice, Some((true, t)) if t.contains("mallory")));
@@ -135,7 +147,10 @@ fn a_join_request_pops_up_and_y_admits_with_its_code() {
     }));
     assert!(matches!(a.popup, Some(Popup::JoinRequest { .. })));
     let jobs = press(&mut a, KeyCode::Char('y'));
-    assert_eq!(jobs[0].request, Request::Approve { code: "123-456".into(), admit: true });
+    assert_eq!(
+        jobs[0].request,
+        Request::Act(Action::Approve { code: "123-456".into(), admit: true })
+    );
     assert_eq!(a.popup, None);
     // While typing, y is just a letter.
     a.update(Update::Event(NodeEvent::JoinRequest {

@@ -9,21 +9,43 @@ use cairn_proto::wire::{
     Body, GroupId, MemberRemove, MessageId, Name, RelayListChange, RoleAssign, TaskAssign, TaskRef,
 };
 
-use super::core::now;
+use super::profile::{Core, now};
 use super::{Node, NodeError, os_rng};
 
 impl Node {
-    /// Builds a body with the group's replica, then writes it.
-    fn build_and_write(
+    /// Builds a body with the group's replica, then writes it, under one
+    /// hold of the core lock: a rekey built here is written against the
+    /// epoch it was built for, with no gap in which another action (a due
+    /// rotation, a received rekey) could move the group on.
+    pub(crate) fn build_and_write(
         &self,
         group: GroupId,
         build: impl FnOnce(&mut cairn_proto::replica::Replica) -> Result<Body, NodeError>,
     ) -> Result<MessageId, NodeError> {
-        let body = {
+        let written =
+            self.decide_and_write(group, |core| build(core.replica_mut(&group)?).map(Some))?;
+        written.ok_or(NodeError::Bug("a built body was not written"))
+    }
+
+    /// Like [`Node::build_and_write`], for a decision that needs the whole
+    /// core (whether a rekey is still due): `decide` returns the body to
+    /// write, or `None` to write nothing. One hold of the lock covers the
+    /// decision, the build and the commit.
+    pub(crate) fn decide_and_write(
+        &self,
+        group: GroupId,
+        decide: impl FnOnce(&mut Core) -> Result<Option<Body>, NodeError>,
+    ) -> Result<Option<MessageId>, NodeError> {
+        let (id, queued) = {
             let mut core = self.core();
-            build(core.replica_mut(&group)?)?
+            let Some(body) = decide(&mut core)? else { return Ok(None) };
+            core.write(group, body, now())?
         };
-        self.write(group, body)
+        self.dispatch(queued);
+        // A rekey or relay change of our own moves the relay connections
+        // just as one received does.
+        self.follow_group(group);
+        Ok(Some(id))
     }
 
     /// Creates a task readable by `readable_by`, assigned to `assignees`.

@@ -1,7 +1,7 @@
 //! [`Node`]: the running node for one profile, shared by the UI, the relay
 //! pools and the peer service. Cheap to clone.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -15,10 +15,10 @@ use cairn_proto::wire::{Body, Chat, GroupId, MessageId};
 use tokio::sync::broadcast;
 use zeroize::Zeroizing;
 
-use super::core::{Core, now};
 use super::network::{Net, Network};
+use super::profile::{Core, now};
 use super::relays::{GroupRelays, WITHHOLD_GRACE};
-use super::{NodeError, NodeEvent, ProfileLock, open_profile};
+use super::{Health, NodeError, NodeEvent, ProfileLock, open_profile, os_rng};
 
 /// Events kept for a slow UI before the oldest are dropped (it then
 /// re-reads the state).
@@ -71,17 +71,21 @@ pub struct Node {
     inner: Arc<Inner>,
 }
 
+/// The node's shared state. Five locks, always taken in this order (a
+/// lock is never taken while a later one is held) and never held across
+/// an `.await`; see the module doc of [`super`].
 struct Inner {
+    /// 1. The profile: store, replicas, outbox bookkeeping.
     core: Mutex<Core>,
-    relays: Mutex<HashMap<GroupId, GroupRelays>>,
-    /// Outbox item → relays that stored it.
-    acks: Mutex<HashMap<u64, BTreeSet<String>>>,
-    /// The node's long-running tasks, aborted by [`Node::shutdown`].
-    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
-    /// Join requests waiting for a person, by short code.
+    /// 2. What runs while online: relay connections and long-running tasks.
+    online: Mutex<Online>,
+    /// 3. Join requests waiting for a person, by short code.
     approvals: Mutex<HashMap<String, tokio::sync::oneshot::Sender<bool>>>,
-    /// Members last reached over the peer channel, and when.
+    /// 3. Members last reached over the peer channel, and when.
     reached: Mutex<HashMap<PublicKey, Instant>>,
+    /// 4. Health and the event channel, together, so that a subscriber's
+    ///    starting state and its first event never miss or repeat a change.
+    events: Mutex<Events>,
     sync_every: Duration,
     withhold_grace: Duration,
     key_grace: Duration,
@@ -90,8 +94,35 @@ struct Inner {
     key_duty_every: Duration,
     net: Net,
     identity: Identity,
-    events: broadcast::Sender<NodeEvent>,
     _lock: ProfileLock,
+}
+
+/// What runs while the node is online; [`Node::shutdown`] ends both.
+#[derive(Default)]
+pub(crate) struct Online {
+    /// Each group's relay connections.
+    groups: HashMap<GroupId, GroupRelays>,
+    /// The long-running tasks.
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+impl std::ops::Deref for Online {
+    type Target = HashMap<GroupId, GroupRelays>;
+    fn deref(&self) -> &Self::Target {
+        &self.groups
+    }
+}
+
+impl std::ops::DerefMut for Online {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.groups
+    }
+}
+
+/// The node's health and its changes, under one lock.
+struct Events {
+    health: Health,
+    sender: broadcast::Sender<NodeEvent>,
 }
 
 impl core::fmt::Debug for Node {
@@ -114,14 +145,15 @@ impl Node {
         let identity = profile.identity().clone();
         let core = Core::open(profile)?;
         let net = Net::new(&config.profile_dir, &config.network)?;
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (sender, _) = broadcast::channel(EVENT_BUFFER);
+        let mut health = Health::new(net.is_tor());
+        health.outbox = core.outbox_len()?;
         let inner = Inner {
             core: Mutex::new(core),
-            relays: Mutex::default(),
-            acks: Mutex::default(),
+            online: Mutex::default(),
             reached: Mutex::default(),
-            tasks: Mutex::default(),
             approvals: Mutex::default(),
+            events: Mutex::new(Events { health, sender }),
             sync_every: config.sync_every,
             withhold_grace: config.withhold_grace,
             key_grace: config.key_grace,
@@ -130,7 +162,6 @@ impl Node {
             key_duty_every: config.key_duty_every,
             net,
             identity,
-            events,
             _lock: lock,
         };
         Ok(Self { inner: Arc::new(inner) })
@@ -138,12 +169,31 @@ impl Node {
 
     /// The node's events (a new receiver sees events from now on).
     pub fn events(&self) -> broadcast::Receiver<NodeEvent> {
-        self.inner.events.subscribe()
+        lock(&self.inner.events).sender.subscribe()
     }
 
+    /// The node's health now and every change to it from then on: the
+    /// receiver's first event is the first change after the state returned.
+    pub fn subscribe(&self) -> (Health, broadcast::Receiver<NodeEvent>) {
+        // The outbox count is read from the store (lock order: core first).
+        let outbox = self.core().outbox_len().unwrap_or_default();
+        let events = lock(&self.inner.events);
+        let mut health = events.health.clone();
+        health.outbox = outbox;
+        (health, events.sender.subscribe())
+    }
+
+    /// The node's health now (Tor, listener, relays, outbox, last sync).
+    pub fn health(&self) -> Health {
+        self.subscribe().0
+    }
+
+    /// Tells the UI, and folds the event into the node's health.
     pub(crate) fn emit(&self, event: NodeEvent) {
+        let mut events = lock(&self.inner.events);
+        events.health.apply(&event, now());
         // No receiver is fine: nobody is watching.
-        let _ = self.inner.events.send(event);
+        let _ = events.sender.send(event);
     }
 
     /// The profile's identity.
@@ -164,8 +214,8 @@ impl Node {
         lock(&self.inner.core)
     }
 
-    pub(crate) fn relays(&self) -> MutexGuard<'_, HashMap<GroupId, GroupRelays>> {
-        lock(&self.inner.relays)
+    pub(crate) fn relays(&self) -> MutexGuard<'_, Online> {
+        lock(&self.inner.online)
     }
 
     pub(crate) fn reached(&self) -> MutexGuard<'_, HashMap<PublicKey, Instant>> {
@@ -176,10 +226,6 @@ impl Node {
         &self,
     ) -> MutexGuard<'_, HashMap<String, tokio::sync::oneshot::Sender<bool>>> {
         lock(&self.inner.approvals)
-    }
-
-    pub(crate) fn acks(&self) -> MutexGuard<'_, HashMap<u64, BTreeSet<String>>> {
-        lock(&self.inner.acks)
     }
 
     /// The user confirms that a restored identity may sign again (its own
@@ -230,12 +276,7 @@ impl Node {
 
     /// Writes `body` to `group`; it is in the outbox before this returns.
     pub fn write(&self, group: GroupId, body: Body) -> Result<MessageId, NodeError> {
-        let (id, queued) = self.core().write(group, body, now())?;
-        self.dispatch(queued);
-        // A rekey or relay change of our own moves the relay connections
-        // just as one received does.
-        self.follow_group(group);
-        Ok(id)
+        self.build_and_write(group, |_| Ok(body))
     }
 
     /// Sends a chat line (replying to `reply_to`, if given).
@@ -254,7 +295,9 @@ impl Node {
     pub async fn start(&self) {
         let node = self.clone();
         self.spawn(async move {
-            match node.net().listen(node.identity(), &node.inner.events).await {
+            let emitter = node.clone();
+            let emit = Arc::new(move |e| emitter.emit(e));
+            match node.net().listen(node.identity(), emit).await {
                 Ok(listener) => node.serve_peers(listener),
                 Err(e) => tracing::error!("cannot listen for peers: {e}"),
             }
@@ -295,10 +338,24 @@ impl Node {
     /// Posts the rekeys that are due: a scheduled rotation, or the healing
     /// of an epoch a former member still knows (`node.md`, "Key duty").
     pub fn rekey_when_due(&self) {
-        let due = self.core().due_rekeys(now(), &self.inner.rekey_schedule);
+        let schedule = &self.inner.rekey_schedule;
+        let due = self.core().due_rekeys(now(), schedule);
         for group in due {
-            match self.rotate(group) {
-                Ok(_) => tracing::info!("rotated the keys of a group, as scheduled or to heal"),
+            // Judged again under the lock that writes: a rekey that arrived
+            // since the first look (another member's turn) makes this one
+            // no longer due, and two rotations would be one too many.
+            let rotated = self.decide_and_write(group, |core| {
+                if !core.rekey_due(group, now(), schedule)? {
+                    return Ok(None);
+                }
+                let (rekey, _) = core.replica_mut(&group)?.build_rekey(&mut os_rng(), None, &[])?;
+                Ok(Some(Body::Rekey(rekey)))
+            });
+            match rotated {
+                Ok(Some(_)) => {
+                    tracing::info!("rotated the keys of a group, as scheduled or to heal")
+                }
+                Ok(None) => {}
                 Err(e) => tracing::warn!("a due rekey failed: {e}"),
             }
         }
@@ -317,17 +374,18 @@ impl Node {
     /// Spawns a long-running task that [`Node::shutdown`] stops.
     pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         let handle = tokio::spawn(task).abort_handle();
-        lock(&self.inner.tasks).push(handle);
+        self.relays().tasks.push(handle);
     }
 
     /// Goes offline: stops listening (the onion service with it), the
     /// relay connections and the periodic work. What is stored stays; the
     /// profile stays locked until the last handle is dropped.
     pub fn shutdown(&self) {
-        for task in lock(&self.inner.tasks).drain(..) {
+        let mut online = self.relays();
+        for task in online.tasks.drain(..) {
             task.abort();
         }
-        self.relays().clear();
+        online.groups.clear();
     }
 
     /// Resyncs every group from a few members.
@@ -345,4 +403,41 @@ impl Node {
 /// operation did not commit; the store is still consistent, so carry on.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod test {
+    use cairn_proto::identity::KdfParams;
+
+    use super::*;
+    use crate::TorNetwork;
+
+    /// A node in Tor mode (arti created, not bootstrapped: nothing is
+    /// contacted).
+    async fn tor_node(dir: &std::path::Path) -> Node {
+        super::super::create_profile(dir, b"pass", KdfParams::MIN).expect("profile");
+        let config = NodeConfig::new(dir.to_path_buf(), Network::Tor(TorNetwork::Public));
+        Node::open(config, Zeroizing::new(b"pass".to_vec())).await.expect("open")
+    }
+
+    #[tokio::test]
+    async fn a_view_that_subscribes_after_tor_bootstrapped_reads_tor_ready() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let node = tor_node(dir.path()).await;
+        assert!(!node.health().tor_ready(), "not bootstrapped yet");
+        let (_, mut early) = node.subscribe();
+        node.emit(NodeEvent::TorBootstrap { percent: 100, blocked: None });
+        node.emit(NodeEvent::Listening { address: "x.onion:7448".into() });
+        // A view that starts now has missed both events, and reads the state.
+        let (health, mut late) = node.subscribe();
+        assert!(health.tor_ready(), "{health:?}");
+        assert_eq!(health.listening.as_deref(), Some("x.onion:7448"));
+        assert!(late.try_recv().is_err(), "no change is delivered twice");
+        // One that started early folds the same events to the same state.
+        let mut folded = Health::new(true);
+        while let Ok(e) = early.try_recv() {
+            folded.apply(&e, 0);
+        }
+        assert_eq!(folded.tor, health.tor);
+    }
 }

@@ -8,7 +8,7 @@ use cairn_proto::group::KeyEvent;
 use cairn_proto::replica::Received;
 use cairn_proto::wire::{Envelope, GroupId, MailboxId};
 
-use super::core::{Queued, now};
+use super::profile::{Queued, now};
 use super::{Node, NodeEvent, SecurityWarning};
 
 impl Node {
@@ -84,30 +84,11 @@ impl Node {
 
     /// A relay stored every envelope of outbox item `item`.
     pub(crate) fn relay_acked(&self, group: GroupId, item: u64, relay: &str) {
-        let relays = self.state(&group).map(|s| s.relays).unwrap_or_default();
-        let done = {
-            let mut acks = self.acks();
-            let set = acks.entry(item).or_default();
-            set.insert(relay.to_owned());
-            let done = relays.iter().all(|r| set.contains(r));
-            if done {
-                acks.remove(&item);
-            }
-            done
-        };
-        if done {
-            let message = self
-                .core()
-                .outbox()
-                .ok()
-                .and_then(|o| o.into_iter().find(|q| q.outbox_id == item).map(|q| q.message));
-            let result = self.core().delivered(item);
-            if let Err(e) = result {
-                tracing::error!("cannot clear an outbox item: {e}");
-            }
-            if let Some(message) = message {
-                self.emit(NodeEvent::Delivered { group, message });
-            }
+        let result = self.core().relay_acked(&group, item, relay);
+        match result {
+            Ok(Some(message)) => self.emit(NodeEvent::Delivered { group, message }),
+            Ok(None) => {}
+            Err(e) => tracing::error!("cannot clear an outbox item: {e}"),
         }
     }
 

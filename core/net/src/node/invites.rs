@@ -16,9 +16,9 @@ use rand_core::Rng as _;
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
-use super::core::now;
 use super::network::PEER_PORT;
 use super::peer_conn::{PeerConn, PeerConnError, REPLY_TIMEOUT};
+use super::profile::now;
 use super::relays::isolation;
 use super::{Node, NodeError, NodeEvent, os_rng};
 use crate::{Listener, PeerAddr, TcpLoopbackTransport};
@@ -210,14 +210,13 @@ impl Node {
         pending: &PendingJoin,
     ) -> Result<MessageId, NodeError> {
         let member = pending.identity;
-        let body = {
-            let mut core = self.core();
-            let replica = core.replica_mut(&group)?;
+        // Built and written under one hold of the core lock: the rekey
+        // wraps to the members of the epoch it is written in.
+        let id = self.build_and_write(group, |replica| {
             let (rekey, _) =
                 replica.build_rekey(&mut os_rng(), Some((&member, &pending.key_package)), &[])?;
-            Body::MemberAdd(MemberAdd { member, roles: roles.to_vec(), rekey: Some(rekey) })
-        };
-        let id = self.write(group, body)?;
+            Ok(Body::MemberAdd(MemberAdd { member, roles: roles.to_vec(), rekey: Some(rekey) }))
+        })?;
         self.flush(ADMISSION_POST_WAIT).await;
         Ok(id)
     }

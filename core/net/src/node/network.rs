@@ -11,7 +11,6 @@ use std::sync::Arc;
 use cairn_proto::crypto::PublicKey;
 use cairn_proto::identity::{Identity, onion_address};
 use futures::StreamExt as _;
-use tokio::sync::broadcast;
 
 use super::{NodeError, NodeEvent};
 use crate::{
@@ -98,19 +97,19 @@ impl Net {
 
     /// Bootstraps Tor (reporting progress as events) and starts listening
     /// for peers: the identity's onion service, or a loopback port written
-    /// to the loopback directory. Retries while Tor is unreachable.
+    /// to the loopback directory. Retries while Tor is unreachable. Events
+    /// go to `emit` (the node's, which also keeps them as its health).
     pub async fn listen(
         &self,
         identity: &Identity,
-        events: &broadcast::Sender<NodeEvent>,
+        emit: Arc<dyn Fn(NodeEvent) + Send + Sync>,
     ) -> Result<Box<dyn Listener>, NodeError> {
-        let Some(arti) = &self.arti else { return self.listen_loopback(identity, events).await };
+        let Some(arti) = &self.arti else { return self.listen_loopback(identity, &*emit).await };
         let progress = arti.bootstrap_events();
         let reporter = {
-            let events = events.clone();
+            let emit = emit.clone();
             tokio::spawn(progress.for_each(move |p| {
-                let _ =
-                    events.send(NodeEvent::TorBootstrap { percent: p.percent, blocked: p.blocked });
+                emit(NodeEvent::TorBootstrap { percent: p.percent, blocked: p.blocked });
                 futures::future::ready(())
             }))
         };
@@ -119,14 +118,14 @@ impl Net {
             .await;
         reporter.abort();
         let address = format!("{}:{PEER_PORT}", identity.onion_address().as_str());
-        let _ = events.send(NodeEvent::Listening { address });
+        emit(NodeEvent::Listening { address });
         Ok(Box::new(listener))
     }
 
     async fn listen_loopback(
         &self,
         identity: &Identity,
-        events: &broadcast::Sender<NodeEvent>,
+        emit: &(dyn Fn(NodeEvent) + Send + Sync),
     ) -> Result<Box<dyn Listener>, NodeError> {
         let transport = TcpLoopbackTransport::insecure_for_tests_and_demos();
         let listener = transport.listen(([127, 0, 0, 1], 0).into()).await?;
@@ -136,7 +135,7 @@ impl Net {
             std::fs::write(&path, &addr)
                 .map_err(|e| Error::io("write to the loopback directory", e))?;
         }
-        let _ = events.send(NodeEvent::Listening { address: addr });
+        emit(NodeEvent::Listening { address: addr });
         Ok(Box::new(listener))
     }
 }

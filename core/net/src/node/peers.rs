@@ -156,14 +156,18 @@ impl Node {
         let me = self.identity().public_key();
         let mut recovered = Vec::new();
         for (group, genesis) in groups {
-            if self.core().replica(&group).is_err() {
-                let (replica, _) = cairn_proto::replica::Replica::joining(
-                    &mut super::os_rng(),
-                    me,
-                    group,
-                    genesis,
-                );
-                self.core().add_joined(replica, genesis)?;
+            {
+                // One hold of the lock: looked for and added together.
+                let mut core = self.core();
+                if core.replica(&group).is_err() {
+                    let (replica, _) = cairn_proto::replica::Replica::joining(
+                        &mut super::os_rng(),
+                        me,
+                        group,
+                        genesis,
+                    );
+                    core.add_joined(replica, genesis)?;
+                }
             }
             self.pull(&mut conn, group).await?;
             self.core().source_caught_up(group, &source)?;

@@ -18,7 +18,7 @@ use cairn_proto::replica::Carried;
 use cairn_proto::wire::{Envelope, GroupId, MailboxId};
 use tokio::sync::{mpsc, watch};
 
-use super::core::Queued;
+use super::profile::Queued;
 use super::{Node, NodeEvent, SecurityWarning};
 use crate::IsolationKey;
 
@@ -185,7 +185,7 @@ impl Node {
     /// expected from the relays within the grace (`node.md`,
     /// "Withholding"); older ones may have gone with a relay's retention.
     pub(crate) fn peer_carried(&self, group: GroupId, carried: &[Carried]) {
-        let minute = super::core::now() / 60;
+        let minute = super::profile::now() / 60;
         let held: Vec<(PublicKey, u64, MailboxId)> = self
             .with_replica(&group, |r| {
                 let recent = carried.iter().filter(|c| c.minute + PEER_RECENT_MINUTES >= minute);
@@ -197,14 +197,6 @@ impl Node {
         if let Some(gr) = self.relays().get_mut(&group) {
             gr.seen.peer_carried(held, clock());
         }
-    }
-
-    /// The relays of `group` and whether each is connected now (for a UI
-    /// that starts after the node did).
-    pub fn relay_states(&self, group: &GroupId) -> Vec<(String, bool)> {
-        let relays = self.relays();
-        let Some(gr) = relays.get(group) else { return Vec::new() };
-        gr.relays.iter().map(|r| (r.clone(), gr.seen.is_up(r))).collect()
     }
 
     /// Whether any relay of any group is connected.

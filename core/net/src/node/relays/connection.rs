@@ -18,7 +18,7 @@ use cairn_proto::wire::{GroupId, MailboxId};
 use tokio::io::{AsyncWriteExt as _, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, watch};
 
-use super::super::core::Queued;
+use super::super::profile::Queued;
 use super::super::{Node, NodeEvent};
 use super::{BACKOFF, clock, isolation, origin};
 use crate::frames::{FrameReader, ReadError};

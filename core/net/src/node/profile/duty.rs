@@ -58,7 +58,7 @@ impl Core {
             .collect()
     }
 
-    fn rekey_due(
+    pub(crate) fn rekey_due(
         &mut self,
         group: GroupId,
         now: u64,

@@ -95,3 +95,34 @@ fn an_unknown_group_is_a_clear_error() {
     let r = core.write(GroupId([7; 32]), chat("x"), 1);
     assert!(matches!(r, Err(NodeError::UnknownGroup)), "{r:?}");
 }
+
+#[test]
+fn a_join_that_races_an_existing_replica_never_replaces_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut core = create(dir.path());
+    let rules = templates::organizer_member_observer();
+    let (group, _) = core.create_group("bastion", &rules, Vec::new(), 1000).expect("group");
+    core.write(group, chat("history"), 1001).expect("write");
+    let genesis = MessageId([1; 32]); // refused before it is used
+    let me = core.identity().public_key();
+    let (empty, _) = Replica::joining(&mut os_rng(), me, group, genesis);
+    let r = core.add_joined(empty, genesis);
+    assert!(matches!(r, Err(NodeError::AlreadyMember)), "{r:?}");
+    assert!(core.replica(&group).expect("replica").state().is_some(), "the founded group stays");
+}
+
+#[test]
+fn an_outbox_item_leaves_once_every_relay_of_its_group_stored_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut core = create(dir.path());
+    let rules = templates::organizer_member_observer();
+    let relays = vec!["127.0.0.1:8".into(), "127.0.0.1:9".into()];
+    let (group, _) = core.create_group("bastion", &rules, relays, 1000).expect("group");
+    let (id, queued) = core.write(group, chat("x"), 1001).expect("write");
+    let item = queued.iter().find(|q| q.message == id).expect("queued").outbox_id;
+    let before = core.outbox_len().expect("outbox");
+    assert_eq!(core.relay_acked(&group, item, "127.0.0.1:8").expect("ack"), None);
+    assert_eq!(core.outbox_len().expect("outbox"), before, "one relay of two");
+    assert_eq!(core.relay_acked(&group, item, "127.0.0.1:9").expect("ack"), Some(id));
+    assert_eq!(core.outbox_len().expect("outbox"), before - 1);
+}

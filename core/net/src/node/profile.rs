@@ -58,6 +58,9 @@ pub struct Core {
     stale: BTreeSet<GroupId>,
     /// When this node first saw each group's epoch, for the key duty.
     epoch_times: duty::EpochTimes,
+    /// Outbox item → relays that stored it (in memory: after a restart
+    /// every relay is asked again, and storing twice is harmless).
+    acks: BTreeMap<u64, BTreeSet<String>>,
 }
 
 impl core::fmt::Debug for Core {
@@ -83,7 +86,8 @@ impl Core {
         let restored = registry::restored_unconfirmed(profile.store())?;
         let caught_up = BTreeMap::new();
         let (stale, epoch_times) = (BTreeSet::new(), duty::EpochTimes::default());
-        Ok(Self { profile, rng, replicas, restored, caught_up, stale, epoch_times })
+        let acks = BTreeMap::new();
+        Ok(Self { profile, rng, replicas, restored, caught_up, stale, epoch_times, acks })
     }
 
     /// Closes the core, handing back its profile.
@@ -204,6 +208,11 @@ impl Core {
     /// [`Replica::joining`]); the history comes by resync.
     pub fn add_joined(&mut self, replica: Replica, genesis: MessageId) -> Result<(), NodeError> {
         let group = replica.group();
+        // Checked here, under the lock that adds: a replica that exists
+        // (a join or recovery that raced this one) is never replaced.
+        if self.replicas.contains_key(&group) {
+            return Err(NodeError::AlreadyMember);
+        }
         let list = registry::groups(self.profile.store())?;
         let batch = registry::add_group(list, GroupRef { group, genesis }, Batch::new());
         self.replicas.insert(group, replica);
@@ -413,10 +422,37 @@ impl Core {
         Ok(out)
     }
 
+    /// How many outbox items wait.
+    pub fn outbox_len(&self) -> Result<usize, NodeError> {
+        Ok(self.profile.store().outbox()?.len())
+    }
+
     /// An outbox item reached every relay: forget it.
     pub fn delivered(&mut self, outbox_id: u64) -> Result<(), NodeError> {
         self.profile.store_mut().commit(Batch::new().remove_outbox(outbox_id))?;
         Ok(())
+    }
+
+    /// `relay` stored every envelope of outbox item `item` of `group`. Once
+    /// every relay of the group has, the item leaves the outbox (in this one
+    /// call, so no other action sees it half delivered); returns its message
+    /// then.
+    pub fn relay_acked(
+        &mut self,
+        group: &GroupId,
+        item: u64,
+        relay: &str,
+    ) -> Result<Option<MessageId>, NodeError> {
+        let relays = self.replica(group)?.state().map(|s| s.relays.clone()).unwrap_or_default();
+        let set = self.acks.entry(item).or_default();
+        set.insert(relay.to_owned());
+        if !relays.iter().all(|r| set.contains(r)) {
+            return Ok(None);
+        }
+        self.acks.remove(&item);
+        let message = self.outbox()?.into_iter().find(|q| q.outbox_id == item).map(|q| q.message);
+        self.delivered(item)?;
+        Ok(message)
     }
 
     /// What `requester` may have of `group` beyond `have`.
