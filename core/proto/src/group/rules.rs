@@ -200,6 +200,27 @@ pub enum RulesError {
 }
 
 impl Rules {
+    /// What the soaks' adversaries write as a rule change: `newcomer` set
+    /// to `role`, or else `role` deleted (unless it is the founder's) and
+    /// stripped from every other role and from `newcomer`.
+    #[cfg(test)]
+    pub(crate) fn soak_change(mut self, role: &str, newcomer: bool) -> Rules {
+        if newcomer {
+            self.newcomer = self.roles.contains_key(role).then(|| role.to_string());
+        } else if role != self.founder {
+            self.roles.remove(role);
+            for r in self.roles.values_mut() {
+                r.manages.remove(role);
+                r.reads.remove(role);
+                r.assign_to.remove(role);
+            }
+            if self.newcomer.as_deref() == Some(role) {
+                self.newcomer = None;
+            }
+        }
+        self
+    }
+
     /// The canonical binary form (what genesis and rule changes carry).
     pub fn encode(&self) -> Vec<u8> {
         encode(self)

@@ -96,6 +96,18 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// The request's id, which the reply repeats.
+    pub fn id(&self) -> u32 {
+        match self {
+            Request::Post { id, .. }
+            | Request::Fetch { id, .. }
+            | Request::Subscribe { id, .. }
+            | Request::Ping { id } => *id,
+        }
+    }
+}
+
 /// One stored envelope and its cursor in its mailbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {

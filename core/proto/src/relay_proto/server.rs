@@ -387,7 +387,7 @@ impl ServerSession {
         }
         let Ok(request) = Request::decode(payload) else { return Step::Malformed };
         self.last_request = self.last_request.max(now);
-        let id = request_id(&request);
+        let id = request.id();
         if let Err(wait) = self.bucket.take(now) {
             return Step::RateLimited(id, wait);
         }
@@ -555,15 +555,6 @@ impl ServerSession {
     /// replay after missed live posts starts from).
     pub fn subscriptions(&self) -> impl Iterator<Item = (MailboxId, u64)> + '_ {
         self.subscriptions.iter().map(|s| (s.mailbox, s.delivered))
-    }
-}
-
-fn request_id(r: &Request) -> u32 {
-    match r {
-        Request::Post { id, .. }
-        | Request::Fetch { id, .. }
-        | Request::Subscribe { id, .. }
-        | Request::Ping { id } => *id,
     }
 }
 

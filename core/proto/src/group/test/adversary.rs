@@ -141,20 +141,8 @@ impl Soak {
             4 => assign(&self.sim, other, role),
             5 => add(&self.sim, other, &[role]),
             6 | 7 => {
-                let mut rules = state.map_or_else(templates::pursuance, |s| s.rules);
-                if self.roll(2) == 0 {
-                    rules.newcomer = rules.roles.contains_key(role).then(|| role.to_string());
-                } else if role != rules.founder {
-                    rules.roles.remove(role);
-                    for r in rules.roles.values_mut() {
-                        r.manages.remove(role);
-                        r.reads.remove(role);
-                        r.assign_to.remove(role);
-                    }
-                    if rules.newcomer.as_deref() == Some(role) {
-                        rules.newcomer = None;
-                    }
-                }
+                let rules = state.map_or_else(templates::pursuance, |s| s.rules);
+                let rules = rules.soak_change(role, self.roll(2) == 0);
                 Body::RuleChange(RuleChange { rules: rules.encode() })
             }
             8 => {

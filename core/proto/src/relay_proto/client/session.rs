@@ -227,7 +227,7 @@ impl ClientSession {
                 return;
             }
             let Some((request, pending)) = self.outgoing.pop_front() else { return };
-            self.pending.insert(request_id(&request), (now, pending));
+            self.pending.insert(request.id(), (now, pending));
             self.last_sent = now;
             self.actions.push_back(ClientAction::Send(request));
         }
@@ -458,15 +458,6 @@ impl ClientSession {
     /// acting on it.
     pub fn decode(&self, payload: &[u8]) -> Result<RelayEvent, ClientError> {
         super::decode(payload)
-    }
-}
-
-fn request_id(r: &Request) -> u32 {
-    match r {
-        Request::Post { id, .. }
-        | Request::Fetch { id, .. }
-        | Request::Subscribe { id, .. }
-        | Request::Ping { id } => *id,
     }
 }
 

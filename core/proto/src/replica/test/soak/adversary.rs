@@ -295,19 +295,6 @@ impl Soak {
 /// A rule change: `newcomer` set to `role`, or `role` deleted (unless it
 /// is the founder's).
 fn rule_change(s: &GroupState, role: &str, newcomer: bool) -> Body {
-    let mut rules = s.rules.clone();
-    if newcomer {
-        rules.newcomer = rules.roles.contains_key(role).then(|| role.to_string());
-    } else if role != rules.founder {
-        rules.roles.remove(role);
-        for r in rules.roles.values_mut() {
-            r.manages.remove(role);
-            r.reads.remove(role);
-            r.assign_to.remove(role);
-        }
-        if rules.newcomer.as_deref() == Some(role) {
-            rules.newcomer = None;
-        }
-    }
+    let rules = s.rules.clone().soak_change(role, newcomer);
     Body::RuleChange(RuleChange { rules: rules.encode() })
 }
