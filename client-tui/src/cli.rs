@@ -216,10 +216,7 @@ pub(crate) fn act(
     node: &Node,
     action: cairn_net::node::Action,
 ) -> Result<cairn_net::proto::wire::MessageId, NodeError> {
-    match node.act(action)? {
-        cairn_net::node::Done::Message(id) => Ok(id),
-        _ => Err(NodeError::Bug("a message action wrote no message")),
-    }
+    node.act(action)?.message_id().ok_or(NodeError::Bug("a message action wrote no message"))
 }
 
 /// Waits for the outbox (bounded) and prints what was written.

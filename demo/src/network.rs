@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use cairn_net::node::invites::Approval;
-use cairn_net::node::{Network, Node, NodeConfig, NodeEvent, create_profile};
+use cairn_net::node::{Action, Network, Node, NodeConfig, NodeEvent, create_profile};
 use cairn_net::proto::group::{TaskContent, templates};
 use cairn_net::proto::identity::KdfParams;
 use cairn_net::proto::wire::{GroupId, MessageId};
@@ -256,10 +256,13 @@ impl Story {
         report.pause().await;
         let mut alice_events = alice.events();
         let rules = templates::organizer_member_observer();
-        let group = alice.create_group("bastion", &rules, vec![relay.address.clone()])?;
+        let relays = vec![relay.address.clone()];
+        let founded = alice.act(Action::CreateGroup { name: "bastion".into(), rules, relays })?;
+        let group = founded.group_id().context("founding made no group")?;
         // Only a role's holders hold its key (keys.md, "Limits"): the
         // organizer also takes "member" to write tasks members can read.
-        alice.assign_role(group, alice.identity().public_key(), "member")?;
+        let member = alice.identity().public_key();
+        alice.act(Action::Role { group, member, role: "member".into(), assign: true })?;
         let up = next_event(&mut alice_events, STEP, |e| {
             matches!(e, NodeEvent::RelayUp { .. }).then_some(())
         })
@@ -306,7 +309,7 @@ impl Story {
             same && asked.1 == "bob",
             format!("alice sees {:?} asking with code {}, bob sees {shown}", asked.1, asked.0),
         );
-        self.alice.approve(&asked.0, same)?;
+        self.alice.act(Action::Approve { code: asked.0.clone(), admit: same })?;
         let joined = tokio::time::timeout(STEP, joining).await;
         let ok = matches!(joined, Ok(Ok(Ok(g))) if g == self.group);
         report.check(
@@ -354,7 +357,8 @@ impl Story {
         // Chat, with the latency as it happens.
         let line = "the water filter needs checking";
         let t0 = Instant::now();
-        let said = self.alice.chat(g, line, None)?;
+        let said = self.alice.act(Action::Chat { group: g, text: line.into(), reply_to: None })?;
+        let said = said.message_id().context("a chat line wrote no message")?;
         let reached = eventually(STEP, || has_chat(&self.bob, &g, line)).await;
         let latency = t0.elapsed();
         let both = reached && eventually(STEP, || has_chat(&self.carol, &g, line)).await;
@@ -366,7 +370,8 @@ impl Story {
                 latency.as_millis()
             ),
         );
-        self.bob.chat(g, "I can do it tomorrow", Some(said))?;
+        let text = "I can do it tomorrow".into();
+        self.bob.act(Action::Chat { group: g, text, reply_to: Some(said) })?;
         let replied = eventually(STEP, || {
             self.alice
                 .with_replica(&g, |r| {
@@ -412,7 +417,13 @@ impl Story {
             ..TaskContent::default()
         };
         let readers = vec!["member".into()];
-        let task = self.alice.create_task(g, &content, readers, vec![bob_key])?;
+        let task = Action::CreateTask {
+            group: g,
+            content: content.clone(),
+            readable_by: readers,
+            assignees: vec![bob_key],
+        };
+        let task = self.alice.act(task)?.message_id().context("a task action wrote no task")?;
         let title = |n: &Node| {
             n.with_replica(&g, |r| r.task_content(&task).ok().map(|c| c.title)).ok().flatten()
         };
@@ -427,7 +438,8 @@ impl Story {
             bob_has && assigned,
             "alice creates a task sealed to the member role and assigns it to bob; bob opens it",
         );
-        self.bob.comment(g, task, "done: filter replaced", None)?;
+        let text = "done: filter replaced".into();
+        self.bob.act(Action::Comment { group: g, task, text })?;
         let comment = |n: &Node| {
             n.with_replica(&g, |r| {
                 r.fold()
@@ -447,7 +459,7 @@ impl Story {
             read,
             "bob comments; alice reads it (sealed to the task's readers)",
         );
-        self.alice.close_task(g, task, true)?;
+        self.alice.act(Action::CloseTask { group: g, task, close: true })?;
         let closed = eventually(STEP, || {
             self.carol.state(&g).is_ok_and(|s| s.tasks.get(&task).is_some_and(|t| !t.open))
         })
@@ -459,7 +471,8 @@ impl Story {
     async fn remove_carol(&self, report: &mut Report) -> Result<()> {
         let g = self.group;
         let before = self.carol.with_replica(&g, |r| r.epoch())?;
-        self.alice.remove_member(g, self.carol.identity().public_key())?;
+        let member = self.carol.identity().public_key();
+        self.alice.act(Action::Remove { group: g, member })?;
         let rekeyed = eventually(STEP, || {
             let a = self.alice.with_replica(&g, |r| r.epoch()).ok();
             let b = self.bob.with_replica(&g, |r| r.epoch()).ok();
@@ -468,7 +481,7 @@ impl Story {
         .await;
         report.check("remove", rekeyed, "alice removes carol; alice and bob move to a new epoch");
         let secret = "meet at the north door at nine";
-        self.alice.chat(g, secret, None)?;
+        self.alice.act(Action::Chat { group: g, text: secret.into(), reply_to: None })?;
         let bob_reads = eventually(STEP, || has_chat(&self.bob, &g, secret)).await;
         // Bob has it: the relay has pushed it to every subscriber by now.
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -498,7 +511,7 @@ async fn offline_bob(
     // The profile lock goes with the node's last handle.
     drop(bob);
     let line = "written while bob was away";
-    alice.chat(g, line, None)?;
+    alice.act(Action::Chat { group: g, text: line.into(), reply_to: None })?;
     alice.flush(STEP).await;
     let mut reopened = None;
     for _ in 0..100 {
@@ -595,7 +608,8 @@ async fn answer_as_bob(bob: Node, group: GroupId, alice: cairn_net::proto::crypt
             .unwrap_or_default();
         for (id, text) in new {
             answered.insert(id);
-            let _ = bob.chat(group, &format!("got it: \"{text}\""), Some(id));
+            let text = format!("got it: \"{text}\"");
+            let _ = bob.act(Action::Chat { group, text, reply_to: Some(id) });
         }
     }
 }

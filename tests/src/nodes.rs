@@ -5,9 +5,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use cairn_net::node::{Network, Node, NodeConfig, NodeEvent, create_profile};
+use cairn_net::node::{Action, Network, Node, NodeConfig, NodeError, NodeEvent, create_profile};
+use cairn_net::proto::group::Rules;
 use cairn_net::proto::identity::KdfParams;
-use cairn_net::proto::wire::GroupId;
+use cairn_net::proto::wire::{GroupId, MessageId};
 use zeroize::Zeroizing;
 
 /// The passphrase of every test profile.
@@ -37,6 +38,20 @@ pub async fn open_with(
     config.withhold_grace = Duration::from_secs(2);
     configure(&mut config);
     Ok(Node::open(config, Zeroizing::new(PASS.to_vec())).await?)
+}
+
+/// Founds a group (through [`Node::act`], as the CLI and the TUI do).
+pub fn found(node: &Node, name: &str, rules: &Rules, relays: Vec<String>) -> Result<GroupId> {
+    let action = Action::CreateGroup { name: name.into(), rules: rules.clone(), relays };
+    let done = node.act(action)?;
+    done.group_id().ok_or_else(|| anyhow::anyhow!("founding made no group"))
+}
+
+/// Writes a chat line to `group` (through [`Node::act`]); the node's error
+/// is kept, for tests that expect a refusal.
+pub fn say(node: &Node, group: GroupId, text: &str) -> Result<MessageId, NodeError> {
+    let done = node.act(Action::Chat { group, text: text.into(), reply_to: None })?;
+    done.message_id().ok_or(NodeError::Bug("a chat line wrote no message"))
 }
 
 /// The chat texts of `group` as `node` sees them.

@@ -8,10 +8,10 @@
 use std::time::Duration;
 
 use cairn_net::node::invites::Approval;
-use cairn_net::node::{Network, Node, NodeEvent, SecurityWarning};
+use cairn_net::node::{Action, Network, Node, NodeEvent, SecurityWarning};
 use cairn_net::proto::group::{TaskContent, templates};
 use cairn_net::proto::wire::GroupId;
-use cairn_tests::nodes::{PASS, chat, eventually, next_event, node, open, open_with};
+use cairn_tests::nodes::{PASS, chat, eventually, found, next_event, node, open, open_with, say};
 use cairn_tests::relay_proc::RelayProc;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -65,7 +65,7 @@ async fn three_members_chat_work_on_a_task_and_a_removed_member_reads_nothing_ne
         started(root.path(), "carol").await,
     );
     let rules = templates::organizer_member_observer();
-    let g = a.create_group("bastion", &rules, vec![relay_addr]).expect("group");
+    let g = found(&a, "bastion", &rules, vec![relay_addr]).expect("group");
     admit(&a, &b, g, "bob").await;
     admit(&a, &c, g, "carol").await;
     let members = a.state(&g).expect("state").members.len();
@@ -78,7 +78,7 @@ async fn three_members_chat_work_on_a_task_and_a_removed_member_reads_nothing_ne
     .await
     .expect("bob's name");
 
-    a.chat(g, "hello from alice", None).expect("chat");
+    say(&a, g, "hello from alice").expect("chat");
     for n in [&b, &c] {
         eventually("chat reaches every member", WAIT, || {
             chat(n, &g).contains(&"hello from alice".into())
@@ -86,7 +86,7 @@ async fn three_members_chat_work_on_a_task_and_a_removed_member_reads_nothing_ne
         .await
         .expect("chat delivered");
     }
-    b.chat(g, "bob here", None).expect("chat");
+    say(&b, g, "bob here").expect("chat");
     eventually("bob's chat reaches alice", WAIT, || chat(&a, &g).contains(&"bob here".into()))
         .await
         .expect("chat back");
@@ -95,13 +95,16 @@ async fn three_members_chat_work_on_a_task_and_a_removed_member_reads_nothing_ne
     // bob closes it; alice sees the group layer of each step.
     let carol = c.identity().public_key();
     let content = TaskContent { title: "move the servers".into(), ..TaskContent::default() };
-    let task = b.create_task(g, &content, vec!["member".into()], vec![]).expect("task");
+    let readable_by = vec!["member".into()];
+    let task = Action::CreateTask { group: g, content, readable_by, assignees: vec![] };
+    let task = b.act(task).expect("task").message_id().expect("a task");
     eventually("carol sees the task", WAIT, || {
         c.state(&g).is_ok_and(|s| s.tasks.contains_key(&task))
     })
     .await
     .expect("task arrives");
-    b.assign_task(g, task, vec![carol], vec![]).expect("assign");
+    b.act(Action::AssignTask { group: g, task, assign: vec![carol], unassign: vec![] })
+        .expect("assign");
     eventually("carol is assigned", WAIT, || {
         c.state(&g).is_ok_and(|s| s.tasks.get(&task).is_some_and(|t| t.assignees.contains(&carol)))
     })
@@ -109,13 +112,13 @@ async fn three_members_chat_work_on_a_task_and_a_removed_member_reads_nothing_ne
     .expect("assigned");
     let title = c.with_replica(&g, |r| r.task_content(&task).map(|t| t.title)).expect("replica");
     assert_eq!(title.expect("carol reads the task"), "move the servers");
-    c.comment(g, task, "on it", None).expect("comment");
+    c.act(Action::Comment { group: g, task, text: "on it".into() }).expect("comment");
     eventually("bob sees the comment", WAIT, || {
         b.with_replica(&g, |r| r.fold().thread(&task).len()).unwrap_or(0) == 1
     })
     .await
     .expect("comment");
-    b.close_task(g, task, true).expect("close");
+    b.act(Action::CloseTask { group: g, task, close: true }).expect("close");
     eventually("alice sees it closed", WAIT, || {
         a.state(&g).is_ok_and(|s| s.tasks.get(&task).is_some_and(|t| !t.open))
     })
@@ -125,13 +128,13 @@ async fn three_members_chat_work_on_a_task_and_a_removed_member_reads_nothing_ne
     // Removal with rekey: carol reads nothing written afterwards, through
     // the relay or by asking a peer.
     let before = a.state(&g).expect("state").epoch.id;
-    a.remove_member(g, carol).expect("remove");
+    a.act(Action::Remove { group: g, member: carol }).expect("remove");
     eventually("bob follows the rekey", WAIT, || {
         b.state(&g).is_ok_and(|s| !s.members.contains_key(&carol) && s.epoch.id != before)
     })
     .await
     .expect("rekey");
-    a.chat(g, "after the removal", None).expect("chat");
+    say(&a, g, "after the removal").expect("chat");
     eventually("bob reads on", WAIT, || chat(&b, &g).contains(&"after the removal".into()))
         .await
         .expect("bob reads");
@@ -149,8 +152,7 @@ async fn three_members_chat_work_on_a_task_and_a_removed_member_reads_nothing_ne
 async fn a_join_waits_for_approval_and_both_sides_see_the_same_code() {
     let root = tempfile::tempdir().expect("tempdir");
     let (a, b) = (started(root.path(), "alice").await, started(root.path(), "bob").await);
-    let g =
-        a.create_group("direct", &templates::organizer_member_observer(), vec![]).expect("group");
+    let g = found(&a, "direct", &templates::organizer_member_observer(), vec![]).expect("group");
     let mut a_events = a.events();
     let mut b_events = b.events();
     let (ticket, join) = redeem_in_background(&a, &b, g).await;
@@ -166,7 +168,7 @@ async fn a_join_waits_for_approval_and_both_sides_see_the_same_code() {
         }
     };
     assert_eq!(code_a, code_b);
-    a.approve(&code_a, true).expect("approve");
+    a.act(Action::Approve { code: code_a.clone(), admit: true }).expect("approve");
     assert_eq!(join.await.expect("task").expect("joined"), g);
     assert!(a.state(&g).expect("state").members.contains_key(&b.identity().public_key()));
     // With no relay at all, bob got the history from alice directly.
@@ -182,12 +184,12 @@ async fn a_join_waits_for_approval_and_both_sides_see_the_same_code() {
 async fn a_denied_or_expired_invite_is_refused_clearly() {
     let root = tempfile::tempdir().expect("tempdir");
     let (a, b) = (started(root.path(), "alice").await, started(root.path(), "bob").await);
-    let g = a.create_group("g", &templates::organizer_member_observer(), vec![]).expect("group");
+    let g = found(&a, "g", &templates::organizer_member_observer(), vec![]).expect("group");
     let mut events = a.events();
     let (_ticket, join) = redeem_in_background(&a, &b, g).await;
     loop {
         if let Ok(NodeEvent::JoinRequest { short_code, .. }) = events.recv().await {
-            a.approve(&short_code, false).expect("deny");
+            a.act(Action::Approve { code: short_code, admit: false }).expect("deny");
             break;
         }
     }
@@ -214,11 +216,11 @@ async fn a_relay_that_hides_envelopes_is_reported_and_the_messages_still_arrive(
         cairn_tests::proxy::withholding_proxy(hiding_addr).await.expect("proxy");
     let (a, b) = (started(root.path(), "alice").await, started(root.path(), "bob").await);
     let relays = vec![honest.tcp.clone().expect("tcp"), proxy.to_string()];
-    let g = a.create_group("g", &templates::organizer_member_observer(), relays).expect("group");
+    let g = found(&a, "g", &templates::organizer_member_observer(), relays).expect("group");
     admit(&a, &b, g, "bob").await;
     let mut events = b.events();
     withhold.store(true, std::sync::atomic::Ordering::SeqCst);
-    a.chat(g, "hidden by one relay", None).expect("chat");
+    say(&a, g, "hidden by one relay").expect("chat");
     eventually("bob reads it anyway", WAIT, || {
         chat(&b, &g).contains(&"hidden by one relay".into())
     })
@@ -242,7 +244,7 @@ async fn a_relay_that_hides_envelopes_is_reported_and_the_messages_still_arrive(
     // onion services (here: loopback listeners).
     drop(honest);
     drop(hiding);
-    a.chat(g, "no relay left", None).expect("chat");
+    say(&a, g, "no relay left").expect("chat");
     eventually("bob gets it from alice directly", WAIT, || {
         chat(&b, &g).contains(&"no relay left".into())
     })
@@ -257,13 +259,12 @@ async fn a_groups_only_relay_hiding_new_messages_is_named_once_a_peer_shows_them
     let relay_addr = relay.tcp.clone().expect("tcp").parse().expect("addr");
     let (proxy, withhold) = cairn_tests::proxy::withholding_proxy(relay_addr).await.expect("proxy");
     let (a, b) = (started(root.path(), "alice").await, started(root.path(), "bob").await);
-    let g = a
-        .create_group("g", &templates::organizer_member_observer(), vec![proxy.to_string()])
+    let g = found(&a, "g", &templates::organizer_member_observer(), vec![proxy.to_string()])
         .expect("group");
     admit(&a, &b, g, "bob").await;
     let mut events = b.events();
     withhold.store(true, std::sync::atomic::Ordering::SeqCst);
-    a.chat(g, "hidden by the only relay", None).expect("chat");
+    say(&a, g, "hidden by the only relay").expect("chat");
     // Bob gets it from Alice's onion service (here: loopback listener) in a
     // resync round, compares, and names the relay.
     let relay_name = proxy.to_string();
@@ -289,8 +290,8 @@ async fn a_relay_that_asks_for_proof_of_work_gets_it_and_stores_the_messages() {
     let a = started(root.path(), "alice").await;
     let mut events = a.events();
     let relays = vec![relay.tcp.clone().expect("tcp")];
-    let g = a.create_group("g", &templates::organizer_member_observer(), relays).expect("group");
-    let said = a.chat(g, "worth the work", None).expect("chat");
+    let g = found(&a, "g", &templates::organizer_member_observer(), relays).expect("group");
+    let said = say(&a, g, "worth the work").expect("chat");
     // Delivered: every relay of the group acknowledged the message, which
     // this relay does only for a post carrying a valid proof (the group's
     // mailbox is new to it).
@@ -311,7 +312,7 @@ async fn a_relay_asking_too_much_work_is_reported_and_the_message_waits_in_the_o
     let a = started(root.path(), "alice").await;
     let mut events = a.events();
     let relays = vec![relay.tcp.clone().expect("tcp")];
-    let g = a.create_group("g", &templates::organizer_member_observer(), relays).expect("group");
+    let g = found(&a, "g", &templates::organizer_member_observer(), relays).expect("group");
     let reason = next_event(&mut events, WAIT, |e| match e {
         NodeEvent::PostRefused { reason, .. } => Some(reason),
         _ => None,
@@ -319,7 +320,7 @@ async fn a_relay_asking_too_much_work_is_reported_and_the_message_waits_in_the_o
     .await
     .expect("a refusal event");
     assert!(reason.contains("proof_of_work_required"), "{reason}");
-    a.chat(g, "kept", None).expect("chat");
+    say(&a, g, "kept").expect("chat");
     let waiting = a.flush(Duration::ZERO).await;
     assert!(waiting >= 2, "genesis and chat wait in the outbox: {waiting}");
 }
@@ -332,9 +333,9 @@ async fn a_restored_identity_comes_back_from_a_peer_with_every_relay_stopped() {
     let relay = RelayProc::start(&root.path().join("relay"), true, false, "").expect("relay");
     let (a, b) = (started(root.path(), "alice").await, started(root.path(), "bob").await);
     let rules = templates::organizer_member_observer();
-    let g = a.create_group("g", &rules, vec![relay.tcp.clone().expect("tcp")]).expect("group");
+    let g = found(&a, "g", &rules, vec![relay.tcp.clone().expect("tcp")]).expect("group");
     admit(&a, &b, g, "bob").await;
-    b.chat(g, "bob wrote this before losing his laptop", None).expect("chat");
+    say(&b, g, "bob wrote this before losing his laptop").expect("chat");
     eventually("alice has it", WAIT, || chat(&a, &g).len() == 1).await.expect("delivered");
     let words = recovery_string(b.identity().seed());
     relay.kill();
@@ -353,9 +354,9 @@ async fn a_restored_identity_comes_back_from_a_peer_with_every_relay_stopped() {
     assert_eq!(groups, vec![g]);
     assert_eq!(chat(&restored, &g), ["bob wrote this before losing his laptop"]);
     // One source only: no signing until a second source or the user agrees.
-    let refused = restored.chat(g, "too early", None).expect_err("must not sign yet");
+    let refused = say(&restored, g, "too early").expect_err("must not sign yet");
     assert!(refused.to_string().contains("restored"), "{refused}");
-    restored.confirm_restored().expect("confirm");
+    restored.act(Action::ConfirmRestored).expect("confirm");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -373,9 +374,9 @@ async fn a_superseded_epoch_key_is_erased_after_its_grace_period_and_stays_erase
     .expect("node");
     a.start().await;
     let rules = templates::organizer_member_observer();
-    let g = a.create_group("bastion", &rules, vec![]).expect("group");
+    let g = found(&a, "bastion", &rules, vec![]).expect("group");
     let first = a.with_replica(&g, |r| r.epoch()).expect("epoch");
-    a.rotate(g).expect("rotate");
+    a.act(Action::Rotate { group: g }).expect("rotate");
     let epochs = |n: &Node| {
         n.with_replica(&g, |r| r.keys().ring().epochs().copied().collect::<Vec<_>>()).expect("ring")
     };
@@ -424,7 +425,7 @@ async fn chat_still_goes_through_the_relay_after_several_rekeys() {
     }
     let (a, b) = (&nodes[0], &nodes[1]);
     let rules = templates::organizer_member_observer();
-    let g = a.create_group("bastion", &rules, vec![relay_addr]).expect("group");
+    let g = found(a, "bastion", &rules, vec![relay_addr]).expect("group");
     admit(a, b, g, "bob").await;
     let bob = b.identity().public_key();
     // Rekeys wrap to key packages, one use each: wait until Alice holds
@@ -439,7 +440,7 @@ async fn chat_still_goes_through_the_relay_after_several_rekeys() {
         .await
         .expect("key package announced");
         used = package(a);
-        a.rotate(g).expect("rotate");
+        a.act(Action::Rotate { group: g }).expect("rotate");
         let epoch = a.state(&g).expect("state").epoch.id;
         eventually("bob follows the rekey", WAIT, || {
             b.state(&g).is_ok_and(|s| s.epoch.id == epoch)
@@ -447,7 +448,7 @@ async fn chat_still_goes_through_the_relay_after_several_rekeys() {
         .await
         .expect("rekey delivered by the relay");
         let line = format!("after rekey {round}");
-        a.chat(g, &line, None).expect("chat");
+        say(a, g, &line).expect("chat");
         eventually("the line comes through the relay", WAIT, || chat(b, &g).contains(&line))
             .await
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
@@ -481,7 +482,7 @@ async fn three_in_a_group(
         started_with(root, "carol", tune).await,
     );
     let rules = templates::organizer_member_observer();
-    let g = a.create_group("bastion", &rules, vec![relay.tcp.clone().expect("tcp")]).expect("g");
+    let g = found(&a, "bastion", &rules, vec![relay.tcp.clone().expect("tcp")]).expect("g");
     admit(&a, &b, g, "bob").await;
     admit(&a, &c, g, "carol").await;
     (relay, [a, b, c], g)
@@ -507,7 +508,7 @@ async fn a_line_written_after_a_member_leaves_goes_out_under_a_healed_epoch() {
     .await
     .expect("one epoch");
 
-    c.write(g, cairn_net::proto::wire::Body::Leave).expect("carol leaves");
+    c.act(Action::Leave { group: g }).expect("carol leaves");
     eventually("alice sees carol gone and the epoch exposed", WAIT, || {
         a.state(&g)
             .is_ok_and(|s| !s.members.contains_key(&carol) && s.epoch.exposed_to.contains(&carol))
@@ -519,7 +520,7 @@ async fn a_line_written_after_a_member_leaves_goes_out_under_a_healed_epoch() {
         "carol still holds the epoch she knew (its grace period)"
     );
 
-    a.chat(g, "after carol left", None).expect("chat");
+    say(&a, g, "after carol left").expect("chat");
     let healed = a.state(&g).expect("state").epoch;
     assert_ne!(healed.id, known, "the line did not go out under the exposed epoch");
     assert!(healed.exposed_to.is_empty(), "{:?}", healed.exposed_to);
@@ -565,7 +566,7 @@ async fn keys_rotate_on_schedule_and_an_exposed_epoch_heals_with_no_one_writing(
 
     // Healing: carol leaves; nobody writes; the epoch she knew is replaced.
     let carol = c.identity().public_key();
-    c.write(g, cairn_net::proto::wire::Body::Leave).expect("carol leaves");
+    c.act(Action::Leave { group: g }).expect("carol leaves");
     eventually("alice sees carol gone", WAIT, || {
         a.state(&g).is_ok_and(|s| !s.members.contains_key(&carol))
     })
@@ -583,7 +584,7 @@ async fn keys_rotate_on_schedule_and_an_exposed_epoch_heals_with_no_one_writing(
         !c.with_replica(&g, |r| r.keys().ring().epoch_secret(&healed).is_some()).expect("r"),
         "carol holds the healed epoch's key"
     );
-    a.chat(g, "after healing", None).expect("chat");
+    say(&a, g, "after healing").expect("chat");
     eventually("bob reads on", WAIT, || chat(&b, &g).contains(&"after healing".into()))
         .await
         .expect("bob reads");

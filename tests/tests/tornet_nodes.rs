@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use cairn_net::frames::FrameReader;
 use cairn_net::node::invites::Approval;
 use cairn_net::node::relays::isolation;
-use cairn_net::node::{Network, Node, NodeEvent, restore_profile};
+use cairn_net::node::{Action, Network, Node, NodeEvent, restore_profile};
 use cairn_net::proto::group::{TaskContent, templates};
 use cairn_net::proto::identity::{KdfParams, parse_recovery, recovery_string};
 use cairn_net::proto::relay_proto::{ClientHandshake, MAX_RESPONSE_FRAME, RelayEvent};
 use cairn_net::proto::wire::GroupId;
 use cairn_net::{PeerAddr, TorNetwork, Transport};
-use cairn_tests::nodes::{chat, eventually, node};
+use cairn_tests::nodes::{chat, eventually, found, node, say};
 use cairn_tests::relay_proc::RelayProc;
 use cairn_tests::tornet::TorNet;
 use tokio::io::{AsyncRead, AsyncWriteExt};
@@ -104,8 +104,7 @@ async fn three_members_over_onion_services_and_a_removed_member_reads_nothing_ne
     for (name, n) in [("alice", &a), ("bob", &b), ("carol", &c)] {
         eprintln!("{name}: onion service launched {:?} after start", listening(n).await);
     }
-    let g = a
-        .create_group("bastion", &templates::organizer_member_observer(), vec![relay_addr.clone()])
+    let g = found(&a, "bastion", &templates::organizer_member_observer(), vec![relay_addr.clone()])
         .expect("group");
     eprintln!(
         "bob joined in {:?} (invite service, approval, resync)",
@@ -118,7 +117,7 @@ async fn three_members_over_onion_services_and_a_removed_member_reads_nothing_ne
     for i in 0..5 {
         let text = format!("latency probe {i}");
         let start = Instant::now();
-        a.chat(g, &text, None).expect("chat");
+        say(&a, g, &text).expect("chat");
         eventually("bob reads the probe", WAIT, || chat(&b, &g).contains(&text))
             .await
             .expect("probe");
@@ -133,26 +132,28 @@ async fn three_members_over_onion_services_and_a_removed_member_reads_nothing_ne
 
     let carol = c.identity().public_key();
     let content = TaskContent { title: "move the servers".into(), ..TaskContent::default() };
-    let task = b.create_task(g, &content, vec!["member".into()], vec![carol]).expect("task");
+    let readable_by = vec!["member".into()];
+    let task = Action::CreateTask { group: g, content, readable_by, assignees: vec![carol] };
+    let task = b.act(task).expect("task").message_id().expect("a task");
     eventually("carol sees her task", WAIT, || {
         c.state(&g).is_ok_and(|s| s.tasks.get(&task).is_some_and(|t| t.assignees.contains(&carol)))
     })
     .await
     .expect("task");
-    b.close_task(g, task, true).expect("close");
+    b.act(Action::CloseTask { group: g, task, close: true }).expect("close");
     eventually("alice sees it closed", WAIT, || {
         a.state(&g).is_ok_and(|s| s.tasks.get(&task).is_some_and(|t| !t.open))
     })
     .await
     .expect("closed");
 
-    a.remove_member(g, carol).expect("remove");
+    a.act(Action::Remove { group: g, member: carol }).expect("remove");
     eventually("bob follows the removal", WAIT, || {
         b.state(&g).is_ok_and(|s| !s.members.contains_key(&carol))
     })
     .await
     .expect("removal");
-    a.chat(g, "after the removal", None).expect("chat");
+    say(&a, g, "after the removal").expect("chat");
     eventually("bob reads on", WAIT, || chat(&b, &g).contains(&"after the removal".into()))
         .await
         .expect("bob reads");
@@ -191,5 +192,5 @@ async fn three_members_over_onion_services_and_a_removed_member_reads_nothing_ne
         "restored bob recovered the group from alice in {:?}, relay stopped",
         start.elapsed()
     );
-    assert!(restored.chat(g, "too early", None).is_err(), "a restored identity signed at once");
+    assert!(say(&restored, g, "too early").is_err(), "a restored identity signed at once");
 }

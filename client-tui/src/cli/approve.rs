@@ -82,8 +82,8 @@ async fn answer(stream: UnixStream, node: &Node, waiting: &Waiting) -> std::io::
         }
         Some((verb @ ("approve" | "deny"), code)) => {
             let admit = verb == "approve";
-            match node.approve(code, admit) {
-                Ok(()) => {
+            match node.act(cairn_net::node::Action::Approve { code: code.into(), admit }) {
+                Ok(_) => {
                     if let Ok(mut w) = waiting.lock() {
                         w.retain(|p| p.code != code);
                     }

@@ -1,5 +1,6 @@
 //! `cairn group create|list|show`.
 
+use cairn_net::node::{Action, NodeError};
 use cairn_net::proto::group::{Rules, templates};
 use cairn_net::proto::wire::{Body, Name};
 
@@ -76,9 +77,10 @@ pub(crate) async fn run(g: &Global, command: GroupCommand) -> Outcome {
     match command {
         GroupCommand::Create { name, template, rules, relays, me_as } => {
             let rules = rules_of(&template, rules.as_deref())?;
-            let group = node.create_group(&name, &rules, relays)?;
-            if let Some(me) = me_as {
-                node.set_name(group, &me)?;
+            let created = node.act(Action::CreateGroup { name: name.clone(), rules, relays })?;
+            let group = created.group_id().ok_or(NodeError::Bug("a group action made no group"))?;
+            if let Some(name) = me_as {
+                node.act(Action::SetName { group, name })?;
             }
             node.flush(super::FLUSH_WAIT).await;
             if g.json {

@@ -99,7 +99,8 @@ fn ask_here(node: &cairn_net::node::Node, code: String) {
     tokio::task::spawn_blocking(move || {
         let mut line = String::new();
         let _ = std::io::stdin().lock().read_line(&mut line);
-        let _ = node.approve(&code, matches!(line.trim(), "y" | "Y" | "yes"));
+        let admit = matches!(line.trim(), "y" | "Y" | "yes");
+        let _ = node.act(cairn_net::node::Action::Approve { code, admit });
     });
 }
 

@@ -6,7 +6,8 @@
 //!   cursors) before anything is sent.
 //! * [`registry`]: the group list, relay cursors, the restore guard.
 //! * [`Action`]: what a user can do, one type for the CLI and the TUI,
-//!   done by [`Node::act`].
+//!   done by [`Node::act`], the only public way to do it (the demo and the
+//!   tests use it too).
 //! * [`Health`]: Tor, listener, relays, outbox, last sync, as state a view
 //!   reads on [`Node::subscribe`]; each [`NodeEvent`] is a change to it.
 //!
@@ -20,6 +21,13 @@
 //!    acknowledgements. One action holds it once: `build_and_write` builds
 //!    the body (a rekey, a sealed task) and commits it under the same guard,
 //!    so nothing can move the group's epoch in between.
+//!    Founding a group is one hold too: `create_group` commits the group,
+//!    reads its relay list and mailboxes, and starts its relay connections
+//!    (taking `online` inside) before it lets `core` go, so no other action
+//!    can write to the group before the connections that post it exist.
+//!    Only the hand-off of the outbox items (`dispatch`) comes after, and
+//!    it retakes `core` safely: the items are committed already, and an
+//!    item not handed over is posted when the connection is made.
 //! 2. `online`: each group's relay connections and the node's long-running
 //!    tasks, which [`Node::shutdown`] ends together.
 //! 3. `approvals` (join requests waiting for a person) and `reached` (when

@@ -3,11 +3,15 @@
 //! that the CLI subcommands and the TUI both build and [`Node::act`] does.
 //! Conversations that wait on the network or on a person (invite, join,
 //! resync) stay async methods of [`Node`].
+//!
+//! `act` is the only public way to do one of these: the typed methods it
+//! calls (`chat`, `create_task`, `remove_member`, ...) are private to the
+//! node, so the TUI, the CLI, the demo and the tests all go through here.
 
 use cairn_proto::crypto::PublicKey;
 use cairn_proto::group::{Rules, TaskContent};
 use cairn_proto::replica::ReplicaError;
-use cairn_proto::wire::{GroupId, MessageId};
+use cairn_proto::wire::{Body, GroupId, MessageId};
 
 use super::{Node, NodeError};
 
@@ -109,6 +113,12 @@ pub enum Action {
         /// The member.
         member: PublicKey,
     },
+    /// Leave the group (the remaining members heal the epoch this member
+    /// still knows: `node.md`, "Key duty").
+    Leave {
+        /// The group.
+        group: GroupId,
+    },
     /// Rotate the group's keys.
     Rotate {
         /// The group.
@@ -142,6 +152,24 @@ pub enum Done {
     Group(GroupId),
     /// Nothing to name.
     Nothing,
+}
+
+impl Done {
+    /// The message the action wrote, if it wrote one.
+    pub fn message_id(&self) -> Option<MessageId> {
+        match self {
+            Done::Message(id) => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// The group the action founded, if it founded one.
+    pub fn group_id(&self) -> Option<GroupId> {
+        match self {
+            Done::Group(g) => Some(*g),
+            _ => None,
+        }
+    }
 }
 
 impl Node {
@@ -178,6 +206,7 @@ impl Node {
             }
             A::SetName { group, name } => self.set_name(group, &name)?,
             A::Remove { group, member } => self.remove_member(group, member)?,
+            A::Leave { group } => self.write(group, Body::Leave)?,
             A::Rotate { group } => self.rotate(group)?,
             A::SetRelays { group, relays } => self.set_relays(group, relays)?,
             A::Approve { code, admit } => {

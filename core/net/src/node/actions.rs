@@ -1,6 +1,7 @@
 //! Group actions beyond chat: tasks, roles, membership, rotation, relays.
 //! Each builds its body through the replica (sealing, rekeys) and writes it
-//! like any other message.
+//! like any other message. They are reached only through [`Node::act`]
+//! (`action.rs`): the one public way to do a user action.
 
 use cairn_proto::crypto::PublicKey;
 use cairn_proto::group::TaskContent;
@@ -49,7 +50,7 @@ impl Node {
     }
 
     /// Creates a task readable by `readable_by`, assigned to `assignees`.
-    pub fn create_task(
+    pub(super) fn create_task(
         &self,
         group: GroupId,
         content: &TaskContent,
@@ -62,7 +63,7 @@ impl Node {
     }
 
     /// Replaces a task's content (same readers unless given).
-    pub fn edit_task(
+    pub(super) fn edit_task(
         &self,
         group: GroupId,
         task: MessageId,
@@ -75,7 +76,7 @@ impl Node {
     }
 
     /// Comments on a task (sealed to its readers).
-    pub fn comment(
+    pub(super) fn comment(
         &self,
         group: GroupId,
         task: MessageId,
@@ -88,7 +89,7 @@ impl Node {
     }
 
     /// Assigns and unassigns members.
-    pub fn assign_task(
+    pub(super) fn assign_task(
         &self,
         group: GroupId,
         task: MessageId,
@@ -99,7 +100,7 @@ impl Node {
     }
 
     /// Closes (`true`) or reopens a task.
-    pub fn close_task(
+    pub(super) fn close_task(
         &self,
         group: GroupId,
         task: MessageId,
@@ -110,7 +111,7 @@ impl Node {
     }
 
     /// Gives `member` a role.
-    pub fn assign_role(
+    pub(super) fn assign_role(
         &self,
         group: GroupId,
         member: PublicKey,
@@ -123,7 +124,7 @@ impl Node {
     /// member stays, so the rekey wraps to it too; the role's key holder
     /// then draws the role's fresh key, which it does not get
     /// ([`cairn_proto::replica::Replica::role_revoke_body`]).
-    pub fn revoke_role(
+    pub(super) fn revoke_role(
         &self,
         group: GroupId,
         member: PublicKey,
@@ -134,7 +135,7 @@ impl Node {
 
     /// Sets the name this member goes by in `group` (every member sees it;
     /// it is self-chosen, so UIs tell apart members who pick the same one).
-    pub fn set_name(&self, group: GroupId, name: &str) -> Result<MessageId, NodeError> {
+    pub(super) fn set_name(&self, group: GroupId, name: &str) -> Result<MessageId, NodeError> {
         let body = Body::Name(Name { name: name.trim().into() });
         if let Err(why) = body.check_limits() {
             return Err(ReplicaError::Refused(format!("{why} (at most 64 bytes, one line)")).into());
@@ -143,7 +144,11 @@ impl Node {
     }
 
     /// Removes `member`, with the rekey that shuts them out.
-    pub fn remove_member(&self, group: GroupId, member: PublicKey) -> Result<MessageId, NodeError> {
+    pub(super) fn remove_member(
+        &self,
+        group: GroupId,
+        member: PublicKey,
+    ) -> Result<MessageId, NodeError> {
         self.build_and_write(group, |r| {
             let (rekey, _) = r.build_rekey(&mut os_rng(), None, &[member])?;
             Ok(Body::MemberRemove(MemberRemove { member, rekey: Some(rekey) }))
@@ -151,7 +156,7 @@ impl Node {
     }
 
     /// Rotates the group's keys (a new epoch for every member).
-    pub fn rotate(&self, group: GroupId) -> Result<MessageId, NodeError> {
+    pub(super) fn rotate(&self, group: GroupId) -> Result<MessageId, NodeError> {
         self.build_and_write(group, |r| {
             let (rekey, _) = r.build_rekey(&mut os_rng(), None, &[])?;
             Ok(Body::Rekey(rekey))
@@ -159,7 +164,11 @@ impl Node {
     }
 
     /// Replaces the group's relay list.
-    pub fn set_relays(&self, group: GroupId, relays: Vec<String>) -> Result<MessageId, NodeError> {
+    pub(super) fn set_relays(
+        &self,
+        group: GroupId,
+        relays: Vec<String>,
+    ) -> Result<MessageId, NodeError> {
         self.write(group, Body::RelayListChange(RelayListChange { relays }))
     }
 }

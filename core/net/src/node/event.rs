@@ -85,7 +85,7 @@ pub enum NodeEvent {
         accepted: usize,
     },
     /// Someone redeemed an invite: compare the short code with them, then
-    /// [`super::Node::approve`].
+    /// answer with [`super::Action::Approve`].
     JoinRequest {
         /// The group.
         group: GroupId,

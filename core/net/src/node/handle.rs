@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use super::network::{Net, Network};
 use super::profile::{Core, now};
-use super::relays::{GroupRelays, WITHHOLD_GRACE};
+use super::relays::{GroupRelays, RelayPlan, WITHHOLD_GRACE};
 use super::{Health, NodeError, NodeEvent, ProfileLock, open_profile, os_rng};
 
 /// Events kept for a slow UI before the oldest are dropped (it then
@@ -230,7 +230,7 @@ impl Node {
 
     /// The user confirms that a restored identity may sign again (its own
     /// latest messages are back, or there were none).
-    pub fn confirm_restored(&self) -> Result<(), NodeError> {
+    pub(super) fn confirm_restored(&self) -> Result<(), NodeError> {
         self.core().confirm_restored()
     }
 
@@ -262,25 +262,35 @@ impl Node {
     }
 
     /// Founds a group with `rules` and `relays` (relay addresses).
-    pub fn create_group(
+    pub(super) fn create_group(
         &self,
         name: &str,
         rules: &Rules,
         relays: Vec<String>,
     ) -> Result<GroupId, NodeError> {
-        let (group, queued) = self.core().create_group(name, rules, relays, now())?;
-        self.start_relays(group);
+        let (group, queued) = {
+            let mut core = self.core();
+            let (group, queued) = core.create_group(name, rules, relays, now())?;
+            // The relay tasks start under the same hold of `core` (then
+            // `online`, in lock order): no other action sees the new group
+            // before its relay connections exist, and they start from the
+            // relay list and mailboxes the group was founded with.
+            if let Some(plan) = RelayPlan::of(&core, &group) {
+                self.start_relays_with(group, plan);
+            }
+            (group, queued)
+        };
         self.dispatch(queued);
         Ok(group)
     }
 
     /// Writes `body` to `group`; it is in the outbox before this returns.
-    pub fn write(&self, group: GroupId, body: Body) -> Result<MessageId, NodeError> {
+    pub(super) fn write(&self, group: GroupId, body: Body) -> Result<MessageId, NodeError> {
         self.build_and_write(group, |_| Ok(body))
     }
 
     /// Sends a chat line (replying to `reply_to`, if given).
-    pub fn chat(
+    pub(super) fn chat(
         &self,
         group: GroupId,
         text: &str,

@@ -34,8 +34,8 @@ const ADMISSION_POST_WAIT: Duration = Duration::from_secs(15);
 /// Who approves joins of an invite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Approval {
-    /// A person, through [`Node::approve`] after a
-    /// [`NodeEvent::JoinRequest`].
+    /// A person, through [`Action::Approve`](super::Action::Approve) after
+    /// a [`NodeEvent::JoinRequest`].
     Manual,
     /// Anyone holding the invite string is admitted (an explicit choice).
     Automatic,
@@ -195,7 +195,7 @@ impl Node {
     }
 
     /// Answers a [`NodeEvent::JoinRequest`] by its short code.
-    pub fn approve(&self, short_code: &str, admit: bool) -> Result<(), NodeError> {
+    pub(super) fn approve(&self, short_code: &str, admit: bool) -> Result<(), NodeError> {
         let tx = self.approvals().remove(short_code).ok_or(NodeError::NoSuchJoin)?;
         let _ = tx.send(admit);
         Ok(())

@@ -18,7 +18,7 @@ use cairn_proto::replica::Carried;
 use cairn_proto::wire::{Envelope, GroupId, MailboxId};
 use tokio::sync::{mpsc, watch};
 
-use super::profile::Queued;
+use super::profile::{Core, Queued};
 use super::{Node, NodeEvent, SecurityWarning};
 use crate::IsolationKey;
 
@@ -52,6 +52,22 @@ pub fn isolation(group: &GroupId) -> IsolationKey {
     IsolationKey::from_bytes(blake3::derive_key("cairn isolation v1", &group.0))
 }
 
+/// What a group's relay tasks start from, read from its replica under one
+/// hold of the core lock: its relay list and the mailboxes to follow.
+pub(crate) struct RelayPlan {
+    relays: Vec<String>,
+    mailboxes: Vec<MailboxId>,
+}
+
+impl RelayPlan {
+    /// The plan of `group`; `None` if there is no such group (or no state).
+    pub(crate) fn of(core: &Core, group: &GroupId) -> Option<Self> {
+        let replica = core.replica(group).ok()?;
+        let relays = replica.state()?.relays.clone();
+        Some(Self { relays, mailboxes: replica.mailboxes() })
+    }
+}
+
 /// One group's relay tasks.
 pub(crate) struct GroupRelays {
     relays: Vec<String>,
@@ -72,17 +88,24 @@ impl Drop for GroupRelays {
 impl Node {
     /// (Re)starts the relay tasks of `group` for the relays in its state.
     pub(crate) fn start_relays(&self, group: GroupId) {
-        let Ok(state) = self.state(&group) else { return };
-        let mailboxes = self.with_replica(&group, |r| r.mailboxes()).unwrap_or_default();
-        let (mbox_tx, _) = watch::channel(mailboxes);
+        let plan = RelayPlan::of(&self.core(), &group);
+        if let Some(plan) = plan {
+            self.start_relays_with(group, plan);
+        }
+    }
+
+    /// (Re)starts the relay tasks of `group` as `plan` says. Takes the
+    /// `online` lock, so a caller may hold `core` (it comes first).
+    pub(crate) fn start_relays_with(&self, group: GroupId, plan: RelayPlan) {
+        let (mbox_tx, _) = watch::channel(plan.mailboxes);
         let mut gr = GroupRelays {
-            relays: state.relays.clone(),
+            relays: plan.relays.clone(),
             posts: Vec::new(),
             mailboxes: mbox_tx,
             tasks: Vec::new(),
             seen: Deliveries::default(),
         };
-        for relay in &state.relays {
+        for relay in &plan.relays {
             let (tx, rx) = mpsc::channel(QUEUE);
             let task = tokio::spawn(connection::relay_task(
                 self.clone(),
@@ -113,24 +136,23 @@ impl Node {
 
     /// The group's epoch or relay list may have changed: follow it.
     pub(crate) fn follow_group(&self, group: GroupId) {
-        let Ok(state) = self.state(&group) else { return };
-        let mailboxes = self.with_replica(&group, |r| r.mailboxes()).unwrap_or_default();
+        let Some(plan) = RelayPlan::of(&self.core(), &group) else { return };
         let restart = {
             let relays = self.relays();
             match relays.get(&group) {
                 Some(gr) => {
                     gr.mailboxes.send_if_modified(|m| {
-                        let changed = *m != mailboxes;
-                        *m = mailboxes.clone();
+                        let changed = *m != plan.mailboxes;
+                        m.clone_from(&plan.mailboxes);
                         changed
                     });
-                    gr.relays != state.relays
+                    gr.relays != plan.relays
                 }
                 None => true,
             }
         };
         if restart {
-            self.start_relays(group);
+            self.start_relays_with(group, plan);
         }
     }
 
