@@ -206,6 +206,31 @@ fn a_second_process_on_the_same_profile_is_refused() {
     assert!(env.run("p", "pass", &["group", "list"]).status.success());
 }
 
+#[test]
+fn run_keeps_the_node_online_when_its_output_is_closed() {
+    let env = Env::new();
+    assert!(env.run("p", "pass", &["init"]).status.success());
+    // A relay that is down: `run` keeps reporting it, after the reader left.
+    let relay = format!("127.0.0.1:{}", free_port());
+    assert!(env.run("p", "pass", &["group", "create", "g", "--relay", &relay]).status.success());
+    let mut run = env
+        .cmd("p", "pass")
+        .arg("run")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    wait_for_line(&mut run, "identity "); // drops the reading end
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(run.try_wait().expect("wait").is_none(), "run stopped when its reader left");
+    // Still holding the profile: the node is online.
+    assert_refused(&env.run("p", "pass", &["group", "list"]), 4, "in use by another cairn process");
+    run.kill().expect("kill");
+    let out = run.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 /// A free loopback port (bound, then released).
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

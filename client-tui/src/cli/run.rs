@@ -12,11 +12,14 @@ pub(crate) async fn run(g: &Global) -> Outcome {
     println!("identity {}", super::hex(&node.identity().public_key().0));
     let stop = shutdown_signal();
     tokio::pin!(stop);
+    // Once whoever reads our output is gone, the node stays online and
+    // stops printing (`println!` would panic on the broken pipe).
+    let mut printing = true;
     loop {
         tokio::select! {
             () = &mut stop => break,
             event = events.recv() => match event {
-                Ok(e) => print_event(g, &e),
+                Ok(e) => printing = printing && print_event(g, &e),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     eprintln!("cairn: {n} events skipped (output too slow)");
                 }
@@ -31,13 +34,12 @@ pub(crate) async fn run(g: &Global) -> Outcome {
     Ok(())
 }
 
-fn print_event(g: &Global, e: &NodeEvent) {
+/// Prints one event; false when stdout is closed.
+fn print_event(g: &Global, e: &NodeEvent) -> bool {
+    use std::io::Write;
     let text = describe(e);
-    if g.json {
-        println!("{}", serde_json::json!({ "event": text }));
-    } else {
-        println!("{text}");
-    }
+    let line = if g.json { serde_json::json!({ "event": text }).to_string() } else { text };
+    writeln!(std::io::stdout().lock(), "{line}").is_ok()
 }
 
 /// One line per event: a word saying what happened, then the details.
