@@ -1,0 +1,78 @@
+//! `cairn-bench`: the scale benchmark of issue 14.
+//!
+//! `cargo run --release -p cairn-bench` builds a group (a founder, three
+//! writing members), writes a history of chats, tasks and comments through
+//! [`Replica::write`](cairn_proto::replica::Replica::write), and prints one
+//! JSON line per figure — `{"name", "value", "unit", "limit_name",
+//! "limit_value", "ratio"}` — then a human table on stderr. The limits are
+//! measured in the same run. Options:
+//!
+//! * `--sizes 10000,20000,40000,100000`: history lengths (in messages);
+//! * `--members 500`: the group size of the `fold` figure;
+//! * `--budget-ms 1000`: time spent on each raw limit.
+//!
+//! Figures: `apply` (a member applying the history from envelopes),
+//! `write` (chat writes), `persist` (the applying member's durable commit),
+//! `causal` (causal bookkeeping per message), `fold` (removing one member
+//! of a large group, with its rekey), and each per-message cost's growth
+//! against its value at the smallest size.
+
+// A bench binary: clocks belong here (cairn-proto bans them), and its
+// output is stdout.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types, clippy::print_stdout)]
+
+mod figures;
+mod limits;
+mod report;
+mod world;
+
+use std::time::Duration;
+
+/// The command line.
+struct Args {
+    sizes: Vec<usize>,
+    members: usize,
+    budget: Duration,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        sizes: vec![10_000, 20_000, 40_000, 100_000],
+        members: 500,
+        budget: Duration::from_secs(1),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = |s: &str| s.trim().parse::<usize>().map_err(|e| format!("{flag} {s}: {e}"));
+        match flag.as_str() {
+            "--sizes" => args.sizes = value.split(',').map(number).collect::<Result<_, _>>()?,
+            "--members" => args.members = number(&value)?,
+            "--budget-ms" => args.budget = Duration::from_millis(number(&value)? as u64),
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    args.sizes.sort_unstable();
+    args.sizes.dedup();
+    if args.sizes.is_empty() || args.sizes[0] == 0 || args.members < 3 {
+        return Err("sizes must be positive and members at least 3".into());
+    }
+    Ok(args)
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!(
+                "cairn-bench: {e}\nusage: cairn-bench [--sizes N,N,..] [--members N] [--budget-ms N]"
+            );
+            std::process::exit(2);
+        }
+    };
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    eprintln!("cairn-bench: load average at start {}", load.trim());
+    let report = figures::run(&args.sizes, args.members, args.budget);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    eprintln!("\n{}\nload average at end {}", report.table(), load.trim());
+}
