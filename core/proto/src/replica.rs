@@ -388,12 +388,15 @@ impl Replica {
             lamport: entry.message().lamport,
             bytes: entry.bytes().to_vec(),
         });
+        // Borrowed, not cloned: chain, fold and keys are separate fields,
+        // and a copy of the whole state per message made the cost of each
+        // message grow with the group's history (issue 14).
         for change in &changes {
-            let Some(m) = self.chain.entry(&change.id).map(|e| e.message().clone()) else {
+            let (Some(e), Some(state)) = (self.chain.entry(&change.id), self.fold.state()) else {
                 continue;
             };
-            let Some(state) = self.fold.state().cloned() else { continue };
-            let events = self.keys.observe(rng, &state, change.id, &m, &change.verdict, now);
+            let events =
+                self.keys.observe(rng, state, change.id, e.message(), &change.verdict, now);
             out.key_events.extend(events);
         }
         out.changes = changes;
