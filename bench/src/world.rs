@@ -103,13 +103,8 @@ impl World {
     /// `who` resyncs from the founder until nothing is left.
     fn resync_from_founder(&mut self, who: usize) {
         loop {
-            let have: BTreeMap<_, _> = self.people[who]
-                .replica
-                .chain()
-                .version_vector()
-                .iter()
-                .map(|(a, s)| (*a, *s))
-                .collect();
+            let have: BTreeMap<_, _> =
+                self.people[who].replica.chain().version_vector().as_map().clone();
             let requester = self.people[who].id.public_key();
             let page = {
                 self.people[0]

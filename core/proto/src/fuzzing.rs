@@ -233,8 +233,7 @@ fn check_model(chain: &ChainState, generated: &[Generated], delivered: &BTreeSet
     let n = accepted.iter().filter(|a| **a).count();
     assert_eq!(chain.len(), n, "accepted count differs from the model");
     assert_eq!(chain.pending_len(), delivered.len() - n, "pending count differs");
-    let got: BTreeMap<PublicKey, u64> =
-        chain.version_vector().iter().map(|(a, s)| (*a, *s)).collect();
+    let got: BTreeMap<PublicKey, u64> = chain.version_vector().as_map().clone();
     assert_eq!(got, vv, "version vector differs from the model");
 }
 

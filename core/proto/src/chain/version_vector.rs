@@ -27,6 +27,11 @@ impl VersionVector {
         *slot = (*slot).max(seq);
     }
 
+    /// The vector as a plain map (what a resync request carries).
+    pub fn as_map(&self) -> &BTreeMap<PublicKey, u64> {
+        &self.0
+    }
+
     /// Iterates over (author, highest seq).
     pub fn iter(&self) -> impl Iterator<Item = (&PublicKey, &u64)> {
         self.0.iter()

@@ -76,13 +76,8 @@ impl World {
     fn resync(&mut self, who: usize, from: usize) -> usize {
         let mut got = 0;
         loop {
-            let have: BTreeMap<_, _> = self.people[who]
-                .replica
-                .chain()
-                .version_vector()
-                .iter()
-                .map(|(a, s)| (*a, *s))
-                .collect();
+            let have: BTreeMap<_, _> =
+                self.people[who].replica.chain().version_vector().as_map().clone();
             let requester = self.people[who].id.public_key();
             let page = {
                 let f = &self.people[from];

@@ -258,13 +258,8 @@ impl Soak {
     /// `to` resyncs from `from`'s store (what `from` finds it entitled to).
     fn resync(&mut self, to: usize, from: usize) {
         let requester = self.key(to);
-        let have: BTreeMap<PublicKey, u64> = self.members[to]
-            .replica
-            .chain()
-            .version_vector()
-            .iter()
-            .map(|(a, s)| (*a, *s))
-            .collect();
+        let have: BTreeMap<PublicKey, u64> =
+            self.members[to].replica.chain().version_vector().as_map().clone();
         let f = &mut self.members[from];
         f.replica.persist(&mut f.store, Batch::new()).expect("persists");
         let Ok(Ok(page)) = f.replica.resync_for(&f.store, &requester, &have, usize::MAX) else {
