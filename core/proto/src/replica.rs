@@ -3,9 +3,10 @@
 //!
 //! Every delivery goes the whole way: envelope → open under the epoch whose
 //! mailbox it names → reassemble → decode → verify → [`ChainState::ingest`]
-//! → [`Fold::insert_entry`] → [`MemberKeys::observe`]. A message written here
-//! takes the same path after it is signed, so the writer's view never
-//! differs from a reader's. The replica does no I/O: the node hands it bytes,
+//! → [`Fold::insert_entry`] → [`MemberKeys::observe`]. Inputs that arrive
+//! together (a relay fetch, a resync page) are verified in one batch. A
+//! message written here takes the same path after it is signed (its own
+//! signature trusted), so the writer's view never differs from a reader's. The replica does no I/O: the node hands it bytes,
 //! `now` and an rng, persists what [`Replica::persist`] gives the store, and
 //! posts what [`Written`] carries.
 
@@ -20,8 +21,8 @@ use crate::group::{Change, Fold, GroupState, KeyEvent, KeyStoreError, MemberKeys
 use crate::identity::Identity;
 use crate::store::{Batch, CommitReceipt, Store, StoreError, StoredEntry};
 use crate::wire::{
-    Body, Contact, Envelope, EnvelopeError, EpochId, FragmentError, Genesis, GroupId, MailboxId,
-    MessageId, Reassembler, SignedMessage, UnsignedMessage, seal_message,
+    Body, Contact, Envelope, EnvelopeError, EpochId, EpochKeys, FragmentError, Genesis, GroupId,
+    MailboxId, MessageId, Reassembler, SignedMessage, UnsignedMessage, seal_message,
 };
 
 mod resync;
@@ -52,6 +53,9 @@ pub enum ReplicaError {
     /// allowed now); nothing was kept.
     #[error("refused by the group rules: {0}")]
     Refused(String),
+    /// The signing key handed to [`Replica::write`] is not this member's.
+    #[error("the signing key is not this member's")]
+    NotMyKey,
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -99,6 +103,15 @@ pub struct Carried {
     pub minute: u64,
 }
 
+/// What a delivery of several envelopes or messages did.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    /// What those taken in did, together.
+    pub received: Received,
+    /// The inputs refused, by index, with why.
+    pub refused: Vec<(usize, ReplicaError)>,
+}
+
 impl Received {
     /// Adds `other`'s outcomes to these.
     pub fn merge(&mut self, other: Received) {
@@ -135,6 +148,9 @@ pub struct Replica {
     keys: MemberKeys,
     reassembler: Reassembler,
     mailboxes: BTreeMap<MailboxId, EpochId>,
+    /// The keys of every epoch held, derived once: deriving them costs a
+    /// scalar multiplication, as much as a signature (issue 14).
+    epoch_keys: BTreeMap<EpochId, EpochKeys>,
     /// Accepted entries not yet handed to the store.
     unsaved: Vec<StoredEntry>,
 }
@@ -204,6 +220,7 @@ impl Replica {
             keys,
             reassembler: Reassembler::new(),
             mailboxes: BTreeMap::new(),
+            epoch_keys: BTreeMap::new(),
             unsaved: Vec::new(),
         };
         replica.refresh_mailboxes();
@@ -280,27 +297,69 @@ impl Replica {
 
     fn refresh_mailboxes(&mut self) {
         let ring = self.keys.ring();
-        self.mailboxes = ring
-            .epochs()
-            .filter_map(|e| ring.epoch_secret(e).map(|s| (s.keys().mailbox, *e)))
-            .collect();
+        let mut keys = std::mem::take(&mut self.epoch_keys);
+        keys.retain(|e, _| ring.epoch_secret(e).is_some());
+        for e in ring.epochs() {
+            if let (false, Some(secret)) = (keys.contains_key(e), ring.epoch_secret(e)) {
+                keys.insert(*e, secret.keys());
+            }
+        }
+        self.mailboxes = keys.iter().map(|(e, k)| (k.mailbox, *e)).collect();
+        self.epoch_keys = keys;
     }
 
-    /// Takes in one envelope from a relay.
+    /// Takes in one envelope from a relay (see [`Replica::receive_envelopes`]).
     pub fn receive_envelope(
         &mut self,
         rng: &mut (impl CryptoRng + ?Sized),
         envelope: &Envelope,
         now: u64,
     ) -> Result<Received, ReplicaError> {
-        let epoch = *self.mailboxes.get(&envelope.mailbox()).ok_or(ReplicaError::UnknownMailbox)?;
-        envelope.verify_write()?;
-        let secret = self.keys.ring().epoch_secret(&epoch).ok_or(ReplicaError::UnknownMailbox)?;
-        let fragment = envelope.open(&secret.keys())?;
-        match self.reassembler.add(fragment)? {
-            Some(bytes) => self.receive_bytes(rng, bytes, Some(epoch), now),
-            None => Ok(Received::default()),
+        let mut delivery = self.receive_envelopes(rng, std::slice::from_ref(envelope), now);
+        match delivery.refused.pop() {
+            Some((_, e)) => Err(e),
+            None => Ok(delivery.received),
         }
+    }
+
+    /// Takes in envelopes delivered together (one relay fetch): opens each
+    /// under the epoch whose mailbox it names (the write signature is the
+    /// relay's check, `wire.md` "Opening (member)"), reassembles, and
+    /// verifies the signatures of every message they complete in one batch
+    /// before taking them in, in order. The outcome equals taking them in
+    /// one by one: an envelope of a mailbox not yet known is opened after
+    /// what came before it is taken in (it may carry that epoch's key).
+    pub fn receive_envelopes(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        envelopes: &[Envelope],
+        now: u64,
+    ) -> Delivery {
+        let mut delivery = Delivery::default();
+        let mut complete = Vec::new();
+        for (i, envelope) in envelopes.iter().enumerate() {
+            if !self.mailboxes.contains_key(&envelope.mailbox()) && !complete.is_empty() {
+                self.receive_verified(rng, std::mem::take(&mut complete), now, &mut delivery);
+            }
+            match self.open_envelope(envelope) {
+                Ok(Some((bytes, epoch))) => complete.push((i, bytes, Some(epoch))),
+                Ok(None) => {}
+                Err(e) => delivery.refused.push((i, e)),
+            }
+        }
+        self.receive_verified(rng, complete, now, &mut delivery);
+        delivery
+    }
+
+    /// Opens one envelope; the message bytes once its last fragment is in.
+    fn open_envelope(
+        &mut self,
+        envelope: &Envelope,
+    ) -> Result<Option<(Vec<u8>, EpochId)>, ReplicaError> {
+        let epoch = *self.mailboxes.get(&envelope.mailbox()).ok_or(ReplicaError::UnknownMailbox)?;
+        let keys = self.epoch_keys.get(&epoch).ok_or(ReplicaError::UnknownMailbox)?;
+        let fragment = envelope.open(keys)?;
+        Ok(self.reassembler.add(fragment)?.map(|bytes| (bytes, epoch)))
     }
 
     /// Takes in one signed message handed over directly by a peer (resync,
@@ -312,17 +371,68 @@ impl Replica {
         bytes: Vec<u8>,
         now: u64,
     ) -> Result<Received, ReplicaError> {
-        self.receive_bytes(rng, bytes, None, now)
+        let mut delivery = self.receive_messages(rng, vec![bytes], now);
+        match delivery.refused.pop() {
+            Some((_, e)) => Err(e),
+            None => Ok(delivery.received),
+        }
     }
 
-    fn receive_bytes(
+    /// Takes in signed messages a peer handed over together (a resync
+    /// page): one batch signature check, then each in order.
+    pub fn receive_messages(
         &mut self,
         rng: &mut (impl CryptoRng + ?Sized),
-        bytes: Vec<u8>,
+        messages: Vec<Vec<u8>>,
+        now: u64,
+    ) -> Delivery {
+        let mut delivery = Delivery::default();
+        let items = messages.into_iter().enumerate().map(|(i, m)| (i, m, None)).collect();
+        self.receive_verified(rng, items, now, &mut delivery);
+        delivery
+    }
+
+    /// Decodes `items` (input index, message bytes, the epoch that opened
+    /// them if any), verifies them in one batch and takes in those that
+    /// pass, in order.
+    fn receive_verified(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        items: Vec<(usize, Vec<u8>, Option<EpochId>)>,
+        now: u64,
+        delivery: &mut Delivery,
+    ) {
+        let mut decoded = Vec::with_capacity(items.len());
+        let mut entries = Vec::with_capacity(items.len());
+        for (i, bytes, opened) in items {
+            match Entry::decode(bytes) {
+                Ok(entry) => {
+                    decoded.push((i, opened));
+                    entries.push(entry);
+                }
+                Err(e) => delivery.refused.push((i, e.into())),
+            }
+        }
+        let verified = crate::chain::verify_batch(rng, entries);
+        for ((i, opened), entry) in decoded.into_iter().zip(verified) {
+            match entry {
+                Ok(entry) => {
+                    let received = self.receive_entry(rng, entry, opened, now);
+                    delivery.received.merge(received);
+                }
+                Err(e) => delivery.refused.push((i, e.into())),
+            }
+        }
+        delivery.refused.sort_by_key(|(i, _)| *i);
+    }
+
+    fn receive_entry(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        entry: Entry<Verified>,
         opened: Option<EpochId>,
         now: u64,
-    ) -> Result<Received, ReplicaError> {
-        let entry = Entry::decode(bytes)?.verify()?;
+    ) -> Received {
         let genesis = matches!(entry.message().body, Body::Genesis(_));
         let stated = if genesis { EpochId(entry.id().0) } else { entry.message().epoch };
         let epoch = opened.unwrap_or(stated);
@@ -330,7 +440,7 @@ impl Replica {
         let carried = Carried { author: entry.author(), seq: m.seq, epoch, minute: m.minute };
         let mut received = self.ingest(rng, entry, epoch, now);
         received.carried.push(carried);
-        Ok(received)
+        received
     }
 
     fn ingest(
@@ -413,6 +523,10 @@ impl Replica {
         body: Body,
         now: u64,
     ) -> Result<Written, ReplicaError> {
+        if key.public() != self.me {
+            // The message is taken in here unverified (`Entry::own`).
+            return Err(ReplicaError::NotMyKey);
+        }
         let epoch = self.epoch();
         if self.keys.ring().epoch_secret(&epoch).is_none() {
             return Err(ReplicaError::NoEpochKey);
@@ -445,11 +559,15 @@ impl Replica {
         epoch: EpochId,
         now: u64,
     ) -> Result<Written, ReplicaError> {
-        let secret = self.keys.ring().epoch_secret(&epoch).ok_or(ReplicaError::NoEpochKey)?;
-        let envelopes = seal_message(rng, &secret.keys(), &signed)?;
+        if !self.epoch_keys.contains_key(&epoch) {
+            // A secret the ring took in without an epoch change.
+            self.refresh_mailboxes();
+        }
+        let keys = self.epoch_keys.get(&epoch).ok_or(ReplicaError::NoEpochKey)?;
+        let envelopes = seal_message(rng, keys, &signed)?;
         let bytes = signed.encode();
         let id = signed.id();
-        let entry = Entry::from_signed(signed).verify()?;
+        let entry = Entry::from_signed(signed).own()?;
         let received = self.ingest(rng, entry, epoch, now);
         Ok(Written { id, bytes, envelopes, received })
     }

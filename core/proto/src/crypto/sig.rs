@@ -55,25 +55,49 @@ impl core::fmt::Debug for Signature {
     }
 }
 
-super::secret_bytes!(
-    /// An ed25519 signing key in its 32-byte RFC 8032 seed form.
-    SigningKey
-);
+/// An ed25519 signing key (RFC 8032 seed form), kept expanded with its
+/// public key: deriving the public key is a scalar multiplication, as
+/// costly as a signature, so it is done once, not per signature.
+/// `ed25519-dalek` zeroizes the key on drop.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKey(ed25519_dalek::SigningKey);
+
+impl core::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SigningKey(<redacted>)")
+    }
+}
+
+impl zeroize::ZeroizeOnDrop for SigningKey {}
 
 impl SigningKey {
+    /// Wraps a raw 32-byte seed.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        let bytes = zeroize::Zeroizing::new(bytes);
+        Self(ed25519_dalek::SigningKey::from_bytes(&bytes))
+    }
+
+    /// A fresh key from `rng`.
+    pub fn random(rng: &mut (impl CryptoRng + ?Sized)) -> Self {
+        let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(&mut bytes[..]);
+        Self(ed25519_dalek::SigningKey::from_bytes(&bytes))
+    }
+
+    /// The raw seed, for sealing it under another key.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        self.0.as_bytes()
+    }
+
     /// The public key.
     pub fn public(&self) -> PublicKey {
-        PublicKey(ed25519_dalek::SigningKey::from_bytes(&self.0).verifying_key().to_bytes())
+        PublicKey(self.0.verifying_key().to_bytes())
     }
 
     /// Signs `prefix ‖ message`. The prefix is the domain separator of the
     /// object type (for example `b"cairn message v1\0"`).
     pub fn sign(&self, prefix: &[u8], message: &[u8]) -> Signature {
-        let key = ed25519_dalek::SigningKey::from_bytes(&self.0);
-        let mut input = Vec::with_capacity(prefix.len() + message.len());
-        input.extend_from_slice(prefix);
-        input.extend_from_slice(message);
-        Signature(key.sign(&input).to_bytes())
+        Signature(self.0.sign(&signed_input(prefix, message)).to_bytes())
     }
 }
 
@@ -110,6 +134,10 @@ pub fn verify_batch(
     prefix: &[u8],
     items: &[(&PublicKey, &[u8], &Signature)],
 ) -> Vec<bool> {
+    if let [(key, m, sig)] = items {
+        // One signature: nothing to batch (and no coefficients to draw).
+        return vec![verify_single(key, prefix, m, sig).is_ok()];
+    }
     let inputs: Vec<Vec<u8>> = items.iter().map(|(_, m, _)| signed_input(prefix, m)).collect();
     let mut verifier = ed25519_consensus::batch::Verifier::new();
     for ((key, _, sig), input) in items.iter().zip(&inputs) {

@@ -235,6 +235,95 @@ fn a_tampered_envelope_is_refused_and_changes_nothing() {
     assert_eq!(texts(&w.people[bob].replica), ["intact"]);
 }
 
+/// Bob's replica as his store holds it (a copy that can be fed again).
+fn reopen(w: &mut World, who: usize) -> Replica {
+    let p = &w.people[who];
+    let genesis = p.replica.state().expect("step works").genesis;
+    Replica::open(&p.store, &mut w.rng, p.replica.group(), genesis).expect("reopens")
+}
+
+#[test]
+fn a_batch_of_envelopes_does_what_taking_them_one_by_one_does() {
+    let mut w = World::new();
+    let bob = w.admit();
+    let carol = w.admit();
+    w.read_wire(bob);
+    let bob_saw = w.wire.len();
+    w.write(0, chat("one"));
+    w.write(carol, chat("two"));
+    w.read_wire(0);
+    // A removal with a rekey: the envelopes after it are in a mailbox Bob
+    // learns only from the removal itself, within the same batch.
+    let carol_key = w.people[carol].id.public_key();
+    let (rekey, _) =
+        w.people[0].replica.build_rekey(&mut w.rng, None, &[carol_key]).expect("step works");
+    w.write(0, Body::MemberRemove(MemberRemove { member: carol_key, rekey: Some(rekey) }));
+    w.write(0, chat("three"));
+    let mut wire = w.wire[bob_saw..].to_vec();
+    let mut tampered = wire[1].as_bytes().to_vec();
+    tampered[1500] ^= 1;
+    wire.insert(2, Envelope::parse(&tampered).expect("parses"));
+
+    let mut one_by_one = reopen(&mut w, bob);
+    let mut each = Received::default();
+    let mut each_refused = Vec::new();
+    for (i, env) in wire.iter().enumerate() {
+        match one_by_one.receive_envelope(&mut w.rng, env, NOW) {
+            Ok(r) => each.merge(r),
+            Err(e) => each_refused.push((i, e.to_string())),
+        }
+    }
+    let mut batched = reopen(&mut w, bob);
+    let delivery = batched.receive_envelopes(&mut w.rng, &wire, NOW);
+    let refused: Vec<_> = delivery.refused.iter().map(|(i, e)| (*i, e.to_string())).collect();
+
+    assert_eq!(refused, each_refused);
+    assert_eq!(refused.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [2]);
+    assert_eq!(delivery.received.accepted, each.accepted);
+    assert_eq!(delivery.received.key_events.len(), each.key_events.len());
+    assert!(each.key_events.iter().any(|e| matches!(e, KeyEvent::EpochEntered { .. })));
+    assert_eq!(batched.fold().state_hash(), one_by_one.fold().state_hash());
+    assert_eq!(batched.epoch(), w.people[0].replica.epoch());
+    assert_eq!(texts(&batched), texts(&one_by_one));
+    let mut seen = texts(&batched);
+    seen.sort();
+    assert_eq!(seen, ["one", "three", "two"]);
+}
+
+#[test]
+fn a_bad_signature_in_a_resync_page_refuses_that_message_only() {
+    let mut w = World::new();
+    let bob = w.admit();
+    w.write(0, chat("kept"));
+    w.write(0, chat("forged"));
+    w.write(0, chat("waits for the forged one"));
+    let have: BTreeMap<_, _> = w.people[bob].replica.chain().version_vector().as_map().clone();
+    let requester = w.people[bob].id.public_key();
+    let f = &w.people[0];
+    let reply = f.replica.resync_for(&f.store, &requester, &have, 100).expect("reads");
+    let mut page = reply.expect("entitled").messages;
+    assert_eq!(page.len(), 3);
+    let last = page[1].len() - 1;
+    page[1][last] ^= 1; // the signature's last byte
+    let p = &mut w.people[bob];
+    let delivery = p.replica.receive_messages(&mut w.rng, page, NOW);
+    let refused: Vec<_> = delivery.refused.iter().map(|(i, e)| (*i, e.to_string())).collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].0, 1);
+    assert_eq!(texts(&p.replica), ["kept"]);
+}
+
+#[test]
+fn writing_with_another_key_is_refused_and_nothing_is_kept() {
+    let mut w = World::new();
+    let len = w.people[0].replica.chain().len();
+    let other = identity(&mut w.rng);
+    let p = &mut w.people[0];
+    let r = p.replica.write(&mut w.rng, other.signing_key(), chat("not mine"), NOW);
+    assert!(matches!(r, Err(ReplicaError::NotMyKey)), "{r:?}");
+    assert_eq!(w.people[0].replica.chain().len(), len);
+}
+
 #[test]
 fn a_body_the_rules_refuse_is_an_error_and_nothing_is_kept() {
     let mut w = World::new();
