@@ -202,6 +202,22 @@ impl Dag {
         self.metas.get(id).map(|m| m.pos)
     }
 
+    /// How much of `author`'s chain `id`'s causal past holds, counting
+    /// `id` itself: `vv(id)[author]` (0 when `id` is not held).
+    pub(crate) fn seen_of(&self, id: &MessageId, author: &PublicKey) -> u64 {
+        let (Some(meta), Some(&a)) = (self.metas.get(id), self.author_ix.get(author)) else {
+            return 0;
+        };
+        meta.vv.get(a)
+    }
+
+    /// `author`'s message at `seq`, if held (one of them, for an
+    /// equivocator).
+    pub(crate) fn at_seq(&self, author: &PublicKey, seq: u64) -> Option<MessageId> {
+        let a = *self.author_ix.get(author)?;
+        self.by_seq.get(&(a, seq)).copied()
+    }
+
     /// Every author seen.
     pub(crate) fn authors(&self) -> &[PublicKey] {
         &self.authors

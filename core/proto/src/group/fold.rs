@@ -100,6 +100,10 @@ pub struct Fold {
     /// Messages carrying a rekey (plain or with a membership change):
     /// their adoption depends on what is settled.
     rekeys: Vec<MessageId>,
+    /// Reductions and rekeys by author, in seq order: what a new message
+    /// can acknowledge, indexed so that it looks only at those its
+    /// author's previous message had not seen ([`Fold::reopened_by`]).
+    watched: HashMap<PublicKey, BTreeSet<(u64, MessageId)>>,
     /// Deferred reductions: the message after which each takes effect.
     anchors: HashMap<MessageId, Position>,
     /// Voters of each message's view (the fold of its causal past), as
@@ -183,6 +187,7 @@ impl Fold {
             verdicts: HashMap::new(),
             standing: HashMap::new(),
             by_target: HashMap::new(),
+            watched: HashMap::new(),
             rule_changes: Vec::new(),
             rekeys: Vec::new(),
             anchors: HashMap::new(),
@@ -324,7 +329,10 @@ impl Fold {
         }
         self.order.insert((m.lamport, id), m.clone());
         let own = (m.lamport, id);
-        let mut start = own.min(self.reopened_by(&id, &m.author));
+        let mut start = own.min(self.reopened_by(&id, m));
+        if is_reduction(m) || any_rekey(m).is_some() {
+            self.watched.entry(m.author).or_default().insert((m.seq, id));
+        }
         if is_reduction(m) {
             self.index_reduction(id, m);
             self.refresh_standing(id);
@@ -347,8 +355,10 @@ impl Fold {
     /// The earliest position whose verdict a new message `w` may change
     /// as an acknowledgement: the reach of every reduction and the position
     /// of every rekey it is concurrent with (it may settle, or unsettle, a
-    /// message before them). Re-anchors deferred reductions.
-    fn reopened_by(&mut self, w: &MessageId, author: &PublicKey) -> Position {
+    /// message before them), or that it is its author's first message to
+    /// see. Re-anchors deferred reductions.
+    fn reopened_by(&mut self, w: &MessageId, m: &UnsignedMessage) -> Position {
+        let author = &m.author;
         let mut start = self.dag.position(w).unwrap_or(BASE);
         // `w` acknowledges what it is concurrent with (settling it before
         // those reductions), and the reductions it is its author's first
@@ -356,20 +366,20 @@ impl Fold {
         let touched = |r: &MessageId| {
             self.dag.concurrent(r, w) || self.dag.first_seeing(author, r) == Some(*w)
         };
-        let open: Vec<MessageId> = self
-            .by_target
-            .values()
-            .flatten()
-            .chain(&self.rule_changes)
-            .filter(|r| touched(r))
-            .copied()
-            .collect();
-        let rekeys: Vec<Position> = self
-            .rekeys
-            .iter()
-            .filter(|k| touched(k))
-            .filter_map(|k| self.dag.position(k))
-            .collect();
+        let mut open = Vec::new();
+        let mut rekeys = Vec::new();
+        for r in self.watched_since_previous(m) {
+            let Some((pos, rm)) = self.message(&r) else { continue };
+            if !touched(&r) {
+                continue;
+            }
+            if is_reduction(rm) {
+                open.push(r);
+            }
+            if any_rekey(rm).is_some() {
+                rekeys.push(pos);
+            }
+        }
         for r in open {
             if let Some((_, rm)) = self.message(&r) {
                 start = start.min(self.reach(&r, rm));
@@ -377,6 +387,26 @@ impl Fold {
             start = start.min(self.reanchor(&r));
         }
         rekeys.into_iter().fold(start, Position::min)
+    }
+
+    /// The reductions and rekeys `m` may touch: those its author's
+    /// previous message had not seen. Whatever that message had seen is in
+    /// `m`'s past too (so not concurrent with it), and `m` is not the first
+    /// of its author's to see it. Only these are looked at, so the cost of
+    /// a message does not grow with the group's history of removals and
+    /// rekeys. An equivocator's chain is not a line: all are looked at.
+    fn watched_since_previous(&self, m: &UnsignedMessage) -> Vec<MessageId> {
+        let previous = m.seq.checked_sub(1).and_then(|s| self.dag.at_seq(&m.author, s));
+        let line = !self.equivocators.contains_key(&m.author);
+        let mut out = Vec::new();
+        for (a, by_seq) in &self.watched {
+            let from = match (previous, line) {
+                (Some(p), true) => self.dag.seen_of(&p, a),
+                _ => 0,
+            };
+            out.extend(by_seq.range((from, MessageId([0; 32]))..).map(|(_, id)| *id));
+        }
+        out
     }
 
     fn index_reduction(&mut self, id: MessageId, m: &UnsignedMessage) {
