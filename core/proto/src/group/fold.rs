@@ -26,12 +26,13 @@
 //!
 //! A late message re-folds from the earliest position it can change, using
 //! the nearest snapshot; snapshots are taken every [`SNAPSHOT_EVERY`]
-//! state-changing messages. Chat and comments are judged but never counted
+//! state-changing messages and thinned with age (`fold/snapshots.rs`). Chat and comments are judged but never counted
 //! for snapshots and never change the state.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use self::snapshots::Snapshots;
 use super::authorize::{Refusal, authorize, capability, carried_rekey, rekey};
 use super::causal::Dag;
 use super::evidence::Evidence;
@@ -44,6 +45,8 @@ use crate::wire::{Body, Chat, GroupId, MessageId, UnsignedMessage};
 
 /// A snapshot of the state every this many state-changing messages.
 pub const SNAPSHOT_EVERY: usize = 32;
+
+mod snapshots;
 
 /// The position before every message: the base snapshot (after genesis).
 const BASE: Position = (0, MessageId([0; 32]));
@@ -91,7 +94,7 @@ pub struct Fold {
     genesis: MessageId,
     dag: Dag,
     order: BTreeMap<Position, UnsignedMessage>,
-    snapshots: BTreeMap<Position, GroupState>,
+    snapshots: Snapshots,
     state: Option<GroupState>,
     verdicts: HashMap<MessageId, Verdict>,
     standing: HashMap<MessageId, Standing>,
@@ -182,7 +185,7 @@ impl Fold {
             genesis,
             dag: Dag::default(),
             order: BTreeMap::new(),
-            snapshots: BTreeMap::new(),
+            snapshots: Snapshots::default(),
             state: None,
             verdicts: HashMap::new(),
             standing: HashMap::new(),
@@ -503,7 +506,7 @@ impl Fold {
             Err(e) => return self.settle(id, m.author, Verdict::Refused(Refusal::BadRules(e))),
         };
         let base = GroupState::genesis(self.group, id, m.author, name.into(), rules);
-        self.snapshots.insert(BASE, base.clone());
+        self.snapshots.reset(BASE, base.clone());
         self.state = Some(base);
         let mut changes = self.settle(id, m.author, Verdict::Applied);
         // Anything that arrived before the genesis is folded now.
@@ -563,7 +566,7 @@ impl Fold {
         let snap = snapshot.then(|| s.clone());
         let verdict = self.step(&mut s, key.1, m, None);
         if let Some(snap) = snap {
-            self.snapshots.insert(key, snap);
+            self.snapshots.take(key, snap);
             self.since_snapshot = 0;
         }
         self.since_snapshot += usize::from(state_changing && verdict.applied());
@@ -608,14 +611,9 @@ impl Fold {
     /// A deferred reduction is skipped at its own position and folded right
     /// after its anchor.
     fn refold(&mut self, start: Position) -> Vec<Change> {
-        let Some((&from, snap)) = self.snapshots.range(..=start).next_back() else {
+        let Some((from, mut s)) = self.snapshots.rewind_to(start) else {
             return Vec::new(); // no genesis yet
         };
-        let mut s = snap.clone();
-        let mut later = self.snapshots.split_off(&from);
-        if let Some(kept) = later.remove(&from) {
-            self.snapshots.insert(from, kept);
-        }
         let after = self.deferred();
         let keys: Vec<Position> = self.order.range(from..).map(|(k, _)| *k).collect();
         self.last_refold = keys.len();
@@ -623,7 +621,7 @@ impl Fold {
         for key in keys {
             let Some(m) = self.order.get(&key) else { continue };
             if changes_state(m) && since >= SNAPSHOT_EVERY && key != from {
-                self.snapshots.insert(key, s.clone());
+                self.snapshots.take(key, s.clone());
                 since = 0;
             }
             let mut due = vec![key];
@@ -1017,7 +1015,7 @@ impl Fold {
     /// The fold of `id`'s causal past (governance messages only, cut-offs
     /// limited to that past). `None` before the genesis is in.
     fn fold_past(&self, id: &MessageId) -> Option<GroupState> {
-        let mut s = self.snapshots.get(&BASE)?.clone();
+        let mut s = self.snapshots.base()?.clone();
         let mut past: Vec<(Position, MessageId)> = self
             .dag
             .past(id)
