@@ -1,5 +1,5 @@
 //! The figures: a history is written once at the largest size; `apply`,
-//! `write`, `persist` and `causal` are read at every size on the way
+//! `write`, `persist`, `causal` and `open` are read at every size on the way
 //! through it (a prefix of the history is a history: each writer read the
 //! wire before writing), then `fold` on a large group.
 
@@ -62,10 +62,10 @@ fn growth(report: &mut Report, figure: &str, sizes: &[usize], costs: &[f64]) {
 
 /// A fresh replica of the founder as it stood before the history: every
 /// epoch key, none of the history.
-fn founder(world: &World, rng: &mut XofRng) -> Replica {
+fn founder(world: &World) -> Replica {
     let r = &world.people[0].replica;
     let genesis = r.state().expect("state").genesis;
-    Replica::open(&world.store, rng, r.group(), genesis).expect("reopen founder")
+    Replica::open(&world.store, r.group(), genesis).expect("reopen founder")
 }
 
 /// `apply`, `persist` and `causal`: the founder, who wrote none of the
@@ -80,7 +80,7 @@ fn apply(
     mean_bytes: usize,
 ) {
     let mut rng = XofRng::from_seed(b"cairn-bench apply");
-    let mut reader = founder(world, &mut rng);
+    let mut reader = founder(world);
     let dir = tempfile::tempdir().expect("temp dir");
     let key = AeadKey::from_bytes([9; 32]);
     let store_rng = Box::new(XofRng::from_seed(b"cairn-bench store"));
@@ -99,6 +99,8 @@ fn apply(
     let held_before = reader.chain().len();
     let mut elapsed = Duration::ZERO;
     let (mut apply_costs, mut persist_costs, mut causal) = (Vec::new(), Vec::new(), Vec::new());
+    let mut open_costs = Vec::new();
+    let genesis = reader.state().expect("state").genesis;
     let mut done = 0;
     for &size in sizes {
         let envelopes: Vec<_> = world.wire[setup + done..setup + size]
@@ -146,9 +148,24 @@ fn apply(
             mean_bytes as f64,
         );
         causal.push(per);
+
+        let t = Instant::now();
+        let reopened = Replica::open(&store, reader.group(), genesis).expect("reopens");
+        let open_ms = t.elapsed().as_secs_f64() * 1e3;
+        assert_eq!(reopened.fold().state_hash(), reader.fold().state_hash());
+        drop(reopened);
+        report.figure(
+            format!("open.{size}"),
+            open_ms,
+            "ms",
+            "target (issue 14): first screen within",
+            1000.0,
+        );
+        open_costs.push(open_ms / size as f64);
         done = size;
     }
     growth(report, "apply", sizes, &apply_costs);
+    growth(report, "open", sizes, &open_costs);
     growth(report, "persist", sizes, &persist_costs);
     growth(report, "causal", sizes, &causal);
 }
@@ -156,7 +173,7 @@ fn apply(
 /// `write`: the founder, reopened, writes chats of the history's lengths.
 fn write(report: &mut Report, world: &World, sizes: &[usize], limits: &Limits) {
     let mut rng = XofRng::from_seed(b"cairn-bench write");
-    let mut writer = founder(world, &mut rng);
+    let mut writer = founder(world);
     let key = world.people[0].id.signing_key();
     let raw = 1.0 / (1.0 / limits.sign + 1.0 / limits.seal);
     let mut elapsed = Duration::ZERO;

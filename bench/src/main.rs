@@ -13,7 +13,8 @@
 //!
 //! Figures: `apply` (a member applying the history from envelopes),
 //! `write` (chat writes), `persist` (the applying member's durable commit),
-//! `causal` (causal bookkeeping per message), `fold` (removing one member
+//! `causal` (causal bookkeeping per message), `open` (reopening the
+//! applying member's replica from its store), `fold` (removing one member
 //! of a large group, with its rekey), and each per-message cost's growth
 //! against its value at the smallest size.
 

@@ -77,10 +77,10 @@ pub fn now() -> u64 {
 impl Core {
     /// Opens every group of `profile`.
     pub fn open(profile: Profile) -> Result<Self, NodeError> {
-        let mut rng = os_rng();
+        let rng = os_rng();
         let mut replicas = BTreeMap::new();
         for g in registry::groups(profile.store())? {
-            let replica = Replica::open(profile.store(), &mut rng, g.group, g.genesis)?;
+            let replica = Replica::open(profile.store(), g.group, g.genesis)?;
             replicas.insert(g.group, replica);
         }
         let restored = registry::restored_unconfirmed(profile.store())?;
@@ -173,7 +173,7 @@ impl Core {
             self.stale.remove(&group);
             return Err(NodeError::UnknownGroup);
         };
-        let replica = Replica::open(self.profile.store(), &mut self.rng, group, stored.genesis)?;
+        let replica = Replica::open(self.profile.store(), group, stored.genesis)?;
         self.replicas.insert(group, replica);
         self.stale.remove(&group);
         Ok(())

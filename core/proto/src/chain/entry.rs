@@ -120,8 +120,11 @@ impl Entry<Verified> {
     /// Re-wraps an entry read back from this profile's own sealed store,
     /// where only verified entries are ever written. Never use it for bytes
     /// that came from the network.
+    /// The shape rules are checked; the signature is not.
     pub fn dangerously_trust_stored(bytes: Vec<u8>) -> Result<Self, ChainError> {
-        Ok(Entry::decode(bytes)?.retag())
+        let entry = Entry::decode(bytes)?;
+        entry.check_shape()?;
+        Ok(entry.retag())
     }
 }
 

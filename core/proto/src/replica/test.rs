@@ -210,7 +210,7 @@ fn a_reopened_replica_equals_the_one_saved_and_writes_on() {
     let group = w.people[0].replica.group();
     let genesis = w.people[0].replica.state().expect("step works").genesis;
     let p = &w.people[0];
-    let reopened = Replica::open(&p.store, &mut w.rng, group, genesis).expect("step works");
+    let reopened = Replica::open(&p.store, group, genesis).expect("step works");
     assert_eq!(reopened.fold().state_hash(), p.replica.fold().state_hash());
     assert_eq!(reopened.mailboxes(), p.replica.mailboxes());
     w.people[0].replica = reopened;
@@ -235,11 +235,30 @@ fn a_tampered_envelope_is_refused_and_changes_nothing() {
     assert_eq!(texts(&w.people[bob].replica), ["intact"]);
 }
 
+/// Reopening trusts the store's signatures (every row is sealed and bound
+/// to its slot, `store.md` "Reopening"), but not a row whose bytes are
+/// another entry than the one it names.
+#[test]
+fn a_stored_row_holding_another_entry_is_corrupt_on_reopening() {
+    let mut w = World::new();
+    w.write(0, chat("one"));
+    let p = &mut w.people[0];
+    let me = p.id.public_key();
+    let group = p.replica.group();
+    let genesis = p.replica.state().expect("state").genesis;
+    let top = p.store.version_vector(&group.0).expect("reads")[&me];
+    let copied = p.store.range(&group.0, &me, top..=top).expect("reads").remove(0);
+    let forged = StoredEntry { seq: top + 1, id: [7; 32], ..copied };
+    p.store.commit(Batch::new().append(forged)).expect("the store does not check bytes");
+    let r = Replica::open(&p.store, group, genesis);
+    assert!(matches!(r, Err(ReplicaError::Corrupt(_))), "{r:?}");
+}
+
 /// Bob's replica as his store holds it (a copy that can be fed again).
 fn reopen(w: &mut World, who: usize) -> Replica {
     let p = &w.people[who];
     let genesis = p.replica.state().expect("step works").genesis;
-    Replica::open(&p.store, &mut w.rng, p.replica.group(), genesis).expect("reopens")
+    Replica::open(&p.store, p.replica.group(), genesis).expect("reopens")
 }
 
 #[test]
