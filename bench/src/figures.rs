@@ -100,6 +100,7 @@ fn apply(
     let mut elapsed = Duration::ZERO;
     let (mut apply_costs, mut persist_costs, mut causal) = (Vec::new(), Vec::new(), Vec::new());
     let mut open_costs = Vec::new();
+    let rss_before = resident_mib();
     let genesis = reader.state().expect("state").genesis;
     let mut done = 0;
     for &size in sizes {
@@ -148,6 +149,16 @@ fn apply(
             mean_bytes as f64,
         );
         causal.push(per);
+
+        // Resident memory grown since before the reader was opened: its
+        // replica and store (the history's writers were all built before).
+        report.figure(
+            format!("memory.{size}"),
+            resident_mib() - rss_before,
+            "MiB",
+            "target (issue 14): client RSS within",
+            150.0,
+        );
 
         let t = Instant::now();
         let reopened = Replica::open(&store, reader.group(), genesis).expect("reopens");
@@ -259,4 +270,15 @@ fn fold(report: &mut Report, members: usize, limits: &Limits) {
         format!("raw x25519 + {envelopes} AEAD opens"),
         raw * 1e3,
     );
+}
+
+/// This process's resident memory (VmRSS), MiB.
+pub(crate) fn resident_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
 }

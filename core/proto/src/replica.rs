@@ -477,7 +477,7 @@ impl Replica {
     fn accept(
         &mut self,
         rng: &mut (impl CryptoRng + ?Sized),
-        entry: &Entry<Verified>,
+        entry: &std::sync::Arc<Entry<Verified>>,
         now: u64,
     ) -> Received {
         let mut out = Received::default();

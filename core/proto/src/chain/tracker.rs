@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 
 use super::{ChainError, Entry, EquivocationProof, Verified, VersionVector, rules};
 use crate::crypto::PublicKey;
@@ -25,7 +26,7 @@ pub const MAX_PENDING_PER_AUTHOR: usize = 1024;
 #[derive(Debug, Clone)]
 pub enum ChainEvent {
     /// Accepted into the chain, in causal order: store it and fold it.
-    Accepted(Box<Entry<Verified>>),
+    Accepted(Arc<Entry<Verified>>),
     /// Already held; nothing to do.
     Duplicate(MessageId),
     /// The author's messages in `missing` are absent: fetch them (a relay
@@ -64,7 +65,9 @@ type Position = (PublicKey, u64);
 #[derive(Debug)]
 pub struct ChainState {
     group: GroupId,
-    accepted: HashMap<MessageId, Entry<Verified>>,
+    /// Shared with the fold, which holds the same entries: the history is
+    /// in memory once.
+    accepted: HashMap<MessageId, Arc<Entry<Verified>>>,
     positions: HashMap<Position, MessageId>,
     tails: BTreeMap<PublicKey, (u64, MessageId)>,
     pending: BTreeMap<Position, Entry<Verified>>,
@@ -112,7 +115,7 @@ impl ChainState {
 
     /// An accepted entry by id.
     pub fn entry(&self, id: &MessageId) -> Option<&Entry<Verified>> {
-        self.accepted.get(id)
+        self.accepted.get(id).map(|e| &**e)
     }
 
     /// The proof against `author`, if they equivocated.
@@ -162,7 +165,7 @@ impl ChainState {
     fn find_conflict(&self, entry: &Entry<Verified>) -> Option<EquivocationProof> {
         let pos = (entry.author(), entry.seq());
         let other = match self.positions.get(&pos) {
-            Some(id) => self.accepted.get(id),
+            Some(id) => self.accepted.get(id).map(|e| &**e),
             None => self.pending.get(&pos),
         }?;
         EquivocationProof::new(other.signed().clone(), entry.signed().clone()).ok()
@@ -242,7 +245,7 @@ impl ChainState {
                 Ok(accepted) => {
                     work.push((pos.0, pos.1 + 1));
                     work.extend(self.waiters.remove(&accepted.id()).unwrap_or_default());
-                    events.push(ChainEvent::Accepted(Box::new(accepted)));
+                    events.push(ChainEvent::Accepted(accepted));
                 }
                 Err((id, error)) => events.push(ChainEvent::Rejected { id, author: pos.0, error }),
             }
@@ -253,7 +256,7 @@ impl ChainState {
     fn accept(
         &mut self,
         entry: Entry<Verified>,
-    ) -> Result<Entry<Verified>, (MessageId, ChainError)> {
+    ) -> Result<Arc<Entry<Verified>>, (MessageId, ChainError)> {
         let m = entry.message();
         let fail = |e| (entry.id(), e);
         if let Some((_, held)) = self.tails.get(&m.author) {
@@ -269,7 +272,8 @@ impl ChainState {
         let (author, seq, id) = (m.author, m.seq, entry.id());
         self.tails.insert(author, (seq, id));
         self.positions.insert((author, seq), id);
-        self.accepted.insert(id, entry.clone());
+        let entry = Arc::new(entry);
+        self.accepted.insert(id, Arc::clone(&entry));
         Ok(entry)
     }
 
@@ -317,7 +321,7 @@ impl ChainState {
             .iter()
             .filter(|(a, _)| *a != author)
             .filter(|(_, (_, id))| usable(id))
-            .filter_map(|(_, (_, id))| self.accepted.get(id))
+            .filter_map(|(_, (_, id))| self.accepted.get(id).map(|e| &**e))
             .collect();
         others.sort_by_key(|e| std::cmp::Reverse((e.message().lamport, e.id())));
         let room = MAX_PARENTS - usize::from(own.is_some());

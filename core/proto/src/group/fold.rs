@@ -31,6 +31,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use self::snapshots::Snapshots;
 use super::authorize::{Refusal, authorize, capability, carried_rekey, rekey};
@@ -93,7 +94,7 @@ pub struct Fold {
     group: GroupId,
     genesis: MessageId,
     dag: Dag,
-    order: BTreeMap<Position, UnsignedMessage>,
+    order: BTreeMap<Position, Held>,
     snapshots: Snapshots,
     state: Option<GroupState>,
     verdicts: HashMap<MessageId, Verdict>,
@@ -117,6 +118,25 @@ pub struct Fold {
     last_refold: usize,
     /// State-changing messages folded since the last snapshot.
     since_snapshot: usize,
+}
+
+/// A message the fold holds: the chain's entry itself when it came from the
+/// chain (shared, not copied), else the bare message (simulations, tests).
+#[derive(Clone)]
+enum Held {
+    Entry(Arc<Entry<Verified>>),
+    Message(Arc<UnsignedMessage>),
+}
+
+impl std::ops::Deref for Held {
+    type Target = UnsignedMessage;
+
+    fn deref(&self) -> &UnsignedMessage {
+        match self {
+            Held::Entry(e) => e.message(),
+            Held::Message(m) => m,
+        }
+    }
 }
 
 /// Removals, revocations and rule changes: the messages with cut-offs.
@@ -286,7 +306,7 @@ impl Fold {
         self.order
             .iter()
             .filter(|((_, id), _)| self.verdicts.get(id).is_some_and(Verdict::applied))
-            .map(|((_, id), m)| (*id, m))
+            .map(|((_, id), m)| (*id, &**m))
     }
 
     /// Authorized chat lines in linearization order.
@@ -307,9 +327,10 @@ impl Fold {
             .collect()
     }
 
-    /// Folds in a message the chain accepted (in causal order).
-    pub fn insert_entry(&mut self, entry: &Entry<Verified>) -> Vec<Change> {
-        self.insert(entry.id(), entry.message())
+    /// Folds in a message the chain accepted (in causal order). The fold
+    /// holds the chain's entry, not a copy: the history is in memory once.
+    pub fn insert_entry(&mut self, entry: &Arc<Entry<Verified>>) -> Vec<Change> {
+        self.insert_held(entry.id(), Held::Entry(Arc::clone(entry)))
     }
 
     /// Folds in message `m` with id `id`. Its parents must have been
@@ -318,6 +339,14 @@ impl Fold {
     /// never admitted in its own causal past is refused `NeverMember` and
     /// not held at all ([`Fold::holds`]): the caller drops it.
     pub fn insert(&mut self, id: MessageId, m: &UnsignedMessage) -> Vec<Change> {
+        self.insert_held(id, Held::Message(Arc::new(m.clone())))
+    }
+
+    fn insert_held(&mut self, id: MessageId, held: Held) -> Vec<Change> {
+        // A second handle on the same message (a reference count, not a
+        // copy), to read while the fold changes.
+        let handle = held.clone();
+        let m: &UnsignedMessage = &handle;
         if self.verdicts.contains_key(&id) || self.order.contains_key(&(m.lamport, id)) {
             return Vec::new();
         }
@@ -330,7 +359,7 @@ impl Fold {
         if let Body::Genesis(g) = &m.body {
             return self.genesis(id, m, &g.name, &g.rules);
         }
-        self.order.insert((m.lamport, id), m.clone());
+        self.order.insert((m.lamport, id), held);
         let own = (m.lamport, id);
         let mut start = own.min(self.reopened_by(&id, m));
         if is_reduction(m) || any_rekey(m).is_some() {
@@ -600,7 +629,7 @@ impl Fold {
             for k in own.into_iter().chain(after.get(key).into_iter().flatten()) {
                 let applied = self.verdicts.get(&k.1).is_some_and(Verdict::applied);
                 if let (true, Some(m)) = (applied, self.order.get(k)) {
-                    out.push((k.1, m));
+                    out.push((k.1, &**m));
                 }
             }
         }
@@ -993,7 +1022,7 @@ impl Fold {
 
     fn message(&self, id: &MessageId) -> Option<(Position, &UnsignedMessage)> {
         let pos = self.dag.position(id)?;
-        self.order.get(&pos).map(|m| (pos, m))
+        self.order.get(&pos).map(|m| (pos, &**m))
     }
 
     fn refresh_standing(&mut self, id: MessageId) {

@@ -124,8 +124,8 @@ fn reference_hash(sim: &Sim) -> [u8; 32] {
         .collect();
     entries.sort_by_key(|e| (e.message().lamport, e.id()));
     let mut fold = Fold::new(GROUP, sim.genesis);
-    for e in &entries {
-        fold.insert_entry(e);
+    for e in entries {
+        fold.insert_entry(&std::sync::Arc::new(e));
     }
     fold.state_hash().unwrap_or([0; 32])
 }
