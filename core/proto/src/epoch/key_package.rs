@@ -5,6 +5,8 @@
 //! `BLAKE3-derive_key(KEY_PACKAGE_ID, owner's identity key ‖
 //! postcard(key package))` (`protocol-spec/keys.md`, "Key packages").
 
+use std::collections::BTreeSet;
+
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 
@@ -112,13 +114,36 @@ impl KeyPackage {
         if !is_canonical_u(&self.x25519) {
             return Err(KeyPackageError::NonCanonical);
         }
-        // The same check as sealing (`crypto::seal`): x25519-dalek's
-        // `was_contributory`.
-        match X25519Secret::from_bytes(LOW_ORDER_PROBE).diffie_hellman(&self.public()) {
-            Ok(_) => Ok(()),
-            Err(_) => Err(KeyPackageError::LowOrder),
-        }
+        if contributory(&self.x25519) { Ok(()) } else { Err(KeyPackageError::LowOrder) }
     }
+}
+
+/// Keys found not of low order, remembered: the check is a scalar
+/// multiplication, and the fold judges a key package again on every
+/// re-fold that passes it (issue 14: joining a 500-member group re-judged
+/// each of them hundreds of times). A pure function of the key, so
+/// remembering it changes no answer. Bounded: forgotten wholesale when full.
+static CONTRIBUTORY: std::sync::Mutex<BTreeSet<[u8; 32]>> = std::sync::Mutex::new(BTreeSet::new());
+
+/// At most this many keys remembered.
+const CONTRIBUTORY_REMEMBERED: usize = 1 << 16;
+
+/// Whether `x25519` is not of low order: the same check as sealing
+/// (`crypto::seal`), x25519-dalek's `was_contributory`.
+fn contributory(x25519: &[u8; 32]) -> bool {
+    let known = |set: &BTreeSet<[u8; 32]>| set.contains(x25519);
+    if CONTRIBUTORY.lock().map(|s| known(&s)).unwrap_or(false) {
+        return true;
+    }
+    let public = X25519Public(*x25519);
+    let ok = X25519Secret::from_bytes(LOW_ORDER_PROBE).diffie_hellman(&public).is_ok();
+    if let (true, Ok(mut set)) = (ok, CONTRIBUTORY.lock()) {
+        if set.len() >= CONTRIBUTORY_REMEMBERED {
+            set.clear();
+        }
+        set.insert(*x25519);
+    }
+    ok
 }
 
 /// Whether `u` (little-endian) is below p = 2^255 − 19 with the top bit clear.

@@ -115,8 +115,9 @@ fn low_order_non_canonical_and_foreign_key_packages_are_refused() {
         hex32("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
         hex32("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
     ];
-    for point in low_order {
-        let kp = KeyPackage { group: G, x25519: point };
+    // Twice each: the check remembers keys it passed, never ones it refused.
+    for point in low_order.iter().chain(&low_order) {
+        let kp = KeyPackage { group: G, x25519: *point };
         assert_eq!(kp.validate(&G), Err(KeyPackageError::LowOrder), "{point:02x?}");
     }
     let non_canonical = [

@@ -61,12 +61,19 @@ impl Replica {
         };
         let group = self.group().0;
         let mut lacking = Vec::new();
+        let mut truncated = false;
         for (author, top) in store.version_vector(&group)? {
             let from = have.get(&author).map_or(0, |s| s.saturating_add(1));
             if from > top {
                 continue;
             }
-            for e in store.range(&group, &author, from..=top)? {
+            // An author's messages come in causal order along its chain, so
+            // the first `limit` of all are among the first `limit` of each:
+            // a page reads at most that many per author, never the whole
+            // history it lacks (a catch-up of N messages read N each page).
+            let last = top.min(from.saturating_add(limit.max(1) as u64 - 1));
+            truncated |= last < top;
+            for e in store.range(&group, &author, from..=last)? {
                 let pos: Position = (e.lamport, MessageId(e.id));
                 // A gone member's later messages have later positions too.
                 if bound.is_some_and(|b| pos >= b) {
@@ -76,7 +83,7 @@ impl Replica {
             }
         }
         lacking.sort_by_key(|(pos, _)| *pos);
-        let more = lacking.len() > limit;
+        let more = lacking.len() > limit || (truncated && !lacking.is_empty());
         let messages = lacking.into_iter().take(limit).map(|(_, b)| b).collect();
         Ok(Ok(ResyncReply { messages, more }))
     }
