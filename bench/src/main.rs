@@ -11,7 +11,10 @@
 //! * `--members 500`: the group size of the `fold` figure;
 //! * `--budget-ms 1000`: time spent on each raw limit.
 //!
-//! Figures: `apply` (a member applying the history from envelopes),
+//! Figures: `apply` (a member applying the history from envelopes, against
+//! raw batch verification, and `apply_vs_crypto` against raw batch
+//! verification plus the AEAD open each envelope needs), `memory` (its
+//! resident memory),
 //! `write` (chat writes), `persist` (the applying member's durable commit),
 //! `causal` (causal bookkeeping per message), `open` (reopening the
 //! applying member's replica from its store), `fold` (removing one member
