@@ -211,6 +211,14 @@ impl Dag {
         meta.vv.get(a)
     }
 
+    /// Whether every held message other than `w` is in `w`'s causal past.
+    /// Then an acknowledgement `w` makes cannot settle anything before
+    /// anything: "`x` before `y`" needs a `y` it has not seen.
+    pub(crate) fn sees_all_held(&self, w: &MessageId) -> bool {
+        let Some(meta) = self.metas.get(w) else { return false };
+        self.chains.iter().enumerate().all(|(a, chain)| chain.len() as u64 <= meta.vv.get(a))
+    }
+
     /// `author`'s message at `seq`, if held (one of them, for an
     /// equivocator).
     pub(crate) fn at_seq(&self, author: &PublicKey, seq: u64) -> Option<MessageId> {

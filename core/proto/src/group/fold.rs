@@ -395,12 +395,19 @@ impl Fold {
         // `w` acknowledges what it is concurrent with (settling it before
         // those reductions), and the reductions it is its author's first
         // message to see (settling them before what it has not seen).
+        // Its acknowledgements settle something only before a message it
+        // has not seen: when it has seen everything held (a member catching
+        // up, a joiner's first message), what it is the first to see needs
+        // no re-fold. Messages held later re-fold for themselves.
+        let candidates = self.watched_since_previous(m);
+        let acks_matter = !candidates.is_empty() && !self.dag.sees_all_held(w);
         let touched = |r: &MessageId| {
-            self.dag.concurrent(r, w) || self.dag.first_seeing(author, r) == Some(*w)
+            self.dag.concurrent(r, w)
+                || (acks_matter && self.dag.first_seeing(author, r) == Some(*w))
         };
         let mut open = Vec::new();
         let mut rekeys = Vec::new();
-        for r in self.watched_since_previous(m) {
+        for r in candidates {
             let Some((pos, rm)) = self.message(&r) else { continue };
             if !touched(&r) {
                 continue;
@@ -996,8 +1003,11 @@ impl Fold {
             _ => None,
         };
         let staying = s.members.keys().filter(|k| **k != m.author && !leaving.contains(k));
+        // A set: a rekey to every member of a large group is judged on each
+        // re-fold that passes it, and a scan per member was quadratic.
+        let wrapped_to: BTreeSet<&PublicKey> = owners.iter().flatten().collect();
         for who in staying.filter(|k| Some(**k) != admitted) {
-            let wrapped = owners.contains(&Some(*who));
+            let wrapped = wrapped_to.contains(who);
             if !wrapped && self.dag.announced_before(who, &id) {
                 return Err(Refusal::MissesMember(*who));
             }

@@ -254,6 +254,24 @@ fn a_stored_row_holding_another_entry_is_corrupt_on_reopening() {
     assert!(matches!(r, Err(ReplicaError::Corrupt(_))), "{r:?}");
 }
 
+/// A joiner's first message is the first of its author to see every
+/// earlier admission's rekey; having seen everything held, its
+/// acknowledgements settle nothing, so the members folding it re-fold
+/// nothing. Before, every join re-folded every member's whole history.
+#[test]
+fn a_joiners_first_message_refolds_nothing_old() {
+    let mut w = World::new();
+    for _ in 0..4 {
+        w.admit();
+    }
+    for i in 0..40 {
+        w.write(0, chat(&format!("history {i}")));
+    }
+    w.admit();
+    let refolded = w.people[0].replica.fold().last_refold_len();
+    assert!(refolded <= 2, "the joiner's key package re-folded {refolded} messages");
+}
+
 /// Bob's replica as his store holds it (a copy that can be fed again).
 fn reopen(w: &mut World, who: usize) -> Replica {
     let p = &w.people[who];
