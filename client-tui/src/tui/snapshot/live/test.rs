@@ -48,20 +48,24 @@ struct World {
 
 impl World {
     fn new(seed: &[u8]) -> Self {
+        Self::with(seed, &templates::organizer_member_observer(), "member")
+    }
+
+    /// A group under `rules` with two people admitted as `role`.
+    fn with(seed: &[u8], rules: &cairn_net::proto::group::Rules, role: &str) -> Self {
         let mut rng = XofRng::from_seed(seed);
         let id = Identity::from_seed(MasterSeed::random(&mut rng));
-        let rules = templates::organizer_member_observer();
-        let (replica, written) = Replica::found(&mut rng, &id, "bastion", &rules, NOW).expect("g");
+        let (replica, written) = Replica::found(&mut rng, &id, "bastion", rules, NOW).expect("g");
         let wire = written.into_iter().map(|w| (0, w.bytes)).collect::<Vec<_>>();
         let read = wire.len();
         let mut world = World { rng, people: vec![Member { id, replica, read }], wire };
         for _ in 0..2 {
-            world.admit();
+            world.admit(role);
         }
         world
     }
 
-    fn admit(&mut self) {
+    fn admit(&mut self, role: &str) {
         let id = Identity::from_seed(MasterSeed::random(&mut self.rng));
         let me = id.public_key();
         let founder = &self.people[0].replica;
@@ -70,7 +74,7 @@ impl World {
         self.read(0, usize::MAX);
         let r = &mut self.people[0].replica;
         let (rekey, _) = r.build_rekey(&mut self.rng, Some((&me, &kp)), &[]).expect("rekey");
-        let add = MemberAdd { member: me, roles: vec!["member".into()], rekey: Some(rekey) };
+        let add = MemberAdd { member: me, roles: vec![role.into()], rekey: Some(rekey) };
         self.write(0, Body::MemberAdd(add));
         self.people.push(Member { id, replica, read: 0 });
         let who = self.people.len() - 1;
@@ -190,6 +194,7 @@ fn run(seed: u64, window: usize) {
     let mut tasks: Vec<MessageId> = Vec::new();
     let (bob, carol) = (1, 2);
     let mut held = Vec::new();
+    let mut late = Vec::new();
     check(&mut live, &world.people[bob].replica, &names, window, 0);
     for step in 1..=160 {
         // Writers read only now and then: their messages are concurrent.
@@ -210,15 +215,27 @@ fn run(seed: u64, window: usize) {
         };
         let who = if matches!(step, 60 | 100) { 0 } else { who };
         let created = matches!(body, Body::TaskCreate(_));
+        let before = world.wire.len();
         if let Some(id) = world.write(who, body)
             && created
         {
             tasks.push(id);
         }
+        // The removal reaches bob long after carol's messages concurrent
+        // with it: he shows them, then the removal cuts them off.
+        if step == 100 {
+            late.extend(before..world.wire.len());
+        }
         // Bob takes in a shuffled batch of what is new, holding some back.
         if dice.roll(2) == 0 {
             let from = world.people[bob].read;
-            let mut batch: Vec<(usize, Vec<u8>)> = world.wire[from..].to_vec();
+            let mut batch: Vec<(usize, Vec<u8>)> = (from..world.wire.len())
+                .filter(|i| !late.contains(i))
+                .map(|i| world.wire[i].clone())
+                .collect();
+            if step >= 140 {
+                batch.extend(late.drain(..).map(|i| world.wire[i].clone()));
+            }
             world.people[bob].read = world.wire.len();
             for i in (1..batch.len()).rev() {
                 batch.swap(i, dice.roll(i + 1));
@@ -227,11 +244,21 @@ fn run(seed: u64, window: usize) {
             if step % 5 == 0 {
                 batch.append(&mut held);
             }
-            deliver(&mut world, bob, batch);
-            check(&mut live, &world.people[bob].replica, &names, window, step);
+            // Some batches are looked at after every message, some once.
+            if step % 3 == 0 {
+                for one in batch {
+                    deliver(&mut world, bob, vec![one]);
+                    check(&mut live, &world.people[bob].replica, &names, window, step);
+                }
+            } else {
+                deliver(&mut world, bob, batch);
+                check(&mut live, &world.people[bob].replica, &names, window, step);
+            }
         }
     }
     deliver(&mut world, bob, held);
+    let late = late.into_iter().map(|i| world.wire[i].clone()).collect();
+    deliver(&mut world, bob, late);
     world.read(bob, usize::MAX);
     check(&mut live, &world.people[bob].replica, &names, window, 999);
     let view = live.view(&world.people[bob].replica, &names, window).expect("view");
@@ -255,4 +282,41 @@ fn the_patched_view_equals_a_full_rebuild_after_any_sequence_of_deliveries() {
         run(seed, 12);
     }
     run(4, 10_000);
+}
+
+#[test]
+fn content_sealed_to_a_role_shows_once_a_grant_of_it_arrives() {
+    let mut world = World::with(b"grant", &templates::pursuance(), "observer");
+    let names = Names::new();
+    let mut live = Live::default();
+    // Carol becomes a contributor and seals a task to contributors.
+    let carol = world.key(2);
+    world.write(0, Body::RoleAssign(RoleAssign { member: carol, role: "contributor".into() }));
+    settle(&mut world);
+    let content = TaskContent { title: "dig".into(), ..TaskContent::default() };
+    let readers = vec!["contributor".to_owned()];
+    let r = &world.people[2].replica;
+    let task = r.task_create_body(&mut world.rng, &content, readers, vec![], NOW).expect("task");
+    world.write(2, task);
+    world.read(1, usize::MAX);
+    check(&mut live, &world.people[1].replica, &names, 50, 1);
+    let title = |live: &mut Live, w: &World| {
+        let view = live.view(&w.people[1].replica, &names, 50).expect("view");
+        view.tasks.first().map(|t| t.title.clone())
+    };
+    assert_eq!(title(&mut live, &world), Some(None), "an observer cannot read it");
+    let bob = world.key(1);
+    world.write(0, Body::RoleAssign(RoleAssign { member: bob, role: "contributor".into() }));
+    settle(&mut world);
+    check(&mut live, &world.people[1].replica, &names, 50, 2);
+    assert_eq!(title(&mut live, &world), Some(Some("dig".into())), "a contributor reads it");
+}
+
+/// Everyone reads everything, a few rounds (grants answer role changes).
+fn settle(world: &mut World) {
+    for _ in 0..3 {
+        for who in 0..3 {
+            world.read(who, usize::MAX);
+        }
+    }
 }
