@@ -50,6 +50,7 @@ pub(crate) fn run(sizes: &[usize], members: usize, budget: Duration) -> Report {
     apply(&mut report, &world, setup, sizes, &limits, mean_bytes);
     write(&mut report, &world, sizes, &limits);
     fold(&mut report, members, &limits);
+    crate::client::run(&mut report, &world, setup, sizes);
     report
 }
 

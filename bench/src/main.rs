@@ -25,6 +25,7 @@
 // output is stdout.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types, clippy::print_stdout)]
 
+mod client;
 mod figures;
 mod limits;
 mod report;
@@ -65,6 +66,9 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn main() {
+    if client::rss_child() {
+        return;
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

@@ -47,6 +47,9 @@ fn every_line_is_a_figure_and_every_figure_is_there() {
             expected.push(format!("{figure}.growth.{size}"));
         }
     }
+    for figure in ["first_screen", "first_view", "rebuild", "rss", "key_p50", "key_p99"] {
+        expected.extend([200, 400].map(|size| format!("client.{figure}.{size}")));
+    }
     for name in &expected {
         assert!(names.contains(name), "{name} missing from:\n{stdout}");
     }

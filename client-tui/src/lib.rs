@@ -18,4 +18,6 @@ mod text;
 mod tui;
 
 pub use args::run;
+#[doc(hidden)]
+pub use tui::bench;
 pub use tui::{Extras, run_tui};

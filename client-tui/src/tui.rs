@@ -9,6 +9,8 @@
 
 mod app;
 mod backend;
+#[doc(hidden)]
+pub mod bench;
 mod command;
 mod snapshot;
 mod view;
@@ -143,7 +145,14 @@ pub(crate) async fn run_node(
                     }
                 }
             }
-            Some(u) = updates.recv() => app.update(u),
+            Some(u) = updates.recv() => {
+                // Everything already waiting, then one frame: a sync's
+                // snapshots never queue up ahead of a keypress.
+                app.update(u);
+                while let Ok(u) = updates.try_recv() {
+                    app.update(u);
+                }
+            }
             _ = tick.tick() => {}
         }
         if app.quit {

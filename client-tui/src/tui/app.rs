@@ -69,6 +69,9 @@ pub(crate) enum Request {
         name: String,
     },
     Resync,
+    /// Carry more chat-pane lines, older ones (the user scrolled past the
+    /// top of those carried).
+    Older,
 }
 
 /// A request with the input line that asked for it.
@@ -98,6 +101,8 @@ pub(crate) enum Update {
     },
     /// Something to tell the user (the demo's narration).
     Notice(String),
+    /// The outbox count moved (no new snapshot needed for that).
+    Outbox(usize),
     /// The node is going down (the backend failed).
     Fatal(String),
 }
@@ -210,7 +215,14 @@ impl App {
                     self.popup = None;
                 }
                 self.selected = s.group.as_ref().map(|g| g.id);
+                // The window of lines moves (new lines, older ones
+                // brought in): the selection stays on its line.
+                let chosen = self.chat_sel.and_then(|i| self.group()?.chat.get(i).map(|c| c.id));
                 self.snapshot = s;
+                if let Some(id) = chosen {
+                    let chat = self.group().map(|g| g.chat.as_slice()).unwrap_or_default();
+                    self.chat_sel = chat.iter().rposition(|c| c.id == id).or(self.chat_sel);
+                }
                 self.clamp_selections();
             }
             Update::Health(h) => self.health.node = h,
@@ -235,6 +247,7 @@ impl App {
             }
             Update::Fatal(why) => self.fail(why),
             Update::Notice(text) => self.say(text),
+            Update::Outbox(n) => self.snapshot.outbox = n,
         }
     }
 
@@ -286,10 +299,10 @@ impl App {
             KeyCode::Enter => return self.submit(),
             KeyCode::Tab => self.complete(),
             KeyCode::Esc => self.escape(),
-            KeyCode::Up => self.move_selection(-1),
-            KeyCode::Down => self.move_selection(1),
-            KeyCode::PageUp => self.move_selection(-10),
-            KeyCode::PageDown => self.move_selection(10),
+            KeyCode::Up => return self.move_selection(-1),
+            KeyCode::Down => return self.move_selection(1),
+            KeyCode::PageUp => return self.move_selection(-10),
+            KeyCode::PageDown => return self.move_selection(10),
             KeyCode::F(1) => self.help = !self.help,
             KeyCode::F(2) => self.show(View::Chat),
             KeyCode::F(3) => self.show(View::Tasks),
@@ -362,7 +375,9 @@ impl App {
         vec![job(Request::Select(Some(g)), None)]
     }
 
-    fn move_selection(&mut self, step: isize) {
+    /// Moves the selection; past the top of the chat lines carried, asks
+    /// the backend for older ones.
+    fn move_selection(&mut self, step: isize) -> Vec<Job> {
         let moved = |at: usize, len: usize| -> usize {
             (at as isize + step).clamp(0, len.saturating_sub(1) as isize) as usize
         };
@@ -370,9 +385,14 @@ impl App {
             View::Chat => {
                 let len = self.group().map_or(0, |g| g.chat.len());
                 if len == 0 {
-                    return;
+                    return Vec::new();
                 }
                 let at = self.chat_sel.unwrap_or(len);
+                let earlier = self.group().map_or(0, |g| g.chat_earlier);
+                if earlier > 0 && (at as isize) + step < 0 {
+                    self.chat_sel = Some(0);
+                    return vec![job(Request::Older, None)];
+                }
                 let next = (at as isize + step).clamp(0, len as isize) as usize;
                 // Moving past the last line follows the end again.
                 self.chat_sel = (next < len).then_some(next);
@@ -384,6 +404,7 @@ impl App {
             }
             View::Warnings => self.warning_sel = moved(self.warning_sel, self.warnings.len()),
         }
+        Vec::new()
     }
 
     fn complete(&mut self) {

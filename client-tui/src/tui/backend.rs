@@ -9,7 +9,7 @@ use cairn_net::proto::wire::GroupId;
 use tokio::sync::{broadcast, mpsc};
 
 use super::app::{Job, Request, Update};
-use super::snapshot::{self, Names};
+use super::snapshot::{self, CHAT_PAGE, CHAT_WINDOW, Live, Names};
 
 /// How long leaving waits for the relays to take the outbox.
 const LEAVE_FLUSH: Duration = Duration::from_secs(5);
@@ -20,6 +20,13 @@ struct Backend {
     node: Node,
     selected: Option<GroupId>,
     names: Names,
+    /// The kept view of the selected group, patched from where the fold
+    /// changed: a node event costs what it brought, not the history.
+    live: Live,
+    /// How many chat-pane lines the snapshot carries.
+    window: usize,
+    /// Outbox items waiting (the store's count).
+    outbox: usize,
     /// The name given in the latest join request (recorded for the key
     /// once the invite reports who was admitted).
     asked_name: std::sync::Arc<std::sync::Mutex<Option<String>>>,
@@ -44,14 +51,24 @@ pub(crate) async fn run(
         node.start().await;
     }
     let (named, mut names_in) = mpsc::unbounded_channel();
-    let mut b =
-        Backend { node, selected: None, names, asked_name: std::sync::Arc::default(), ui, named };
+    let outbox = node.outbox_len();
+    let mut b = Backend {
+        node,
+        selected: None,
+        names,
+        live: Live::default(),
+        window: CHAT_WINDOW,
+        outbox,
+        asked_name: std::sync::Arc::default(),
+        ui,
+        named,
+    };
     if b.node.is_restored_unconfirmed() {
         b.send(Update::Event(NodeEvent::Warning(
             cairn_net::node::SecurityWarning::RestoredUnconfirmed,
         )));
     }
-    b.refresh().await;
+    b.refresh();
     loop {
         tokio::select! {
             job = jobs.recv() => match job {
@@ -59,13 +76,26 @@ pub(crate) async fn run(
                 None => break,
             },
             event = events.recv() => match event {
-                Ok(e) => b.event(e).await,
-                Err(broadcast::error::RecvError::Lagged(_)) => b.refresh().await,
+                Ok(e) => {
+                    // Everything already waiting, then one patch for all.
+                    let mut due = b.event(e, Due::default());
+                    loop {
+                        match events.try_recv() {
+                            Ok(e) => due = b.event(e, due),
+                            Err(broadcast::error::TryRecvError::Lagged(_)) => due.rebuild = true,
+                            Err(_) => break,
+                        }
+                    }
+                    b.settle(due);
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    b.settle(Due { rebuild: true, ..Due::default() });
+                }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             Some((key, name)) = names_in.recv() => {
                 b.names.insert(key, name);
-                b.refresh().await;
+                b.refresh();
             }
         }
     }
@@ -81,27 +111,54 @@ impl Backend {
         let _ = self.ui.send(u);
     }
 
-    async fn refresh(&mut self) {
-        let s = snapshot::take(&self.node, self.selected, &self.names).await;
+    /// Sends a snapshot, patching the kept view from where the fold changed.
+    fn refresh(&mut self) {
+        let s = snapshot::take(
+            &self.node,
+            self.selected,
+            &self.names,
+            &mut self.live,
+            self.window,
+            self.outbox,
+        );
         self.selected = s.group.as_ref().map(|g| g.id);
         self.send(Update::Snapshot(s));
     }
 
-    async fn event(&mut self, e: NodeEvent) {
-        let changes_state = matches!(
-            e,
-            NodeEvent::Messages { .. }
-                | NodeEvent::Delivered { .. }
-                | NodeEvent::Synced { .. }
-                | NodeEvent::Queued { .. }
-                | NodeEvent::RelayUp { .. }
-        );
-        if let NodeEvent::JoinRequest { name, .. } = &e {
-            *lock(&self.asked_name) = Some(name.clone());
+    /// Notes what `e` asks of the screen (done once for a run of events).
+    fn event(&mut self, e: NodeEvent, mut due: Due) -> Due {
+        match &e {
+            // `Synced` follows the `Messages` that carried what it brought;
+            // the group list (names) is re-read with the view.
+            NodeEvent::Messages { .. } | NodeEvent::Synced { .. } => due.view = true,
+            NodeEvent::Queued { .. } | NodeEvent::Delivered { .. } | NodeEvent::RelayUp { .. } => {
+                due.outbox = true;
+            }
+            NodeEvent::JoinRequest { name, .. } => *lock(&self.asked_name) = Some(name.clone()),
+            _ => {}
         }
         self.send(Update::Event(e));
-        if changes_state {
-            self.refresh().await;
+        due
+    }
+
+    fn settle(&mut self, due: Due) {
+        if due.rebuild {
+            self.live = Live::default();
+        }
+        if due.outbox || due.rebuild {
+            self.count_outbox();
+        }
+        if due.view || due.rebuild {
+            self.refresh();
+        }
+    }
+
+    /// Re-reads the outbox count; tells the UI if it moved.
+    fn count_outbox(&mut self) {
+        let n = self.node.outbox_len();
+        if n != self.outbox {
+            self.outbox = n;
+            self.send(Update::Outbox(n));
         }
     }
 
@@ -110,13 +167,21 @@ impl Backend {
         let result = self.request(job.request).await;
         let result = result.map_err(|e| e.to_string());
         self.send(Update::Done { result, typed });
-        self.refresh().await;
+        self.count_outbox();
+        self.refresh();
     }
 
     async fn request(&mut self, r: Request) -> Result<String, NodeError> {
         Ok(match r {
             Request::Select(g) => {
+                if g != self.selected {
+                    self.window = CHAT_WINDOW;
+                }
                 self.selected = g;
+                String::new()
+            }
+            Request::Older => {
+                self.window += CHAT_PAGE;
                 String::new()
             }
             Request::Act(action) => {
@@ -178,6 +243,17 @@ impl Backend {
         });
         Ok("invite made".into())
     }
+}
+
+/// What a run of node events asks of the screen.
+#[derive(Debug, Default, Clone, Copy)]
+struct Due {
+    /// Patch the view and send a snapshot.
+    view: bool,
+    /// Count the outbox.
+    outbox: bool,
+    /// Events were lost (a lagged subscriber): rebuild from nothing.
+    rebuild: bool,
 }
 
 /// What the notice line says once `action` is done.

@@ -7,12 +7,22 @@ use std::collections::BTreeMap;
 use cairn_net::node::Node;
 use cairn_net::proto::crypto::PublicKey;
 use cairn_net::proto::group::GroupState;
+#[cfg(test)]
 use cairn_net::proto::replica::Replica;
 use cairn_net::proto::wire::{GroupId, MessageId};
 
 use crate::text;
 
 mod history;
+mod live;
+
+pub(crate) use live::Live;
+
+/// How many chat-pane lines a snapshot carries at first: several screens.
+/// The user asks for more by scrolling past the top ([`CHAT_PAGE`] each).
+pub(crate) const CHAT_WINDOW: usize = 500;
+/// How many more lines each scroll past the top brings.
+pub(crate) const CHAT_PAGE: usize = 500;
 
 /// Everything the screen shows at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,7 +44,10 @@ pub(crate) struct GroupView {
     pub name: String,
     /// The roles this member holds (empty: not, or no longer, a member).
     pub my_roles: Vec<String>,
+    /// The last chat-pane lines (the window the screen may show).
     pub chat: Vec<ChatLine>,
+    /// How many lines come before the window (not copied out).
+    pub chat_earlier: usize,
     /// Tasks in creation order; `number` is the position in that order.
     pub tasks: Vec<TaskRow>,
     pub members: Vec<MemberRow>,
@@ -147,22 +160,44 @@ fn names_for(people: &[(PublicKey, Option<&str>)], me: &PublicKey, session: &Nam
     names
 }
 
-/// Copies what the screen needs out of `node`.
-pub(crate) async fn take(node: &Node, selected: Option<GroupId>, names: &Names) -> Snapshot {
+/// Copies what the screen needs out of `node`, patching `live` (the kept
+/// view of the selected group) and showing its last `window` chat lines;
+/// `outbox` is the count the backend keeps.
+pub(crate) fn take(
+    node: &Node,
+    selected: Option<GroupId>,
+    names: &Names,
+    live: &mut Live,
+    window: usize,
+    outbox: usize,
+) -> Snapshot {
     let groups: Vec<(GroupId, String)> =
         node.groups().into_iter().map(|(g, name)| (g, text::line(&name))).collect();
     let selected = selected.filter(|s| groups.iter().any(|(g, _)| g == s));
     let group = selected
         .or_else(|| groups.first().map(|(g, _)| *g))
-        .and_then(|g| node.with_replica(&g, |r| group_view(r, names)).ok().flatten());
-    Snapshot {
-        groups,
-        group,
-        outbox: node.flush(std::time::Duration::ZERO).await,
-        restored_unconfirmed: node.is_restored_unconfirmed(),
-    }
+        .and_then(|g| node.with_replica(&g, |r| live.view(r, names, window)).ok().flatten());
+    Snapshot { groups, group, outbox, restored_unconfirmed: node.is_restored_unconfirmed() }
 }
 
+/// "author: first words…" of a quoted line's `text`.
+fn quoted(text: &str, author: Option<String>) -> String {
+    let short: String = text.chars().take(30).collect();
+    let more = if short.len() < text.len() { "…" } else { "" };
+    format!("{}: {short}{more}", author.unwrap_or_else(|| "?".into()))
+}
+
+/// The view of `r`'s group computed from the whole timeline, the simple
+/// way: the oracle the incremental [`Live`] must equal.
+#[cfg(test)]
+fn group_view_full(r: &Replica, names: &Names, window: usize) -> Option<GroupView> {
+    let mut view = group_view(r, names)?;
+    view.chat_earlier = view.chat.len().saturating_sub(window);
+    view.chat.drain(..view.chat_earlier);
+    Some(view)
+}
+
+#[cfg(test)]
 fn group_view(r: &Replica, names: &Names) -> Option<GroupView> {
     let state = r.state()?;
     let me = *r.me();
@@ -198,6 +233,7 @@ fn group_view(r: &Replica, names: &Names) -> Option<GroupView> {
         name: text::line(&state.name),
         my_roles: my_roles.unwrap_or_default(),
         chat,
+        chat_earlier: 0,
         tasks,
         members,
         relays: state.relays.iter().map(|r| text::line(r)).collect(),
@@ -205,6 +241,7 @@ fn group_view(r: &Replica, names: &Names) -> Option<GroupView> {
     })
 }
 
+#[cfg(test)]
 fn task_row(
     r: &Replica,
     state: &cairn_net::proto::group::GroupState,
@@ -240,6 +277,7 @@ fn task_row(
 }
 
 /// "author: first words…" of the chat line `id`.
+#[cfg(test)]
 fn quote(r: &Replica, id: &MessageId, author_of: &impl Fn(&MessageId) -> Option<String>) -> String {
     let text = r
         .fold()
@@ -248,9 +286,7 @@ fn quote(r: &Replica, id: &MessageId, author_of: &impl Fn(&MessageId) -> Option<
         .find(|(c, _, _)| c == id)
         .map(|(_, _, c)| text::line(&c.text))
         .unwrap_or_else(|| "(a message not held here)".into());
-    let short: String = text.chars().take(30).collect();
-    let more = if short.len() < text.len() { "…" } else { "" };
-    format!("{}: {short}{more}", author_of(id).unwrap_or_else(|| "?".into()))
+    quoted(&text, author_of(id))
 }
 
 /// A group as a test sees it: "bastion" with you (organizer) and bob,
@@ -291,6 +327,7 @@ pub(crate) fn sample() -> Snapshot {
             chat(2, "bob", "hi! ready when you are", None),
             chat(3, "you", "then let us start", Some("bob: hi! ready when you are")),
         ],
+        chat_earlier: 0,
         tasks: vec![
             task(10, 1, "buy a shovel", true, &[]),
             assigned,

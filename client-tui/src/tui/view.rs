@@ -196,9 +196,20 @@ fn chat(f: &mut Frame, app: &App, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let width = usize::from(inner.width);
+    let height = usize::from(inner.height);
     let mut lines: Vec<Line> = Vec::new();
     let mut selected_at = None;
-    for (i, c) in g.chat.iter().enumerate() {
+    // Each chat line takes at least one row: a screen above and below the
+    // selected line (or the end) is all that can show. Only those are
+    // wrapped, however many lines the snapshot carries.
+    let anchor = app.chat_sel.unwrap_or(g.chat.len());
+    let first = anchor.saturating_sub(height);
+    if first == 0 && g.chat_earlier > 0 {
+        let more = format!("({} earlier lines: Up at the top brings them)", g.chat_earlier);
+        lines.push(Line::styled(more, Style::new().fg(Color::DarkGray)));
+    }
+    let shown = g.chat.iter().enumerate().skip(first).take(2 * height + 1);
+    for (i, c) in shown {
         let selected = app.chat_sel == Some(i);
         if selected {
             selected_at = Some(lines.len());
@@ -226,7 +237,6 @@ fn chat(f: &mut Frame, app: &App, area: Rect) {
             Style::new().fg(Color::DarkGray),
         ));
     }
-    let height = usize::from(inner.height);
     // Follow the end, or keep the selected line in view.
     let end = match selected_at {
         Some(at) => (at + height / 2).clamp(height.min(lines.len()), lines.len()),

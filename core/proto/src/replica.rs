@@ -25,8 +25,11 @@ use crate::wire::{
     MailboxId, MessageId, Reassembler, SignedMessage, UnsignedMessage, seal_message,
 };
 
+mod changes;
 mod resync;
 mod tasks;
+
+pub use changes::{ChangeMark, Since};
 
 pub use resync::{NotEntitled, ResyncReply};
 
@@ -153,6 +156,8 @@ pub struct Replica {
     epoch_keys: BTreeMap<EpochId, EpochKeys>,
     /// Accepted entries not yet handed to the store.
     unsaved: Vec<StoredEntry>,
+    /// Where the fold changed, for readers that keep a view of it.
+    changes: changes::ChangeLog,
 }
 
 impl core::fmt::Debug for Replica {
@@ -222,6 +227,7 @@ impl Replica {
             mailboxes: BTreeMap::new(),
             epoch_keys: BTreeMap::new(),
             unsaved: Vec::new(),
+            changes: changes::ChangeLog::new(),
         };
         replica.refresh_mailboxes();
         replica
@@ -469,7 +475,23 @@ impl Replica {
         if out.key_events.iter().any(|e| matches!(e, KeyEvent::EpochEntered { .. })) {
             self.refresh_mailboxes();
         }
+        self.note_changes(&out.changes);
         out
+    }
+
+    /// Notes the earliest position `changes` touched (see [`Self::changed_since`]).
+    fn note_changes(&mut self, changes: &[Change]) {
+        let at = |c: &Change| self.chain.entry(&c.id).map(|e| (e.message().lamport, c.id));
+        if let Some(earliest) = changes.iter().filter_map(at).min() {
+            self.changes.note(earliest);
+        }
+    }
+
+    /// Where the fold changed after `mark`: a reader keeping a view of the
+    /// timeline re-reads from there (every verdict before it is as it was
+    /// at `mark`). Returns the mark that covers everything up to now.
+    pub fn changed_since(&self, mark: ChangeMark) -> (Since, ChangeMark) {
+        (self.changes.since(mark), self.changes.mark())
     }
 
     /// Folds one accepted entry and lets the keys observe every verdict it

@@ -241,3 +241,40 @@ fn a_join_request_answered_elsewhere_closes_when_the_member_appears() {
     a.update(Update::Snapshot(grown));
     assert_eq!(a.popup, None);
 }
+
+#[test]
+fn scrolling_past_the_top_of_the_carried_lines_asks_for_older_ones() {
+    let mut a = app();
+    for _ in 0..4 {
+        assert!(press(&mut a, KeyCode::Up).is_empty());
+    }
+    assert_eq!(a.chat_sel, Some(0));
+    // Every line is carried: nothing to ask for.
+    assert!(press(&mut a, KeyCode::Up).is_empty());
+    let mut s = sample();
+    s.group.as_mut().expect("group").chat_earlier = 10;
+    a.update(Update::Snapshot(s));
+    let jobs = press(&mut a, KeyCode::Up);
+    assert_eq!(jobs, [Job { request: Request::Older, typed: None }]);
+    assert_eq!(a.chat_sel, Some(0));
+}
+
+#[test]
+fn the_chat_selection_stays_on_its_line_when_the_window_moves() {
+    let mut a = app();
+    press(&mut a, KeyCode::Up);
+    press(&mut a, KeyCode::Up);
+    let chosen = a.group().expect("group").chat[a.chat_sel.expect("selected")].id;
+    // Older lines came in before it, and the outbox count moved.
+    let mut s = sample();
+    let g = s.group.as_mut().expect("group");
+    let mut older = g.chat[1].clone();
+    older.id = MessageId([77; 32]);
+    g.chat.insert(0, older.clone());
+    g.chat.insert(0, older);
+    a.update(Update::Snapshot(s));
+    a.update(Update::Outbox(3));
+    let now = a.group().expect("group").chat[a.chat_sel.expect("selected")].id;
+    assert_eq!(now, chosen);
+    assert_eq!(a.snapshot.outbox, 3);
+}

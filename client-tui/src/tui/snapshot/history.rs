@@ -3,13 +3,19 @@
 //! every member folds them.
 
 use cairn_net::proto::crypto::PublicKey;
+#[cfg(test)]
 use cairn_net::proto::replica::Replica;
-use cairn_net::proto::wire::{Body, MessageId};
+use cairn_net::proto::wire::Body;
+#[cfg(test)]
+use cairn_net::proto::wire::MessageId;
 
+#[cfg(test)]
 use super::{ChatLine, quote};
 use crate::text;
 
-/// Every line of the chat pane of `r`'s group.
+/// Every line of the chat pane of `r`'s group, read from the whole
+/// timeline: what the incremental view ([`super::live`]) must equal.
+#[cfg(test)]
 pub(super) fn lines(
     r: &Replica,
     name_of: &impl Fn(&PublicKey) -> String,
@@ -50,7 +56,7 @@ pub(super) fn lines(
 }
 
 /// What a group-layer message did, in words (`None`: not worth a line).
-fn event(
+pub(super) fn event(
     body: &Body,
     author: &PublicKey,
     name_of: &impl Fn(&PublicKey) -> String,

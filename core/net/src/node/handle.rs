@@ -239,6 +239,12 @@ impl Node {
         self.core().is_restored_unconfirmed()
     }
 
+    /// How many outbox items wait to reach every relay of their group (a
+    /// count kept by the store: nothing is opened or decoded).
+    pub fn outbox_len(&self) -> usize {
+        self.core().outbox_len().unwrap_or(0)
+    }
+
     /// The groups: id and name.
     pub fn groups(&self) -> Vec<(GroupId, String)> {
         let core = self.core();

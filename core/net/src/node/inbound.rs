@@ -113,7 +113,7 @@ impl Node {
             return;
         }
         self.post_to_relays(&queued);
-        let waiting = self.core().outbox().map_or(0, |o| o.len());
+        let waiting = self.core().outbox_len().unwrap_or(0);
         if !self.any_relay_up() {
             let reason = if self.net().is_tor() {
                 "no relay reachable (is Tor up?)"
@@ -129,7 +129,7 @@ impl Node {
     pub async fn flush(&self, wait: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let waiting = self.core().outbox().map_or(0, |o| o.len());
+            let waiting = self.core().outbox_len().unwrap_or(0);
             if waiting == 0 || tokio::time::Instant::now() >= deadline {
                 return waiting;
             }

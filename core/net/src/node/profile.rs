@@ -424,7 +424,7 @@ impl Core {
 
     /// How many outbox items wait.
     pub fn outbox_len(&self) -> Result<usize, NodeError> {
-        Ok(self.profile.store().outbox()?.len())
+        Ok(self.profile.store().outbox_len()?)
     }
 
     /// An outbox item reached every relay: forget it.

@@ -309,6 +309,19 @@ impl Fold {
             .map(|((_, id), m)| (*id, &**m))
     }
 
+    /// Every applied message from position `from` on, in linearization
+    /// order: the part of [`Fold::timeline`] a reader re-reads after a
+    /// change (see `Replica::changed_since`).
+    pub fn timeline_from(
+        &self,
+        from: Position,
+    ) -> impl Iterator<Item = (MessageId, &UnsignedMessage)> {
+        self.order
+            .range(from..)
+            .filter(|((_, id), _)| self.verdicts.get(id).is_some_and(Verdict::applied))
+            .map(|((_, id), m)| (*id, m))
+    }
+
     /// Authorized chat lines in linearization order.
     pub fn chat(&self) -> Vec<(MessageId, &UnsignedMessage, &Chat)> {
         self.timeline()
