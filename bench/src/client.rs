@@ -47,7 +47,7 @@ const SIZE: (u16, u16) = (120, 40);
 pub(crate) fn run(report: &mut Report, world: &World, setup: usize, sizes: &[usize]) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut rng = XofRng::from_seed(b"cairn-bench client");
-    let mut reader = founder(world, &mut rng);
+    let mut reader = crate::figures::founder(world);
     let (group, genesis) = (reader.group(), reader.state().expect("state").genesis);
     let mut store = setup_store(dir.path(), world, group);
     let mut done = 0;
@@ -80,13 +80,6 @@ pub(crate) fn run(report: &mut Report, world: &World, setup: usize, sizes: &[usi
     }
 }
 
-/// The founder as it stood before the history.
-fn founder(world: &World, rng: &mut XofRng) -> Replica {
-    let r = &world.people[0].replica;
-    let genesis = r.state().expect("state").genesis;
-    Replica::open(&world.store, rng, r.group(), genesis).expect("reopen founder")
-}
-
 fn open_store(dir: &Path) -> RedbStore {
     let rng = Box::new(XofRng::from_seed(b"cairn-bench client store"));
     RedbStore::open(dir, &AeadKey::from_bytes(STORE_KEY), rng).expect("store")
@@ -102,8 +95,7 @@ fn setup_store(dir: &Path, world: &World, group: GroupId) -> RedbStore {
         }
     }
     store.commit(batch).expect("setup commit");
-    let mut rng = XofRng::from_seed(b"cairn-bench client keys");
-    let mut founder = founder(world, &mut rng);
+    let mut founder = crate::figures::founder(world);
     founder.persist(&mut store, Batch::new()).expect("keys");
     store
 }
@@ -128,8 +120,7 @@ fn first_screen(dir: &Path, group: GroupId, genesis: MessageId) -> (f64, f64, f6
 /// The group read back from the store, as opening a profile does.
 fn open(dir: &Path, group: GroupId, genesis: MessageId) -> Replica {
     let store = open_store(dir);
-    let mut rng = XofRng::from_seed(b"cairn-bench client open");
-    Replica::open(&store, &mut rng, group, genesis).expect("open")
+    Replica::open(&store, group, genesis).expect("open")
 }
 
 /// The first frame of `replica`'s group.
@@ -152,7 +143,7 @@ enum Ui {
 /// replica takes in `history`.
 fn keys_during_sync(world: &World, history: &[&Envelope]) -> (f64, f64, usize) {
     let mut rng = XofRng::from_seed(b"cairn-bench client sync");
-    let replica = Arc::new(Mutex::new(founder(world, &mut rng)));
+    let replica = Arc::new(Mutex::new(crate::figures::founder(world)));
     let (ui_tx, ui_rx) = mpsc::channel::<Ui>();
     let (events_tx, events_rx) = mpsc::channel::<()>();
     let mut latencies = Vec::new();

@@ -63,7 +63,7 @@ fn growth(report: &mut Report, figure: &str, sizes: &[usize], costs: &[f64]) {
 
 /// A fresh replica of the founder as it stood before the history: every
 /// epoch key, none of the history.
-fn founder(world: &World) -> Replica {
+pub(crate) fn founder(world: &World) -> Replica {
     let r = &world.people[0].replica;
     let genesis = r.state().expect("state").genesis;
     Replica::open(&world.store, r.group(), genesis).expect("reopen founder")

@@ -303,10 +303,7 @@ impl Fold {
     /// Every applied message, in linearization order (what a UI shows as
     /// the group's history: chat beside joins, removals, role changes).
     pub fn timeline(&self) -> impl Iterator<Item = (MessageId, &UnsignedMessage)> {
-        self.order
-            .iter()
-            .filter(|((_, id), _)| self.verdicts.get(id).is_some_and(Verdict::applied))
-            .map(|((_, id), m)| (*id, &**m))
+        self.timeline_from(BASE)
     }
 
     /// Every applied message from position `from` on, in linearization
@@ -319,7 +316,7 @@ impl Fold {
         self.order
             .range(from..)
             .filter(|((_, id), _)| self.verdicts.get(id).is_some_and(Verdict::applied))
-            .map(|((_, id), m)| (*id, m))
+            .map(|((_, id), m)| (*id, &**m))
     }
 
     /// Authorized chat lines in linearization order.
