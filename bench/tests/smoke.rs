@@ -41,11 +41,14 @@ fn every_line_is_a_figure_and_every_figure_is_there() {
     ]
     .map(String::from)
     .to_vec();
-    for figure in ["apply", "write", "persist", "causal"] {
+    for figure in ["apply", "write", "persist", "causal", "open"] {
         for size in [200, 400] {
             expected.push(format!("{figure}.{size}"));
             expected.push(format!("{figure}.growth.{size}"));
         }
+    }
+    for figure in ["apply_vs_crypto", "memory"] {
+        expected.extend([200, 400].map(|size| format!("{figure}.{size}")));
     }
     for figure in ["first_screen", "first_view", "rebuild", "rss", "key_p50", "key_p99"] {
         expected.extend([200, 400].map(|size| format!("client.{figure}.{size}")));
