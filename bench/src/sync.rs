@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cairn_net::node::invites::Approval;
-use cairn_net::node::{Action, Network, Node, NodeConfig, create_profile};
+use cairn_net::node::{Action, Network, Node, NodeConfig, NodeEvent, create_profile};
 use cairn_net::proto::group::templates;
 use cairn_net::proto::identity::KdfParams;
 use cairn_net::proto::wire::GroupId;
@@ -110,6 +110,7 @@ async fn peer_catch_up(a: &Node, joiner: &Node, group: GroupId) -> f64 {
 /// Seconds from coming online until `reader` holds everything `a` holds.
 async fn relay_catch_up(a: &Node, reader: &Node, group: GroupId) -> f64 {
     let target = heads(a, group);
+    let mut events = reader.events();
     let t = Instant::now();
     reader.start().await;
     let deadline = Duration::from_secs(1200);
@@ -117,7 +118,18 @@ async fn relay_catch_up(a: &Node, reader: &Node, group: GroupId) -> f64 {
         assert!(t.elapsed() < deadline, "the reader did not catch up from the relay");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    t.elapsed().as_secs_f64()
+    let secs = t.elapsed().as_secs_f64();
+    // What the connection went through, for reading the figure.
+    let (mut batches, mut downs) = (0, Vec::new());
+    while let Ok(e) = events.try_recv() {
+        match e {
+            NodeEvent::Messages { .. } => batches += 1,
+            NodeEvent::RelayDown { error, .. } => downs.push(error),
+            _ => {}
+        }
+    }
+    eprintln!("sync.relay: {batches} batches accepted, relay down {} times {downs:?}", downs.len());
+    secs
 }
 
 type Heads = std::collections::BTreeMap<cairn_net::proto::crypto::PublicKey, u64>;
