@@ -46,11 +46,14 @@ pub(crate) fn run(sizes: &[usize], members: usize, budget: Duration) -> Report {
     report.limit("xchacha20poly1305_seal_2000B", limits.seal, "/s");
     report.limit("xchacha20poly1305_open_2000B", limits.open, "/s");
     report.limit("x25519_dh", limits.x25519, "/s");
+    report.limit("tcp_loopback_rtt", crate::relay::tcp_round_trip(budget), "µs");
 
     apply(&mut report, &world, setup, sizes, &limits, mean_bytes);
     write(&mut report, &world, sizes, &limits);
     fold(&mut report, members, &limits);
     crate::client::run(&mut report, &world, setup, sizes);
+    crate::sync::run(&mut report, sizes, &limits);
+    crate::relay::run(&mut report, sizes);
     report
 }
 

@@ -18,8 +18,11 @@
 //! `write` (chat writes), `persist` (the applying member's durable commit),
 //! `causal` (causal bookkeeping per message), `open` (reopening the
 //! applying member's replica from its store), `fold` (removing one member
-//! of a large group, with its rekey), and each per-message cost's growth
-//! against its value at the smallest size.
+//! of a large group, with its rekey), `client` (first screen, keypress
+//! latency during a sync, memory), `sync` (a new member catching up from
+//! a peer and from a relay, real nodes over loopback TCP), `relay` (the real
+//! relay's ingest, fetch, disk and memory), and each per-message cost's
+//! growth against its value at the smallest size.
 
 // A bench binary: clocks belong here (cairn-proto bans them), and its
 // output is stdout.
@@ -28,7 +31,9 @@
 mod client;
 mod figures;
 mod limits;
+mod relay;
 mod report;
+mod sync;
 mod world;
 
 use std::time::Duration;

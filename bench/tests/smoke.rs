@@ -35,13 +35,14 @@ fn every_line_is_a_figure_and_every_figure_is_there() {
         "limit.xchacha20poly1305_seal_2000B",
         "limit.xchacha20poly1305_open_2000B",
         "limit.x25519_dh",
+        "limit.tcp_loopback_rtt",
         "fold.remove.6",
         "fold.remove_envelopes.6",
         "fold.apply_removal.6",
     ]
     .map(String::from)
     .to_vec();
-    for figure in ["apply", "write", "persist", "causal", "open"] {
+    for figure in ["apply", "write", "persist", "causal", "open", "sync.peer", "sync.relay"] {
         for size in [200, 400] {
             expected.push(format!("{figure}.{size}"));
             expected.push(format!("{figure}.growth.{size}"));
@@ -52,6 +53,9 @@ fn every_line_is_a_figure_and_every_figure_is_there() {
     }
     for figure in ["first_screen", "first_view", "rebuild", "rss", "key_p50", "key_p99"] {
         expected.extend([200, 400].map(|size| format!("client.{figure}.{size}")));
+    }
+    for figure in ["relay.ingest", "relay.fetch", "relay.disk", "relay.rss"] {
+        expected.extend([200, 400].map(|size| format!("{figure}.{size}")));
     }
     for name in &expected {
         assert!(names.contains(name), "{name} missing from:\n{stdout}");

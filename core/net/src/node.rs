@@ -13,6 +13,10 @@
 //!
 //! # Locks
 //!
+//! `core` is held while the store commits, and a commit waits on the disk:
+//! the node's own tasks take it on the blocking pool (`Node::off_workers`),
+//! never on an async worker, and wait for it before they go on.
+//!
 //! The node holds five `std::sync::Mutex`es (in `handle.rs`). None is held
 //! across an `.await`, and they are taken only in this order: a thread
 //! holding one never takes an earlier one.

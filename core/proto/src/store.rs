@@ -190,11 +190,6 @@ pub trait Store {
     /// Every outbox item, in push order.
     fn outbox(&self) -> Result<Vec<OutboxItem>, StoreError>;
 
-    /// How many outbox items wait (a count, without opening them).
-    fn outbox_len(&self) -> Result<usize, StoreError> {
-        Ok(self.outbox()?.len())
-    }
-
     /// Stores a short-lived secret under `label`, replacing any previous one.
     /// At most [`MAX_SECRET_LEN`] bytes.
     fn put_secret(&mut self, label: &SecretLabel, secret: &[u8]) -> Result<(), StoreError>;

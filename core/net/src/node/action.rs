@@ -224,11 +224,14 @@ impl Node {
     /// The roles a new task is readable by when none are given: the
     /// group's newcomer role if this member holds it, else its first role.
     pub fn default_readers(&self, group: &GroupId) -> Result<Vec<String>, NodeError> {
-        let s = self.state(group)?;
         let me = self.identity().public_key();
         let not_member = || ReplicaError::Refused("you are not a member of this group".into());
-        let m = s.members.get(&me).ok_or_else(not_member)?;
-        let newcomer = s.rules.newcomer.as_ref().filter(|r| m.roles.contains(*r));
-        Ok(newcomer.or_else(|| m.roles.iter().next()).cloned().into_iter().collect())
+        // Read in place: a task written must not copy the group's state.
+        self.with_replica(group, |r| {
+            let s = r.state().ok_or(NodeError::UnknownGroup)?;
+            let m = s.members.get(&me).ok_or_else(not_member)?;
+            let newcomer = s.rules.newcomer.as_ref().filter(|r| m.roles.contains(*r));
+            Ok(newcomer.or_else(|| m.roles.iter().next()).cloned().into_iter().collect())
+        })?
     }
 }

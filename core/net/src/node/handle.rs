@@ -147,7 +147,7 @@ impl Node {
         let net = Net::new(&config.profile_dir, &config.network)?;
         let (sender, _) = broadcast::channel(EVENT_BUFFER);
         let mut health = Health::new(net.is_tor());
-        health.outbox = core.outbox_len()?;
+        health.outbox = core.outbox_len();
         let inner = Inner {
             core: Mutex::new(core),
             online: Mutex::default(),
@@ -176,7 +176,7 @@ impl Node {
     /// receiver's first event is the first change after the state returned.
     pub fn subscribe(&self) -> (Health, broadcast::Receiver<NodeEvent>) {
         // The outbox count is read from the store (lock order: core first).
-        let outbox = self.core().outbox_len().unwrap_or_default();
+        let outbox = self.core().outbox_len();
         let events = lock(&self.inner.events);
         let mut health = events.health.clone();
         health.outbox = outbox;
@@ -214,6 +214,18 @@ impl Node {
         lock(&self.inner.core)
     }
 
+    /// Runs `work` on the blocking pool and waits for it: store commits
+    /// wait on the disk (fsync) and must not hold an async worker, and
+    /// the caller goes on only once they returned. `None` if `work`
+    /// panicked.
+    pub(crate) async fn off_workers<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Node) -> R + Send + 'static,
+    ) -> Option<R> {
+        let node = self.clone();
+        tokio::task::spawn_blocking(move || work(&node)).await.ok()
+    }
+
     pub(crate) fn relays(&self) -> MutexGuard<'_, Online> {
         lock(&self.inner.online)
     }
@@ -240,9 +252,9 @@ impl Node {
     }
 
     /// How many outbox items wait to reach every relay of their group (a
-    /// count kept by the store: nothing is opened or decoded).
+    /// count kept in memory: nothing is read, opened or decoded).
     pub fn outbox_len(&self) -> usize {
-        self.core().outbox_len().unwrap_or(0)
+        self.core().outbox_len()
     }
 
     /// The groups: id and name.
@@ -339,14 +351,16 @@ impl Node {
     }
 
     /// Runs `work` every `period` (the first time at once) until
-    /// [`Node::shutdown`].
-    fn every(&self, period: Duration, work: impl Fn(&Node) + Send + 'static) {
+    /// [`Node::shutdown`], off the async workers (it may commit).
+    fn every(&self, period: Duration, work: impl Fn(&Node) + Send + Sync + 'static) {
         let node = self.clone();
+        let work = Arc::new(work);
         self.spawn(async move {
             let mut tick = tokio::time::interval(period);
             loop {
                 tick.tick().await;
-                work(&node);
+                let work = work.clone();
+                node.off_workers(move |n| work(n)).await;
             }
         });
     }

@@ -6,28 +6,23 @@ use std::time::Duration;
 
 use cairn_proto::group::KeyEvent;
 use cairn_proto::replica::Received;
-use cairn_proto::wire::{Envelope, GroupId, MailboxId};
+use cairn_proto::wire::GroupId;
 
-use super::profile::{Queued, now};
+use super::profile::{Queued, RelayBatch, now};
 use super::{Node, NodeEvent, SecurityWarning};
 
 impl Node {
-    /// Takes in an envelope (or, if another relay brought it already, only
-    /// its cursor); false if the store refused the result.
-    pub(crate) fn receive_envelope(
+    /// Takes in what one relay delivered together (envelopes another relay
+    /// brought first count only for their cursors); false if the store
+    /// refused the result.
+    pub(crate) fn receive_relay_batch(
         &self,
         group: GroupId,
         relay: &str,
-        mailbox: MailboxId,
-        cursor: u64,
-        envelope: &Envelope,
-        fresh: bool,
+        delivered: &RelayBatch,
     ) -> bool {
-        let result = if fresh {
-            self.core().receive_envelope(group, relay, &mailbox, cursor, envelope, now())
-        } else {
-            self.core().put_cursor(group, relay, &mailbox, cursor).map(|()| Default::default())
-        };
+        // Bind first: a guard in the scrutinee would live through the arms.
+        let result = self.core().receive_relay_batch(group, relay, delivered, now());
         match result {
             Ok((received, queued)) => {
                 self.relay_carried(group, &received.carried);
@@ -35,7 +30,7 @@ impl Node {
                 true
             }
             Err(e) => {
-                tracing::error!("cannot take in an envelope: {e}");
+                tracing::error!("cannot take in what a relay delivered: {e}");
                 false
             }
         }
@@ -82,13 +77,16 @@ impl Node {
         }
     }
 
-    /// A relay stored every envelope of outbox item `item`.
-    pub(crate) fn relay_acked(&self, group: GroupId, item: u64, relay: &str) {
-        let result = self.core().relay_acked(&group, item, relay);
+    /// A relay stored every envelope of the outbox items `items`.
+    pub(crate) fn relay_acked(&self, group: GroupId, items: &[u64], relay: &str) {
+        let result = self.core().relay_acked(&group, items, relay);
         match result {
-            Ok(Some(message)) => self.emit(NodeEvent::Delivered { group, message }),
-            Ok(None) => {}
-            Err(e) => tracing::error!("cannot clear an outbox item: {e}"),
+            Ok(messages) => {
+                for message in messages {
+                    self.emit(NodeEvent::Delivered { group, message });
+                }
+            }
+            Err(e) => tracing::error!("cannot clear outbox items: {e}"),
         }
     }
 
@@ -98,22 +96,21 @@ impl Node {
             return;
         }
         // A group without relays has nothing to post to: members fetch
-        // from each other's onion services.
-        let (relayed, local): (Vec<Queued>, Vec<Queued>) = queued
-            .into_iter()
-            .partition(|q| self.state(&q.group).is_ok_and(|s| !s.relays.is_empty()));
-        for q in local {
-            let result = self.core().delivered(q.outbox_id);
-            if let Err(e) = result {
-                tracing::error!("cannot clear an outbox item: {e}");
+        // from each other's onion services. One look at the core for all.
+        let (relayed, waiting) = {
+            let mut core = self.core();
+            let (relayed, local): (Vec<Queued>, Vec<Queued>) =
+                queued.into_iter().partition(|q| core.has_relays(&q.group));
+            let local: Vec<u64> = local.iter().map(|q| q.outbox_id).collect();
+            if let Err(e) = core.delivered(&local) {
+                tracing::error!("cannot clear outbox items: {e}");
             }
-        }
-        let queued = relayed;
-        if queued.is_empty() {
+            (relayed, core.outbox_len())
+        };
+        if relayed.is_empty() {
             return;
         }
-        self.post_to_relays(&queued);
-        let waiting = self.core().outbox_len().unwrap_or(0);
+        self.post_to_relays(&relayed);
         if !self.any_relay_up() {
             let reason = if self.net().is_tor() {
                 "no relay reachable (is Tor up?)"
@@ -129,7 +126,7 @@ impl Node {
     pub async fn flush(&self, wait: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let waiting = self.core().outbox_len().unwrap_or(0);
+            let waiting = self.core().outbox_len();
             if waiting == 0 || tokio::time::Instant::now() >= deadline {
                 return waiting;
             }

@@ -123,7 +123,7 @@ impl Node {
                 conn.send(&PeerMessage::Groups { groups }).await?;
             }
             PeerMessage::Deliver { group, message } if self.is_member_of(&group, peer) => {
-                self.receive_messages(group, vec![message]);
+                self.off_workers(move |n| n.receive_messages(group, vec![message])).await;
             }
             _ => {}
         }
@@ -179,7 +179,8 @@ impl Node {
     }
 
     fn is_member_of(&self, group: &GroupId, who: &PublicKey) -> bool {
-        self.state(group).is_ok_and(|s| s.members.contains_key(who))
+        self.with_replica(group, |r| r.state().is_some_and(|s| s.members.contains_key(who)))
+            .unwrap_or(false)
     }
 
     /// A peer's heads, received as the served side of an exchange: only
@@ -197,14 +198,15 @@ impl Node {
     /// service, most recently reached first.
     fn sync_targets(&self, group: &GroupId) -> Vec<(PublicKey, PublicKey)> {
         let me = self.identity().public_key();
-        let Ok(state) = self.state(group) else { return Vec::new() };
+        let members = self.with_replica(group, |r| {
+            let members = r.state().into_iter().flat_map(|s| &s.members);
+            let others = members.filter(|(k, _)| **k != me);
+            others.filter_map(|(k, m)| m.onion.map(|o| (*k, o))).collect()
+        });
+        let Ok(mut targets): Result<Vec<(PublicKey, PublicKey)>, _> = members else {
+            return Vec::new();
+        };
         let reached = self.reached();
-        let mut targets: Vec<(PublicKey, PublicKey)> = state
-            .members
-            .iter()
-            .filter(|(k, _)| **k != me)
-            .filter_map(|(k, m)| m.onion.map(|o| (*k, o)))
-            .collect();
         targets.sort_by_key(|(k, _)| std::cmp::Reverse(reached.get(k).copied()));
         targets
     }
@@ -281,7 +283,9 @@ impl Node {
                 }
             };
             let got = items.len();
-            accepted += self.receive_messages(group, items);
+            // Taken in, and committed, off the async workers.
+            let taken = self.off_workers(move |n| n.receive_messages(group, items));
+            accepted += taken.await.unwrap_or(0);
             if !more || got == 0 {
                 break;
             }

@@ -61,6 +61,20 @@ pub struct Core {
     /// Outbox item → relays that stored it (in memory: after a restart
     /// every relay is asked again, and storing twice is harmless).
     acks: BTreeMap<u64, BTreeSet<String>>,
+    /// The outbox as committed: item → its message (`None` if the item
+    /// does not decode). Kept beside the store so that counting the
+    /// outbox, or naming an acknowledged item's message, decodes nothing.
+    pending: BTreeMap<u64, Option<MessageId>>,
+}
+
+/// Envelopes one relay delivered together, with the cursor to store per
+/// mailbox: taken in, and committed, as one.
+#[derive(Debug, Default)]
+pub struct RelayBatch {
+    /// The last cursor of each mailbox in the batch.
+    pub cursors: BTreeMap<MailboxId, u64>,
+    /// The envelopes no other relay brought first.
+    pub envelopes: Vec<Envelope>,
 }
 
 impl core::fmt::Debug for Core {
@@ -87,7 +101,13 @@ impl Core {
         let caught_up = BTreeMap::new();
         let (stale, epoch_times) = (BTreeSet::new(), duty::EpochTimes::default());
         let acks = BTreeMap::new();
-        Ok(Self { profile, rng, replicas, restored, caught_up, stale, epoch_times, acks })
+        let pending = profile
+            .store()
+            .outbox()?
+            .iter()
+            .map(|item| (item.id, decode_outbox(&item.payload).ok().map(|p| p.message)))
+            .collect();
+        Ok(Self { profile, rng, replicas, restored, caught_up, stale, epoch_times, acks, pending })
     }
 
     /// Closes the core, handing back its profile.
@@ -291,43 +311,21 @@ impl Core {
         Ok(written)
     }
 
-    /// Takes in an envelope a relay delivered (with its cursor, persisted
-    /// with the result).
-    pub fn receive_envelope(
+    /// Takes in what one relay delivered together, and stores it with its
+    /// cursors in one commit.
+    pub fn receive_relay_batch(
         &mut self,
         group: GroupId,
         relay: &str,
-        mailbox: &MailboxId,
-        cursor: u64,
-        envelope: &Envelope,
+        delivered: &RelayBatch,
         now: u64,
     ) -> Result<(Received, Vec<Queued>), NodeError> {
         let replica = self.replica_mut(&group)?;
-        let received = match replica.receive_envelope(&mut os_rng(), envelope, now) {
-            Ok(r) => r,
-            // A bad envelope is the relay's or its author's problem: note
-            // it, keep the cursor moving.
-            Err(e) => {
-                tracing::debug!("envelope refused: {e}");
-                Received::default()
-            }
-        };
-        let batch = registry::put_cursor(group, relay, mailbox, cursor, Batch::new());
+        let received = take_in(replica, &delivered.envelopes, now);
+        let batch = delivered.cursors.iter().fold(Batch::new(), |batch, (mailbox, cursor)| {
+            registry::put_cursor(group, relay, mailbox, *cursor, batch)
+        });
         self.settle(group, received, batch, now)
-    }
-
-    /// Records a relay cursor (for an envelope already taken in through
-    /// another relay).
-    pub fn put_cursor(
-        &mut self,
-        group: GroupId,
-        relay: &str,
-        mailbox: &MailboxId,
-        cursor: u64,
-    ) -> Result<(), NodeError> {
-        let batch = registry::put_cursor(group, relay, mailbox, cursor, Batch::new());
-        self.profile.store_mut().commit(batch)?;
-        Ok(())
     }
 
     /// The stored cursor of `relay` for `mailbox`.
@@ -343,14 +341,12 @@ impl Core {
         now: u64,
     ) -> Result<(Received, Vec<Queued>), NodeError> {
         let replica = self.replica_mut(&group)?;
-        let mut all = Received::default();
-        for m in messages {
-            match replica.receive_message(&mut os_rng(), m, now) {
-                Ok(r) => all.merge(r),
-                Err(e) => tracing::debug!("peer message refused: {e}"),
-            }
+        // A resync page: one batch signature check.
+        let delivery = replica.receive_messages(&mut os_rng(), messages, now);
+        for (_, e) in &delivery.refused {
+            tracing::debug!("peer message refused: {e}");
         }
-        self.settle(group, all, Batch::new(), now)
+        self.settle(group, delivery.received, Batch::new(), now)
     }
 
     fn settle(
@@ -393,6 +389,9 @@ impl Core {
                 return Err(e.into());
             }
         };
+        for (w, id) in written.iter().zip(&receipt.outbox_ids) {
+            self.pending.insert(*id, Some(w.id));
+        }
         Ok(written
             .into_iter()
             .zip(receipt.outbox_ids)
@@ -409,8 +408,7 @@ impl Core {
     pub fn outbox(&self) -> Result<Vec<Queued>, NodeError> {
         let mut out = Vec::new();
         for item in self.profile.store().outbox()? {
-            let p: OutboxPayload = cairn_proto::wire::decode_canonical(&item.payload, 1 << 20)
-                .map_err(|_| NodeError::Bug("an outbox item does not decode"))?;
+            let p = decode_outbox(&item.payload)?;
             let envelopes = p
                 .envelopes
                 .iter()
@@ -422,37 +420,55 @@ impl Core {
         Ok(out)
     }
 
-    /// How many outbox items wait.
-    pub fn outbox_len(&self) -> Result<usize, NodeError> {
-        Ok(self.profile.store().outbox_len()?)
+    /// How many outbox items wait (counted, not read from the store).
+    pub fn outbox_len(&self) -> usize {
+        self.pending.len()
     }
 
-    /// An outbox item reached every relay: forget it.
-    pub fn delivered(&mut self, outbox_id: u64) -> Result<(), NodeError> {
-        self.profile.store_mut().commit(Batch::new().remove_outbox(outbox_id))?;
+    /// Whether `group` has relays to post to.
+    pub fn has_relays(&self, group: &GroupId) -> bool {
+        self.replicas.get(group).and_then(Replica::state).is_some_and(|s| !s.relays.is_empty())
+    }
+
+    /// Outbox items that reached every relay (or need none): forget them,
+    /// in one commit.
+    pub fn delivered(&mut self, items: &[u64]) -> Result<(), NodeError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let batch = items.iter().fold(Batch::new(), |b, id| b.remove_outbox(*id));
+        self.profile.store_mut().commit(batch)?;
+        for id in items {
+            self.pending.remove(id);
+        }
         Ok(())
     }
 
-    /// `relay` stored every envelope of outbox item `item` of `group`. Once
-    /// every relay of the group has, the item leaves the outbox (in this one
-    /// call, so no other action sees it half delivered); returns its message
-    /// then.
+    /// `relay` stored every envelope of each outbox item in `items` of
+    /// `group`. An item every relay of the group has stored leaves the
+    /// outbox (all of them in one commit, in this one call, so no other
+    /// action sees an item half delivered); returns their messages.
     pub fn relay_acked(
         &mut self,
         group: &GroupId,
-        item: u64,
+        items: &[u64],
         relay: &str,
-    ) -> Result<Option<MessageId>, NodeError> {
-        let relays = self.replica(group)?.state().map(|s| s.relays.clone()).unwrap_or_default();
-        let set = self.acks.entry(item).or_default();
-        set.insert(relay.to_owned());
-        if !relays.iter().all(|r| set.contains(r)) {
-            return Ok(None);
+    ) -> Result<Vec<MessageId>, NodeError> {
+        let replica = self.replicas.get(group).ok_or(NodeError::UnknownGroup)?;
+        let relays = replica.state().map_or(&[][..], |s| &s.relays[..]);
+        let mut done = Vec::new();
+        for item in items {
+            let set = self.acks.entry(*item).or_default();
+            set.insert(relay.to_owned());
+            if relays.iter().all(|r| set.contains(r)) {
+                self.acks.remove(item);
+                done.push(*item);
+            }
         }
-        self.acks.remove(&item);
-        let message = self.outbox()?.into_iter().find(|q| q.outbox_id == item).map(|q| q.message);
-        self.delivered(item)?;
-        Ok(message)
+        let messages = done.iter().filter_map(|id| self.pending.get(id).copied().flatten());
+        let messages = messages.collect();
+        self.delivered(&done)?;
+        Ok(messages)
     }
 
     /// What `requester` may have of `group` beyond `have`.
@@ -488,6 +504,25 @@ impl Core {
         }
         Ok(total)
     }
+}
+
+/// Hands the envelopes one relay delivered together to the replica. The one
+/// place a relay batch meets the replica: it becomes one call of a batch
+/// entry point (batch signature verification) when the replica has one.
+fn take_in(replica: &mut Replica, envelopes: &[Envelope], now: u64) -> Received {
+    // One batch signature check for the whole delivery.
+    let delivery = replica.receive_envelopes(&mut os_rng(), envelopes, now);
+    for (_, e) in &delivery.refused {
+        // A bad envelope is the relay's or its author's problem: note it,
+        // keep the cursor moving.
+        tracing::debug!("envelope refused: {e}");
+    }
+    delivery.received
+}
+
+fn decode_outbox(payload: &[u8]) -> Result<OutboxPayload, NodeError> {
+    cairn_proto::wire::decode_canonical(payload, 1 << 20)
+        .map_err(|_| NodeError::Bug("an outbox item does not decode"))
 }
 
 mod duty;

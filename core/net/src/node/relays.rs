@@ -18,7 +18,7 @@ use cairn_proto::replica::Carried;
 use cairn_proto::wire::{Envelope, GroupId, MailboxId};
 use tokio::sync::{mpsc, watch};
 
-use super::profile::{Core, Queued};
+use super::profile::{Core, Queued, RelayBatch};
 use super::{Node, NodeEvent, SecurityWarning};
 use crate::IsolationKey;
 
@@ -44,6 +44,14 @@ fn clock() -> Duration {
 fn origin() -> Instant {
     static ORIGIN: OnceLock<Instant> = OnceLock::new();
     *ORIGIN.get_or_init(Instant::now)
+}
+
+/// An envelope a relay pushed, with its mailbox and cursor.
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    pub(crate) mailbox: MailboxId,
+    pub(crate) cursor: u64,
+    pub(crate) envelope: Envelope,
 }
 
 /// The isolation key of a group's streams: one per group, so that a relay
@@ -156,23 +164,32 @@ impl Node {
         }
     }
 
-    /// Takes in an envelope a relay pushed; false if it could not be
+    /// Takes in what a relay pushed together; false if it could not be
     /// stored (it is then forgotten, to be taken in when it comes again).
+    /// Blocks on the store: call it off the async workers.
     pub(super) fn relay_delivered(
         &self,
         group: GroupId,
         relay: &str,
-        mailbox: MailboxId,
-        cursor: u64,
-        env: Envelope,
+        delivered: Vec<Delivery>,
     ) -> bool {
-        let fresh = {
+        let mut batch = RelayBatch::default();
+        {
             let mut relays = self.relays();
-            relays.get_mut(&group).is_some_and(|gr| gr.seen.record(relay, &env, clock()))
-        };
-        let stored = self.receive_envelope(group, relay, mailbox, cursor, &env, fresh);
+            let mut seen = relays.get_mut(&group).map(|gr| &mut gr.seen);
+            for d in delivered {
+                let cursor = batch.cursors.entry(d.mailbox).or_default();
+                *cursor = (*cursor).max(d.cursor);
+                if seen.as_mut().is_some_and(|s| s.record(relay, &d.envelope, clock())) {
+                    batch.envelopes.push(d.envelope);
+                }
+            }
+        }
+        let stored = self.receive_relay_batch(group, relay, &batch);
         if !stored && let Some(gr) = self.relays().get_mut(&group) {
-            gr.seen.forget(&env);
+            for env in &batch.envelopes {
+                gr.seen.forget(env);
+            }
         }
         stored
     }

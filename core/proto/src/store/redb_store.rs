@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rand_core::CryptoRng;
 use redb::backends::FileBackend;
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTableMetadata, TableError};
+use redb::{Database, ReadTransaction, ReadableDatabase, TableError};
 use zeroize::Zeroizing;
 
 use super::check::plan_appends;
@@ -275,14 +275,6 @@ impl Store for RedbStore {
         let txn = self.read()?;
         let outbox = txn.open_table(OUTBOX).map_err(self.ctx.err("opening the outbox"))?;
         self.ctx.outbox(&outbox)
-    }
-
-    fn outbox_len(&self) -> Result<usize, StoreError> {
-        let txn = self.read()?;
-        let outbox = txn.open_table(OUTBOX).map_err(self.ctx.err("opening the outbox"))?;
-        let len = outbox.len().map_err(self.ctx.err("counting the outbox"))?;
-        usize::try_from(len)
-            .map_err(|_| StoreError::Corrupt { what: "an outbox too long to count" })
     }
 
     fn put_secret(&mut self, label: &SecretLabel, secret: &[u8]) -> Result<(), StoreError> {

@@ -42,9 +42,10 @@ fn written_messages_wait_in_the_outbox_across_a_restart_until_delivered() {
     let ids = |q: &[Queued]| q.iter().map(|q| (q.outbox_id, q.message)).collect::<Vec<_>>();
     assert_eq!(ids(&waiting), ids(&first));
     assert!(waiting.iter().all(|q| q.group == group && !q.envelopes.is_empty()));
-    for q in &waiting[..2] {
-        core.delivered(q.outbox_id).expect("delivered");
-    }
+    assert_eq!(core.outbox_len(), first.len(), "counted at open as stored");
+    let two: Vec<u64> = waiting[..2].iter().map(|q| q.outbox_id).collect();
+    core.delivered(&two).expect("delivered");
+    assert_eq!(core.outbox_len(), first.len() - 2);
     let left = reopen_after(core, dir.path()).outbox().expect("outbox");
     assert_eq!(ids(&left), ids(&first[2..]));
     let r = reopen(dir.path());
@@ -120,9 +121,53 @@ fn an_outbox_item_leaves_once_every_relay_of_its_group_stored_it() {
     let (group, _) = core.create_group("bastion", &rules, relays, 1000).expect("group");
     let (id, queued) = core.write(group, chat("x"), 1001).expect("write");
     let item = queued.iter().find(|q| q.message == id).expect("queued").outbox_id;
-    let before = core.outbox_len().expect("outbox");
-    assert_eq!(core.relay_acked(&group, item, "127.0.0.1:8").expect("ack"), None);
-    assert_eq!(core.outbox_len().expect("outbox"), before, "one relay of two");
-    assert_eq!(core.relay_acked(&group, item, "127.0.0.1:9").expect("ack"), Some(id));
-    assert_eq!(core.outbox_len().expect("outbox"), before - 1);
+    let before = core.outbox_len();
+    assert_eq!(before, core.outbox().expect("outbox").len());
+    assert!(core.relay_acked(&group, &[item], "127.0.0.1:8").expect("ack").is_empty());
+    assert_eq!(core.outbox_len(), before, "one relay of two");
+    assert_eq!(core.relay_acked(&group, &[item], "127.0.0.1:9").expect("ack"), [id]);
+    assert_eq!(core.outbox_len(), before - 1);
+    assert_eq!(core.outbox().expect("outbox").len(), before - 1, "the store agrees");
+}
+
+#[test]
+fn acknowledgements_of_many_items_clear_those_every_relay_stored_in_one_call() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut core = create(dir.path());
+    let rules = templates::organizer_member_observer();
+    let relays = vec!["127.0.0.1:8".into(), "127.0.0.1:9".into()];
+    let (group, _) = core.create_group("bastion", &rules, relays, 1000).expect("group");
+    let (a, qa) = core.write(group, chat("a"), 1001).expect("write");
+    let (b, qb) = core.write(group, chat("b"), 1002).expect("write");
+    let item = |q: &[Queued], id| q.iter().find(|q| q.message == id).expect("queued").outbox_id;
+    let (ia, ib) = (item(&qa, a), item(&qb, b));
+    let before = core.outbox_len();
+    assert!(core.relay_acked(&group, &[ia], "127.0.0.1:8").expect("ack").is_empty());
+    // b has reached one relay of two, a both.
+    assert_eq!(core.relay_acked(&group, &[ia, ib], "127.0.0.1:9").expect("ack"), [a]);
+    assert_eq!(core.relay_acked(&group, &[ib], "127.0.0.1:8").expect("ack"), [b]);
+    let core = reopen_after(core, dir.path());
+    assert_eq!(core.outbox_len(), before - 2, "both left the store");
+}
+
+#[test]
+fn a_relay_batch_is_taken_in_and_stores_each_mailboxs_last_cursor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut core = create(dir.path());
+    let rules = templates::organizer_member_observer();
+    let relay = "127.0.0.1:9";
+    let (group, _) = core.create_group("g", &rules, vec![relay.into()], 1000).expect("group");
+    let (_, q1) = core.write(group, chat("one"), 1001).expect("write");
+    let (_, q2) = core.write(group, chat("two"), 1002).expect("write");
+    let envelopes: Vec<Envelope> =
+        q1.iter().chain(&q2).flat_map(|q| q.envelopes.iter().cloned()).collect();
+    let (m1, m2) = (MailboxId([1; 32]), MailboxId([2; 32]));
+    let cursors = BTreeMap::from([(m1, 7), (m2, 3)]);
+    let batch = RelayBatch { cursors, envelopes };
+    let (received, queued) = core.receive_relay_batch(group, relay, &batch, 1003).expect("take");
+    // Our own messages, come back: held already, each seen once.
+    assert_eq!(received.carried.len(), batch.envelopes.len());
+    assert!(received.accepted.is_empty() && queued.is_empty());
+    let core = reopen_after(core, dir.path());
+    assert_eq!((core.cursor(&group, relay, &m1), core.cursor(&group, relay, &m2)), (7, 3));
 }

@@ -20,13 +20,15 @@ use tokio::sync::{mpsc, watch};
 
 use super::super::profile::Queued;
 use super::super::{Node, NodeEvent};
-use super::{BACKOFF, clock, isolation, origin};
+use super::{BACKOFF, Delivery, clock, isolation, origin};
 use crate::frames::{FrameReader, ReadError};
 use crate::{BoxStream, ErrorKind, PeerAddr};
 
 /// How long the relay has to answer the hello (a relay closes a silent
 /// connection after 10 s; a Tor stream may stall without failing).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Frames taken in together at most (their deliveries are one commit).
+const MAX_BATCH: usize = 256;
 
 /// Why one connection to a relay ended, as the shell saw it.
 #[derive(Debug, thiserror::Error)]
@@ -194,7 +196,7 @@ async fn open(node: &Node, group: GroupId, relay: &str, memory: Memory) -> Resul
         .await
         .map_err(|_| ConnError::HandshakeTimeout)??;
     let session = hs.handle(&reply).map_err(|e| ConnError::Session(Ended::Handshake(e)))?;
-    let (frames_tx, frames) = mpsc::channel(64);
+    let (frames_tx, frames) = mpsc::channel(MAX_BATCH);
     let reader_task = tokio::spawn(async move {
         loop {
             let frame = read_frame(&mut reader).await;
@@ -229,7 +231,14 @@ async fn run(
         let deadline = tokio::time::Instant::from_std(origin() + deadline);
         tokio::select! {
             frame = link.frames.recv() => match frame {
-                Some(Ok(f)) => link.session.handle_frame(clock(), &f),
+                Some(Ok(f)) => {
+                    link.session.handle_frame(clock(), &f);
+                    // What else has arrived is taken in together with it.
+                    if let Some(e) = take_waiting_frames(link) {
+                        // What came before the failure is stored first.
+                        return execute(node, group, relay, link).await.err().unwrap_or(e);
+                    }
+                }
                 Some(Err(e)) => return e,
                 None => return Ended::Disconnected.into(),
             },
@@ -241,6 +250,23 @@ async fn run(
             () = tokio::time::sleep_until(deadline) => link.session.handle_timeout(clock()),
         }
     }
+}
+
+/// Feeds the session the frames that have arrived already, up to
+/// [`MAX_BATCH`], so that their deliveries are taken in, and stored, as one;
+/// the stream's error or end if it came among them.
+fn take_waiting_frames(link: &mut Link) -> Option<ConnError> {
+    for _ in 1..MAX_BATCH {
+        match link.frames.try_recv() {
+            Ok(Ok(f)) => link.session.handle_frame(clock(), &f),
+            Ok(Err(e)) => return Some(e),
+            Err(mpsc::error::TryRecvError::Empty) => return None,
+            Err(mpsc::error::TryRecvError::Disconnected) => {
+                return Some(Ended::Disconnected.into());
+            }
+        }
+    }
+    None
 }
 
 async fn next_post(posts: &mut Option<&mut mpsc::Receiver<Queued>>) -> Option<Queued> {
@@ -262,27 +288,79 @@ async fn next_mailboxes(
     }
 }
 
-/// Carries out what the session asks, until it has nothing more.
+/// Carries out what the session asks, until it has nothing more. What
+/// the relay delivered and acknowledged in this round is taken in as one
+/// batch (one store commit) before the next round.
 async fn execute(
     node: &Node,
     group: GroupId,
     relay: &str,
     link: &mut Link,
 ) -> Result<(), ConnError> {
+    loop {
+        let mut round = Round::default();
+        let closed = act(node, group, relay, link, &mut round).await?;
+        let stored = round.settle(node, group, relay).await;
+        if let Some(ended) = closed {
+            return Err(ended.into());
+        }
+        if stored {
+            return Ok(());
+        }
+        // The session ends the connection; what it delivered comes again.
+        link.session.close(Ended::StoreFailed);
+    }
+}
+
+/// What one round of the session's actions leaves to the store.
+#[derive(Default)]
+struct Round {
+    delivered: Vec<Delivery>,
+    acked: Vec<u64>,
+}
+
+impl Round {
+    /// Takes in the deliveries and acknowledgements, off the async workers
+    /// (the commit waits on the disk); the connection waits for it, so
+    /// nothing it does next runs ahead of what is stored. False if the
+    /// store refused the deliveries.
+    async fn settle(self, node: &Node, group: GroupId, relay: &str) -> bool {
+        if self.delivered.is_empty() && self.acked.is_empty() {
+            return true;
+        }
+        let relay = relay.to_owned();
+        let Round { delivered, acked } = self;
+        let stored = node.off_workers(move |node| {
+            if !acked.is_empty() {
+                node.relay_acked(group, &acked, &relay);
+            }
+            delivered.is_empty() || node.relay_delivered(group, &relay, delivered)
+        });
+        stored.await.unwrap_or(false)
+    }
+}
+
+/// Carries out the session's actions until it has none, keeping what is
+/// for the store in `round`; returns how the session ended, if it did.
+async fn act(
+    node: &Node,
+    group: GroupId,
+    relay: &str,
+    link: &mut Link,
+    round: &mut Round,
+) -> Result<Option<Ended>, ConnError> {
     while let Some(action) = link.session.poll_action() {
         match action {
             ClientAction::Send(request) => {
                 write(&mut link.writer, &frame::encode(&request.encode())).await?
             }
             ClientAction::Deliver { mailbox, cursor, envelope } => {
-                if !node.relay_delivered(group, relay, mailbox, cursor, envelope) {
-                    link.session.close(Ended::StoreFailed);
-                }
+                round.delivered.push(Delivery { mailbox, cursor, envelope });
             }
             ClientAction::Subscribed(mailboxes) => {
                 node.relay_subscribed(group, relay, &mailboxes, true)
             }
-            ClientAction::Acked(item) => node.relay_acked(group, item, relay),
+            ClientAction::Acked(item) => round.acked.push(item),
             ClientAction::Refused { refusal, retry, .. } => {
                 tracing::warn!("relay refused a post: {refusal} ({retry:?})");
                 let next = match retry {
@@ -299,10 +377,10 @@ async fn execute(
                     let _ = solved.send((mailbox, solve(mailbox, difficulty).await)).await;
                 });
             }
-            ClientAction::Close(ended) => return Err(ended.into()),
+            ClientAction::Close(ended) => return Ok(Some(ended)),
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Finds a proof of work for `mailbox` (off the async threads: up to a
