@@ -22,7 +22,7 @@ const WRITERS: usize = 3;
 const RELAY_PAGE: usize = 64;
 
 /// Runs everything and returns the report (its lines already printed).
-pub(crate) fn run(sizes: &[usize], members: usize, budget: Duration) -> Report {
+pub(crate) fn run(sizes: &[usize], members: usize, budget: Duration, sync_max: usize) -> Report {
     let mut report = Report::default();
     let max = *sizes.last().expect("at least one size");
     let mut world = World::new(b"cairn-bench history");
@@ -52,7 +52,10 @@ pub(crate) fn run(sizes: &[usize], members: usize, budget: Duration) -> Report {
     write(&mut report, &world, sizes, &limits);
     fold(&mut report, members, &limits);
     crate::client::run(&mut report, &world, setup, sizes);
-    crate::sync::run(&mut report, sizes, &limits);
+    let sync_sizes: Vec<usize> = sizes.iter().copied().filter(|s| *s <= sync_max).collect();
+    if !sync_sizes.is_empty() {
+        crate::sync::run(&mut report, &sync_sizes, &limits);
+    }
     crate::relay::run(&mut report, sizes);
     report
 }

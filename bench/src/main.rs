@@ -9,6 +9,9 @@
 //!
 //! * `--sizes 10000,20000,40000,100000`: history lengths (in messages);
 //! * `--members 500`: the group size of the `fold` figure;
+//! * `--sync-max 20000`: the largest size the `sync` figures run at (their
+//!   history is written through `Node::act`, two durable commits a line:
+//!   100k lines take the better part of an hour to write);
 //! * `--budget-ms 1000`: time spent on each raw limit.
 //!
 //! Figures: `apply` (a member applying the history from envelopes, against
@@ -43,6 +46,7 @@ struct Args {
     sizes: Vec<usize>,
     members: usize,
     budget: Duration,
+    sync_max: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -50,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
         sizes: vec![10_000, 20_000, 40_000, 100_000],
         members: 500,
         budget: Duration::from_secs(1),
+        sync_max: 20_000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -59,6 +64,7 @@ fn parse_args() -> Result<Args, String> {
             "--sizes" => args.sizes = value.split(',').map(number).collect::<Result<_, _>>()?,
             "--members" => args.members = number(&value)?,
             "--budget-ms" => args.budget = Duration::from_millis(number(&value)? as u64),
+            "--sync-max" => args.sync_max = number(&value)?,
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -78,14 +84,14 @@ fn main() {
         Ok(a) => a,
         Err(e) => {
             eprintln!(
-                "cairn-bench: {e}\nusage: cairn-bench [--sizes N,N,..] [--members N] [--budget-ms N]"
+                "cairn-bench: {e}\nusage: cairn-bench [--sizes N,N,..] [--members N] [--budget-ms N] [--sync-max N]"
             );
             std::process::exit(2);
         }
     };
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     eprintln!("cairn-bench: load average at start {}", load.trim());
-    let report = figures::run(&args.sizes, args.members, args.budget);
+    let report = figures::run(&args.sizes, args.members, args.budget, args.sync_max);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     eprintln!("\n{}\nload average at end {}", report.table(), load.trim());
 }
