@@ -589,3 +589,28 @@ async fn keys_rotate_on_schedule_and_an_exposed_epoch_heals_with_no_one_writing(
         .await
         .expect("bob reads");
 }
+
+/// A burst of lines written while the relay connection cannot run (the
+/// writer holds the only runtime thread) overflows the connection's post
+/// queue; the lines that did not fit are posted once the queue has drained,
+/// without waiting for a reconnect. Before, they waited in the outbox until
+/// the connection was next made (issue 14's 10k sync stopped on it).
+#[tokio::test(flavor = "current_thread")]
+async fn a_burst_larger_than_the_post_queue_reaches_the_relay_on_the_same_connection() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let limits = "[limits]\nrequests_per_second = 1000000\nburst = 1000000\n";
+    let relay = RelayProc::start(&root.path().join("relay"), true, false, limits).expect("relay");
+    let a = started(root.path(), "alice").await;
+    let mut events = a.events();
+    let relays = vec![relay.tcp.clone().expect("tcp")];
+    let g = found(&a, "g", &templates::organizer_member_observer(), relays).expect("group");
+    next_event(&mut events, WAIT, |e| matches!(e, NodeEvent::RelayUp { .. }).then_some(()))
+        .await
+        .expect("the relay connection is up");
+    assert_eq!(a.flush(WAIT).await, 0, "the founding messages reached the relay");
+    // No await in the loop: the connection task cannot take a post.
+    for i in 0..400 {
+        say(&a, g, &format!("burst {i}")).expect("chat");
+    }
+    assert_eq!(a.flush(WAIT).await, 0, "every line of the burst reached the relay");
+}

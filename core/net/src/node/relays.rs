@@ -9,7 +9,8 @@
 //! [`Deliveries`]; this module and `connection` only carry bytes, time and
 //! the node's store to them, so that the simulator runs the same decisions.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use cairn_proto::crypto::PublicKey;
@@ -76,10 +77,18 @@ impl RelayPlan {
     }
 }
 
+/// The sending side of a relay connection's post queue.
+struct Poster {
+    tx: mpsc::Sender<Queued>,
+    /// Set when an item did not fit: the connection posts the outbox again
+    /// once it has drained the queue (`connection::PostQueue`).
+    overflowed: Arc<AtomicBool>,
+}
+
 /// One group's relay tasks.
 pub(crate) struct GroupRelays {
     relays: Vec<String>,
-    posts: Vec<mpsc::Sender<Queued>>,
+    posts: Vec<Poster>,
     mailboxes: watch::Sender<Vec<MailboxId>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     seen: Deliveries,
@@ -115,14 +124,16 @@ impl Node {
         };
         for relay in &plan.relays {
             let (tx, rx) = mpsc::channel(QUEUE);
+            let overflowed = Arc::new(AtomicBool::new(false));
+            let queue = connection::PostQueue { rx, overflowed: Arc::clone(&overflowed) };
             let task = tokio::spawn(connection::relay_task(
                 self.clone(),
                 group,
                 relay.clone(),
-                rx,
+                queue,
                 gr.mailboxes.subscribe(),
             ));
-            gr.posts.push(tx);
+            gr.posts.push(Poster { tx, overflowed });
             gr.tasks.push(task);
         }
         self.relays().insert(group, gr);
@@ -133,10 +144,13 @@ impl Node {
         let relays = self.relays();
         for q in queued {
             if let Some(gr) = relays.get(&q.group) {
-                for tx in &gr.posts {
-                    // A full queue: the item stays in the store and is
-                    // posted again when the connection is next made.
-                    let _ = tx.try_send(q.clone());
+                for p in &gr.posts {
+                    // A full queue (a writer faster than the connection):
+                    // the item stays in the store, and the connection posts
+                    // the outbox again once it has drained the queue.
+                    if p.tx.try_send(q.clone()).is_err() {
+                        p.overflowed.store(true, Ordering::Release);
+                    }
                 }
             }
         }

@@ -7,6 +7,8 @@
 //! (a relay lets one connection use only `max_mailboxes`, `relay.md` §4).
 //! Nothing here decides what a relay's answer means: the session does.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cairn_proto::relay_proto::frame;
@@ -79,7 +81,7 @@ pub(super) async fn relay_task(
     node: Node,
     group: GroupId,
     relay: String,
-    mut posts: mpsc::Receiver<Queued>,
+    mut posts: PostQueue,
     mut mailboxes: watch::Receiver<Vec<MailboxId>>,
 ) {
     let mut memory = Memory::default();
@@ -116,9 +118,17 @@ struct Link {
     _reader: AbortOnDrop,
 }
 
+/// New outbox items for this connection to post.
+pub(super) struct PostQueue {
+    pub(super) rx: mpsc::Receiver<Queued>,
+    /// An item did not fit in the queue: post the outbox again once the
+    /// queue is drained (the session skips items already in flight).
+    pub(super) overflowed: Arc<AtomicBool>,
+}
+
 /// The main connection's inputs besides the relay.
 struct Inputs<'a> {
-    posts: &'a mut mpsc::Receiver<Queued>,
+    posts: &'a mut PostQueue,
     mailboxes: &'a mut watch::Receiver<Vec<MailboxId>>,
 }
 
@@ -126,7 +136,7 @@ async fn main_connection(
     node: &Node,
     group: GroupId,
     relay: &str,
-    posts: &mut mpsc::Receiver<Queued>,
+    posts: &mut PostQueue,
     mailboxes: &mut watch::Receiver<Vec<MailboxId>>,
     memory: &mut Memory,
 ) -> ConnError {
@@ -148,10 +158,9 @@ async fn main_connection(
         .collect();
     node.relay_up(group, relay, true);
     node.emit(NodeEvent::RelayUp { group, relay: relay.to_owned() });
-    let waiting = node.core().outbox().unwrap_or_default().into_iter().filter(|q| q.group == group);
-    for q in waiting {
-        link.session.post(clock(), q.outbox_id, &q.envelopes);
-    }
+    // Whatever overflowed before is in the outbox posted now.
+    posts.overflowed.store(false, Ordering::Release);
+    post_outbox(node, group, &mut link);
     let error = run(node, group, relay, &mut link, Some(Inputs { posts, mailboxes })).await;
     *memory = link.session.into_memory();
     error
@@ -245,7 +254,15 @@ async fn run(
             Some((mailbox, nonce)) = link.solved.recv() => {
                 link.session.solved(clock(), mailbox, nonce);
             }
-            Some(q) = next_post(&mut posts) => link.session.post(clock(), q.outbox_id, &q.envelopes),
+            Some(q) = next_post(&mut posts) => {
+                link.session.post(clock(), q.outbox_id, &q.envelopes);
+                if let Some(p) = &posts
+                    && p.rx.is_empty()
+                    && p.overflowed.swap(false, Ordering::AcqRel)
+                {
+                    post_outbox(node, group, link);
+                }
+            }
             Some(all) = next_mailboxes(&mut mailboxes) => link.session.follow(&all),
             () = tokio::time::sleep_until(deadline) => link.session.handle_timeout(clock()),
         }
@@ -269,9 +286,17 @@ fn take_waiting_frames(link: &mut Link) -> Option<ConnError> {
     None
 }
 
-async fn next_post(posts: &mut Option<&mut mpsc::Receiver<Queued>>) -> Option<Queued> {
+/// Posts every outbox item of `group` (the session skips those in flight).
+fn post_outbox(node: &Node, group: GroupId, link: &mut Link) {
+    let waiting = node.core().outbox().unwrap_or_default().into_iter().filter(|q| q.group == group);
+    for q in waiting {
+        link.session.post(clock(), q.outbox_id, &q.envelopes);
+    }
+}
+
+async fn next_post(posts: &mut Option<&mut PostQueue>) -> Option<Queued> {
     match posts {
-        Some(posts) => posts.recv().await,
+        Some(posts) => posts.rx.recv().await,
         None => std::future::pending().await,
     }
 }
