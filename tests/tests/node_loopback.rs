@@ -614,3 +614,22 @@ async fn a_burst_larger_than_the_post_queue_reaches_the_relay_on_the_same_connec
     }
     assert_eq!(a.flush(WAIT).await, 0, "every line of the burst reached the relay");
 }
+
+/// Joining a group whose history is longer than one resync session's pages
+/// (64 of 256): the admission that carries the joiner's epoch key comes
+/// last, so the join pulls session after session until it can write.
+/// Before, it stopped after one session and failed with `NoEpochKey`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_a_group_with_a_long_history_takes_it_all_and_can_write() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let a = started(root.path(), "alice").await;
+    let b = started(root.path(), "bob").await;
+    let g = found(&a, "g", &templates::organizer_member_observer(), Vec::new()).expect("group");
+    for i in 0..64 * 256 + 100 {
+        say(&a, g, &format!("line {i}")).expect("chat");
+    }
+    admit(&a, &b, g, "bob").await;
+    let held = |n: &Node| n.with_replica(&g, |r| r.chain().len()).expect("group");
+    assert!(held(&b) > 64 * 256, "bob holds {} messages", held(&b));
+    say(&b, g, "caught up").expect("bob writes");
+}

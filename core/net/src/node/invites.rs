@@ -270,7 +270,10 @@ impl Node {
         let own = self.net().peer_addr(&inviter_onion)?;
         let target = PeerTarget { onion: onion_address(&inviter_onion), identity: Some(inviter) };
         let mut conn = self.reach_invite(&own, &group, target).await?;
-        self.pull(&mut conn, group).await?;
+        // The admission that carries this member's epoch key comes last in
+        // causal order: a history longer than one session's pages (16,384
+        // messages) takes several before this member can write.
+        while self.pull(&mut conn, group).await? > 0 && !self.holds_current_epoch(group)? {}
         self.announce(group)?;
         if !name.trim().is_empty() {
             self.set_name(group, &name)?;
@@ -314,6 +317,12 @@ impl Node {
                 Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
             }
         }
+    }
+
+    /// Whether this member holds the key of `group`'s current epoch (it can
+    /// write).
+    fn holds_current_epoch(&self, group: GroupId) -> Result<bool, NodeError> {
+        self.with_replica(&group, |r| r.keys().ring().epoch_secret(&r.epoch()).is_some())
     }
 
     /// Publishes this member's key package (unless its keys already
