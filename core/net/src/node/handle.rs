@@ -104,6 +104,9 @@ pub(crate) struct Online {
     groups: HashMap<GroupId, GroupRelays>,
     /// The long-running tasks.
     tasks: Vec<tokio::task::AbortHandle>,
+    /// Set by [`Node::shutdown`], cleared by [`Node::start`]: while set,
+    /// nothing (a write, a late delivery, a join) starts relay connections.
+    pub(crate) stopped: bool,
 }
 
 impl std::ops::Deref for Online {
@@ -321,6 +324,7 @@ impl Node {
     /// connects every group's relays (posting what the outbox holds) and
     /// watches for withholding relays.
     pub async fn start(&self) {
+        self.relays().stopped = false;
         let node = self.clone();
         self.spawn(async move {
             let emitter = node.clone();
@@ -412,6 +416,7 @@ impl Node {
     /// profile stays locked until the last handle is dropped.
     pub fn shutdown(&self) {
         let mut online = self.relays();
+        online.stopped = true;
         for task in online.tasks.drain(..) {
             task.abort();
         }

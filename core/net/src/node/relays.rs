@@ -111,9 +111,13 @@ impl Node {
         }
     }
 
-    /// (Re)starts the relay tasks of `group` as `plan` says. Takes the
-    /// `online` lock, so a caller may hold `core` (it comes first).
+    /// (Re)starts the relay tasks of `group` as `plan` says, unless the
+    /// node was shut down. Takes the `online` lock, so a caller may hold
+    /// `core` (it comes first).
     pub(crate) fn start_relays_with(&self, group: GroupId, plan: RelayPlan) {
+        if self.relays().stopped {
+            return;
+        }
         let (mbox_tx, _) = watch::channel(plan.mailboxes);
         let mut gr = GroupRelays {
             relays: plan.relays.clone(),
@@ -194,7 +198,11 @@ impl Node {
             for d in delivered {
                 let cursor = batch.cursors.entry(d.mailbox).or_default();
                 *cursor = (*cursor).max(d.cursor);
-                if seen.as_mut().is_some_and(|s| s.record(relay, &d.envelope, clock())) {
+                // With no record (the node went offline while this batch
+                // was on its way to the store) every envelope is taken in:
+                // the cursor stored with the batch moves past all of them,
+                // so one left out here would never be fetched again.
+                if seen.as_mut().is_none_or(|s| s.record(relay, &d.envelope, clock())) {
                     batch.envelopes.push(d.envelope);
                 }
             }
@@ -273,5 +281,69 @@ impl Node {
         for w in found {
             self.emit(NodeEvent::Warning(w));
         }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use std::path::Path;
+
+    use cairn_proto::group::templates;
+    use cairn_proto::identity::KdfParams;
+    use zeroize::Zeroizing;
+
+    use super::super::invites::Approval;
+    use super::super::{Action, Network, NodeConfig, create_profile};
+    use super::*;
+
+    async fn node(root: &Path, name: &str) -> Node {
+        let dir = root.join(name);
+        create_profile(&dir, b"pass", KdfParams::MIN).expect("profile");
+        let network = Network::LoopbackInsecure { directory: root.join("loopback") };
+        Node::open(NodeConfig::new(dir, network), Zeroizing::new(b"pass".to_vec()))
+            .await
+            .expect("node")
+    }
+
+    /// A relay batch can reach the store after the node went offline (its
+    /// commit runs on the blocking pool, which an abort does not stop).
+    /// Its cursor is stored with it, so its envelopes must be taken in too:
+    /// left out, they would never be fetched from that relay again. And it
+    /// must not bring the relay connections back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_delivery_after_going_offline_is_taken_in_with_its_cursor() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let (a, b) = (node(root.path(), "a").await, node(root.path(), "b").await);
+        a.start().await;
+        // A relay nobody listens on: the connections fail and stop.
+        let relay = "127.0.0.1:9".to_owned();
+        let rules = templates::organizer_member_observer();
+        let action = Action::CreateGroup { name: "g".into(), rules, relays: vec![relay.clone()] };
+        let group = a.act(action).expect("found").group_id().expect("a group");
+        let ticket = a
+            .invite(group, vec!["member".into()], Duration::from_secs(600), Approval::Automatic)
+            .await
+            .expect("invite");
+        assert_eq!(b.join(&ticket.text, "b").await.expect("join"), group);
+        b.shutdown();
+
+        let chat = Action::Chat { group, text: "late".into(), reply_to: None };
+        let id = a.act(chat).expect("chat").message_id().expect("a message");
+        let outbox = a.core().outbox().expect("outbox");
+        let item = outbox.iter().find(|q| q.message == id).expect("the chat is queued");
+        let mailbox = item.envelopes[0].mailbox();
+        let delivered = item
+            .envelopes
+            .iter()
+            .zip(1..)
+            .map(|(e, cursor)| Delivery { mailbox, cursor, envelope: e.clone() })
+            .collect();
+        assert!(b.relay_delivered(group, &relay, delivered));
+
+        assert!(b.with_replica(&group, |r| r.fold().holds(&id)).expect("group"));
+        let stored = b.core().cursor(&group, &relay, &mailbox);
+        assert_eq!(stored, item.envelopes.len() as u64);
+        assert!(b.relays().get(&group).is_none(), "no relay connection came back");
+        a.shutdown();
     }
 }
