@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use cairn_net::node::invites::Approval;
+use cairn_net::node::peers::PeerLimits;
 use cairn_net::node::{Action, Network, Node, NodeEvent, SecurityWarning};
 use cairn_net::proto::group::{TaskContent, templates};
 use cairn_net::proto::wire::GroupId;
@@ -615,21 +616,34 @@ async fn a_burst_larger_than_the_post_queue_reaches_the_relay_on_the_same_connec
     assert_eq!(a.flush(WAIT).await, 0, "every line of the burst reached the relay");
 }
 
-/// Joining a group whose history is longer than one resync session's pages
-/// (64 of 256): the admission that carries the joiner's epoch key comes
-/// last, so the join pulls session after session until it can write.
-/// Before, it stopped after one session and failed with `NoEpochKey`.
+/// Joining a group whose history is longer than one resync session, from
+/// an inviter that rate-limits the joiner's page requests. The admission
+/// that carries the joiner's epoch key comes last, so the join pulls
+/// session after session until it can write (before, it stopped after one
+/// session and failed with `NoEpochKey`), and waits out each `RateLimited`
+/// answer as told (before, it ignored the answer and failed on the reply
+/// timeout: a join into a 40,000-message group failed so). Small pages,
+/// sessions and windows stand for the defaults (`PeerLimits`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn joining_a_group_with_a_long_history_takes_it_all_and_can_write() {
+async fn joining_a_long_history_through_a_rate_limit_takes_it_all_and_can_write() {
     let root = tempfile::tempdir().expect("tempdir");
-    let a = started(root.path(), "alice").await;
-    let b = started(root.path(), "bob").await;
+    let small = |c: &mut cairn_net::node::NodeConfig| {
+        c.peer_limits = PeerLimits {
+            page: 32,
+            pages_per_session: 4,
+            requests: 5,
+            window: Duration::from_secs(1),
+        };
+    };
+    let a = started_with(root.path(), "alice", small).await;
+    let b = started_with(root.path(), "bob", small).await;
     let g = found(&a, "g", &templates::organizer_member_observer(), Vec::new()).expect("group");
-    for i in 0..64 * 256 + 100 {
+    let history = 4 * 32 * 4 + 50;
+    for i in 0..history {
         say(&a, g, &format!("line {i}")).expect("chat");
     }
     admit(&a, &b, g, "bob").await;
     let held = |n: &Node| n.with_replica(&g, |r| r.chain().len()).expect("group");
-    assert!(held(&b) > 64 * 256, "bob holds {} messages", held(&b));
+    assert!(held(&b) > history, "bob holds {} messages", held(&b));
     say(&b, g, "caught up").expect("bob writes");
 }

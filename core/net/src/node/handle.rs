@@ -16,6 +16,7 @@ use tokio::sync::broadcast;
 use zeroize::Zeroizing;
 
 use super::network::{Net, Network};
+use super::peers::PeerLimits;
 use super::profile::{Core, now};
 use super::relays::{GroupRelays, RelayPlan, WITHHOLD_GRACE};
 use super::{Health, NodeError, NodeEvent, ProfileLock, open_profile, os_rng};
@@ -47,6 +48,9 @@ pub struct NodeConfig {
     pub rekey_schedule: RekeySchedule,
     /// How often the node checks whether a rekey is due.
     pub key_duty_every: Duration,
+    /// Resync page size, pages per session, and the rate a served peer
+    /// session may ask at.
+    pub peer_limits: PeerLimits,
 }
 
 impl NodeConfig {
@@ -61,6 +65,7 @@ impl NodeConfig {
             erase_every: Duration::from_secs(60 * 60),
             rekey_schedule: RekeySchedule::default(),
             key_duty_every: Duration::from_secs(5),
+            peer_limits: PeerLimits::default(),
         }
     }
 }
@@ -87,6 +92,7 @@ struct Inner {
     ///    starting state and its first event never miss or repeat a change.
     events: Mutex<Events>,
     sync_every: Duration,
+    peer_limits: PeerLimits,
     withhold_grace: Duration,
     key_grace: Duration,
     erase_every: Duration,
@@ -158,6 +164,7 @@ impl Node {
             approvals: Mutex::default(),
             events: Mutex::new(Events { health, sender }),
             sync_every: config.sync_every,
+            peer_limits: config.peer_limits,
             withhold_grace: config.withhold_grace,
             key_grace: config.key_grace,
             erase_every: config.erase_every,
@@ -227,6 +234,11 @@ impl Node {
     ) -> Option<R> {
         let node = self.clone();
         tokio::task::spawn_blocking(move || work(&node)).await.ok()
+    }
+
+    /// What one peer session may ask and get.
+    pub(crate) fn peer_limits(&self) -> PeerLimits {
+        self.inner.peer_limits
     }
 
     pub(crate) fn relays(&self) -> MutexGuard<'_, Online> {

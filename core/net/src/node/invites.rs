@@ -255,7 +255,7 @@ impl Node {
         conn.send(&request).await?;
         let welcome = match conn.next_message(APPROVAL_TIMEOUT).await {
             Ok(w) => w,
-            Err(PeerConnError::Refused { code }) => return Err(NodeError::JoinRefused(code)),
+            Err(PeerConnError::Refused { code, .. }) => return Err(NodeError::JoinRefused(code)),
             Err(e) => return Err(e.into()),
         };
         let PeerMessage::Welcome { group: g, genesis, inviter_onion, .. } = welcome else {

@@ -39,6 +39,8 @@ pub enum PeerConnError {
     Refused {
         /// The peer error code number.
         code: u16,
+        /// The code's detail (for `RateLimited`, the milliseconds to wait).
+        info: u64,
     },
 }
 
@@ -150,8 +152,8 @@ impl PeerConn {
             PeerEvent::Message(PeerMessage::Close) | PeerEvent::Closed(None) => {
                 Err(PeerConnError::Closed)
             }
-            PeerEvent::Message(PeerMessage::Error { code, .. }) => {
-                Err(PeerConnError::Refused { code })
+            PeerEvent::Message(PeerMessage::Error { code, info }) => {
+                Err(PeerConnError::Refused { code, info })
             }
             PeerEvent::Message(m) => Ok(m),
             PeerEvent::Closed(Some(e)) => Err(e.into()),

@@ -21,13 +21,37 @@ use crate::{BoxStream, Listener};
 pub const MAX_SESSIONS: usize = 32;
 /// Members asked per resync round (Tor builds few circuits at once).
 pub const SYNC_PEERS: usize = 3;
-/// Messages per resync page, and pages per session.
-const PAGE: u32 = 256;
-const MAX_PAGES: usize = 64;
 /// Messages delivered to a peer that lacks them, per session.
 const MAX_DELIVER: usize = 1024;
-/// Requests a served session may make per minute.
-const REQUESTS_PER_MINUTE: u32 = 120;
+/// Waits for a `RateLimited` answer before a resync gives up.
+const RATE_LIMIT_WAITS: usize = 8;
+/// The longest wait a `RateLimited` answer is taken at (a peer cannot park
+/// a resync for longer).
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// How much one peer session may ask and get (`peer.md`, "The shell").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerLimits {
+    /// Messages per resync page (asked for, and the most served); a page
+    /// also stops before [`cairn_proto::replica::PAGE_BYTES`].
+    pub page: u32,
+    /// Pages a resync session pulls before it ends (a join pulls sessions
+    /// until it holds the current epoch's key).
+    pub pages_per_session: usize,
+    /// Requests a served session may make per `window`; more are answered
+    /// `RateLimited` with the time to wait.
+    pub requests: u32,
+    /// The rate limit's window.
+    pub window: Duration,
+}
+
+impl Default for PeerLimits {
+    /// Pages of 1024 and 120 requests a minute: a catch-up of 100,000
+    /// messages takes about 100 requests, within one window.
+    fn default() -> Self {
+        Self { page: 1024, pages_per_session: 64, requests: 120, window: Duration::from_secs(60) }
+    }
+}
 
 fn refuse(code: PeerErrorCode) -> PeerMessage {
     PeerMessage::Error { code: code.number(), info: 0 }
@@ -64,20 +88,21 @@ impl Node {
     async fn serve_session(&self, stream: BoxStream) -> Result<(), PeerConnError> {
         let mut conn = PeerConn::respond(stream, self.identity()).await?;
         let peer = conn.peer().ok_or(PeerConnError::Closed)?;
+        let limits = self.peer_limits();
         let (mut window, mut used) = (Instant::now(), 0u32);
         loop {
             let message = match conn.next_message(IDLE_TIMEOUT).await {
                 Err(PeerConnError::Closed) => return Ok(()),
                 other => other?,
             };
-            if window.elapsed() > Duration::from_secs(60) {
+            if window.elapsed() > limits.window {
                 (window, used) = (Instant::now(), 0);
             }
             used += 1;
-            if used > REQUESTS_PER_MINUTE {
-                let wait = 60_000u64.saturating_sub(window.elapsed().as_millis() as u64);
+            if used > limits.requests {
+                let wait = limits.window.saturating_sub(window.elapsed()).as_millis() as u64;
                 let code = PeerErrorCode::RateLimited.number();
-                conn.send(&PeerMessage::Error { code, info: wait }).await?;
+                conn.send(&PeerMessage::Error { code, info: wait.max(1) }).await?;
                 continue;
             }
             self.answer(&mut conn, &peer, message).await?;
@@ -93,7 +118,7 @@ impl Node {
         match message {
             PeerMessage::ResyncRequest { group, have, limit } => {
                 let have: BTreeMap<PublicKey, u64> = have.into_iter().collect();
-                let limit = limit.min(PAGE) as usize;
+                let limit = limit.min(self.peer_limits().page) as usize;
                 let reply = self.core().resync_for(&group, peer, &have, limit);
                 match reply {
                     Ok(Ok(page)) => {
@@ -270,18 +295,27 @@ impl Node {
         conn: &mut PeerConn,
         group: GroupId,
     ) -> Result<usize, NodeError> {
-        let mut accepted = 0;
-        for _ in 0..MAX_PAGES {
+        let limits = self.peer_limits();
+        let (mut accepted, mut waits) = (0, 0);
+        let mut pages = 0;
+        while pages < limits.pages_per_session {
             let have = self.with_replica(&group, |r| r.chain().version_vector())?;
-            conn.send(&PeerMessage::resync_request(group, &have, PAGE)).await?;
-            let mut items = Vec::new();
-            let more = loop {
-                match conn.next_message(REPLY_TIMEOUT).await? {
-                    PeerMessage::ResyncItem { message } => items.push(message),
-                    PeerMessage::ResyncDone { more } => break more,
-                    _ => {}
+            conn.send(&PeerMessage::resync_request(group, &have, limits.page)).await?;
+            let (items, more) = match resync_page(conn).await? {
+                Page::Items(items, more) => (items, more),
+                // Asked too fast: wait as told (within reason), ask again.
+                Page::RateLimited(wait) if waits < RATE_LIMIT_WAITS => {
+                    waits += 1;
+                    tokio::time::sleep(wait.min(MAX_RATE_LIMIT_WAIT)).await;
+                    continue;
+                }
+                Page::RateLimited(wait) => {
+                    let code = PeerErrorCode::RateLimited.number();
+                    let info = wait.as_millis() as u64;
+                    return Err(PeerConnError::Refused { code, info }.into());
                 }
             };
+            pages += 1;
             let got = items.len();
             // Taken in, and committed, off the async workers.
             let taken = self.off_workers(move |n| n.receive_messages(group, items));
@@ -310,5 +344,32 @@ impl Node {
             conn.send(&PeerMessage::Deliver { group, message }).await?;
         }
         Ok(())
+    }
+}
+
+/// What a peer answered a resync request with.
+enum Page {
+    /// The page's messages, and whether more are due.
+    Items(Vec<Vec<u8>>, bool),
+    /// Too many requests: ask again after this.
+    RateLimited(Duration),
+}
+
+/// Reads one answer to a resync request. A refusal other than the rate
+/// limit ends the resync with its code (the rate limit used to end it too:
+/// a join into a 40,000-message group failed so).
+async fn resync_page(conn: &mut PeerConn) -> Result<Page, PeerConnError> {
+    let mut items = Vec::new();
+    let rate_limited = PeerErrorCode::RateLimited.number();
+    loop {
+        match conn.next_message(REPLY_TIMEOUT).await {
+            Ok(PeerMessage::ResyncItem { message }) => items.push(message),
+            Ok(PeerMessage::ResyncDone { more }) => return Ok(Page::Items(items, more)),
+            Ok(_) => {}
+            Err(PeerConnError::Refused { code, info }) if code == rate_limited => {
+                return Ok(Page::RateLimited(Duration::from_millis(info)));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }

@@ -10,14 +10,21 @@
 //!
 //! Messages go out in causal order (Lamport, then id), at most `limit`.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use super::{Replica, ReplicaError};
 use crate::crypto::PublicKey;
 use crate::group::Position;
 use crate::peer_proto::Head;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::wire::MessageId;
+
+/// A resync page stops before this many bytes of messages (it always
+/// holds at least one): what a requester buffers per page.
+pub const PAGE_BYTES: usize = 1 << 20;
+/// Messages read from the store at a time per author while merging.
+pub const READ_AHEAD: u64 = 64;
 
 /// The requester may have nothing of this group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -31,6 +38,46 @@ pub struct ResyncReply {
     pub messages: Vec<Vec<u8>>,
     /// The requester is entitled to more than this page.
     pub more: bool,
+}
+
+/// One author's chain from the first seq the requester lacks, read ahead
+/// a few messages at a time.
+struct Chain {
+    author: PublicKey,
+    /// The next seq to read from the store.
+    next: u64,
+    /// The last seq held here.
+    top: u64,
+    /// Read, not yet paged: in causal order.
+    ahead: VecDeque<(Position, Vec<u8>)>,
+}
+
+impl Chain {
+    /// The position of this chain's next due message, reading ahead when
+    /// nothing is buffered. A former member's entitlement ends at `bound`:
+    /// an author's later messages have later positions, so the chain ends
+    /// at the first one past it.
+    fn peek(
+        &mut self,
+        store: &dyn Store,
+        group: &[u8; 32],
+        bound: Option<Position>,
+    ) -> Result<Option<Position>, StoreError> {
+        if self.ahead.is_empty() && self.next <= self.top {
+            let last = self.top.min(self.next.saturating_add(READ_AHEAD - 1));
+            let mut ended = false;
+            for e in store.range(group, &self.author, self.next..=last)? {
+                let pos: Position = (e.lamport, MessageId(e.id));
+                if bound.is_some_and(|b| pos >= b) {
+                    ended = true;
+                    break;
+                }
+                self.ahead.push_back((pos, e.bytes));
+            }
+            self.next = if ended { self.top.saturating_add(1) } else { last.saturating_add(1) };
+        }
+        Ok(self.ahead.front().map(|(pos, _)| *pos))
+    }
 }
 
 impl Replica {
@@ -47,7 +94,14 @@ impl Replica {
     }
 
     /// The messages `requester` lacks (it holds `have`: author → highest
-    /// contiguous seq) and is entitled to, read from `store`.
+    /// contiguous seq) and is entitled to, read from `store`: the first
+    /// `limit` in causal order, fewer if they would pass [`PAGE_BYTES`]
+    /// (never none while any is due).
+    ///
+    /// Each author's chain is in causal order, so the page is a merge of
+    /// the authors' chains read [`READ_AHEAD`] at a time: a page reads at
+    /// most `limit` plus that many per author, never the whole history the
+    /// requester lacks.
     pub fn resync_for(
         &self,
         store: &dyn Store,
@@ -60,32 +114,33 @@ impl Replica {
             Err(e) => return Ok(Err(e)),
         };
         let group = self.group().0;
-        let mut lacking = Vec::new();
-        let mut truncated = false;
+        let mut chains = Vec::new();
         for (author, top) in store.version_vector(&group)? {
-            let from = have.get(&author).map_or(0, |s| s.saturating_add(1));
-            if from > top {
-                continue;
-            }
-            // An author's messages come in causal order along its chain, so
-            // the first `limit` of all are among the first `limit` of each:
-            // a page reads at most that many per author, never the whole
-            // history it lacks (a catch-up of N messages read N each page).
-            let last = top.min(from.saturating_add(limit.max(1) as u64 - 1));
-            truncated |= last < top;
-            for e in store.range(&group, &author, from..=last)? {
-                let pos: Position = (e.lamport, MessageId(e.id));
-                // A gone member's later messages have later positions too.
-                if bound.is_some_and(|b| pos >= b) {
-                    break;
-                }
-                lacking.push((pos, e.bytes));
+            let next = have.get(&author).map_or(0, |s| s.saturating_add(1));
+            chains.push(Chain { author, next, top, ahead: VecDeque::new() });
+        }
+        let mut heap = BinaryHeap::new();
+        for (i, chain) in chains.iter_mut().enumerate() {
+            if let Some(pos) = chain.peek(store, &group, bound)? {
+                heap.push(Reverse((pos, i)));
             }
         }
-        lacking.sort_by_key(|(pos, _)| *pos);
-        let more = lacking.len() > limit || (truncated && !lacking.is_empty());
-        let messages = lacking.into_iter().take(limit).map(|(_, b)| b).collect();
-        Ok(Ok(ResyncReply { messages, more }))
+        let (mut messages, mut bytes) = (Vec::new(), 0usize);
+        while let Some(Reverse((_, i))) = heap.pop() {
+            let chain = &mut chains[i];
+            let Some((_, message)) = chain.ahead.pop_front() else { continue };
+            let full = messages.len() >= limit.max(1)
+                || (!messages.is_empty() && bytes + message.len() > PAGE_BYTES);
+            if full {
+                return Ok(Ok(ResyncReply { messages, more: true }));
+            }
+            bytes += message.len();
+            messages.push(message);
+            if let Some(pos) = chain.peek(store, &group, bound)? {
+                heap.push(Reverse((pos, i)));
+            }
+        }
+        Ok(Ok(ResyncReply { messages, more: false }))
     }
 
     /// The latest message per author held here, to compare with a peer's

@@ -463,3 +463,61 @@ fn scenario_6_the_revoked_member_gets_the_new_epoch() {
 }
 
 mod soak;
+
+/// Pages merge the authors' chains in causal order: each page is the
+/// next stretch of one causal order, holds at most `limit` messages and at
+/// most [`PAGE_BYTES`] (at least one message), and `more` is false only
+/// when nothing is left. Taking pages until then gives every message once.
+#[test]
+fn resync_pages_are_one_causal_order_cut_by_count_and_bytes() {
+    let mut w = World::new();
+    let bob = w.admit();
+    let carol = w.admit();
+    for i in 0..30 {
+        let who = [0, bob, carol][i % 3];
+        w.read_wire(who);
+        w.write(who, chat(&format!("short {i}")));
+    }
+    // More than a page of bytes: 80 chats of 16 KiB.
+    let long = "x".repeat(crate::wire::MAX_CHAT_LEN);
+    for i in 0..80 {
+        let who = [0, bob][i % 2];
+        w.read_wire(who);
+        w.write(who, chat(&long));
+    }
+    w.read_wire(0);
+    let total = w.people[0].replica.chain().len();
+    let position = |bytes: &[u8]| {
+        let e = Entry::decode(bytes.to_vec()).expect("an entry");
+        ((e.message().lamport, e.id()), e.author(), e.seq())
+    };
+    for limit in [1, 7, usize::MAX] {
+        let mut have = BTreeMap::new();
+        let (mut got, mut pages) = (Vec::new(), 0);
+        loop {
+            let f = &w.people[0];
+            let requester = w.people[carol].id.public_key();
+            let page = f.replica.resync_for(&f.store, &requester, &have, limit).expect("reads");
+            let page = page.expect("entitled");
+            pages += 1;
+            assert!(!page.messages.is_empty(), "an empty page after {} messages", got.len());
+            assert!(page.messages.len() <= limit);
+            let bytes: usize = page.messages.iter().map(Vec::len).sum();
+            assert!(page.messages.len() == 1 || bytes <= PAGE_BYTES, "{bytes} bytes in a page");
+            for m in &page.messages {
+                let (pos, author, seq) = position(m);
+                assert_eq!(have.get(&author).map_or(0, |s| s + 1), seq, "a gap in a chain");
+                have.insert(author, seq);
+                got.push(pos);
+            }
+            if !page.more {
+                break;
+            }
+        }
+        assert_eq!(got.len(), total, "limit {limit}: every message once");
+        assert!(got.windows(2).all(|p| p[0] < p[1]), "limit {limit}: one causal order");
+        if limit == usize::MAX {
+            assert!(pages >= 2, "the bytes cut the history into pages");
+        }
+    }
+}
