@@ -19,6 +19,9 @@
 //! * `client.rss.N`: resident memory of a child process that opened the
 //!   N-message store, read the group and drew its first frame; target
 //!   150 MiB.
+//! * `client.rss_10_groups.N` (smallest N only): the same with ten groups
+//!   of N messages held at once (the group read ten times, each a replica
+//!   sharing nothing with the others); target 150 MiB.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -31,13 +34,15 @@ use cairn_proto::replica::Replica;
 use cairn_proto::store::{Batch, RedbStore, Store};
 use cairn_proto::wire::{Envelope, GroupId, MessageId};
 
-use crate::report::Report;
+use crate::report::{Report, quantile};
 use crate::world::{NOW, World};
 
 /// The child process's environment variable: the store to measure.
 const RSS_CHILD: &str = "CAIRN_BENCH_CLIENT_RSS";
 /// The key of the benchmark's stores (not a secret).
 const STORE_KEY: [u8; 32] = [7; 32];
+/// The groups of `client.rss_10_groups`.
+const GROUPS: usize = 10;
 /// How often a key is pressed during the sync.
 const KEY_EVERY: Duration = Duration::from_millis(5);
 /// The screen: a common terminal.
@@ -66,9 +71,14 @@ pub(crate) fn run(report: &mut Report, world: &World, setup: usize, sizes: &[usi
         report.figure(format!("client.first_screen.{size}"), ms, "ms", target, 1000.0);
         report.figure(format!("client.first_view.{size}"), view, "ms", target, 1000.0);
         report.figure(format!("client.rebuild.{size}"), rebuild, "ms", "keypress target", 50.0);
-        let (opened, rss) = rss_of_child(dir.path(), group, genesis);
+        let (opened, rss) = rss_of_child(dir.path(), group, genesis, 1);
         eprintln!("client: {opened:.1} MiB resident once the group was read, {rss:.1} once drawn");
         report.figure(format!("client.rss.{size}"), rss, "MiB", target, 150.0);
+        if size == sizes[0] {
+            let (_, rss) = rss_of_child(dir.path(), group, genesis, GROUPS);
+            eprintln!("client: {rss:.1} MiB resident with {GROUPS} groups of {size}");
+            report.figure(format!("client.rss_{GROUPS}_groups.{size}"), rss, "MiB", target, 150.0);
+        }
         store = open_store(dir.path());
 
         let history: Vec<&Envelope> =
@@ -200,17 +210,15 @@ fn keys_during_sync(world: &World, history: &[&Envelope]) -> (f64, f64, usize) {
         }
         drop(ui_rx);
     });
-    latencies.sort_by(f64::total_cmp);
-    let at = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q) as usize).copied();
-    (at(0.5).unwrap_or(0.0), at(0.99).unwrap_or(0.0), latencies.len())
+    (quantile(&latencies, 0.5), quantile(&latencies, 0.99), latencies.len())
 }
 
 /// Resident memory (MiB) of a child once it read the group, and once it
 /// drew the first frame.
-fn rss_of_child(dir: &Path, group: GroupId, genesis: MessageId) -> (f64, f64) {
+fn rss_of_child(dir: &Path, group: GroupId, genesis: MessageId, groups: usize) -> (f64, f64) {
     let exe = std::env::current_exe().expect("own path");
     let arg = format!(
-        "{}:{}:{}",
+        "{groups}:{}:{}:{}",
         dir.display(),
         cairn_proto::hex::encode(&group.0),
         cairn_proto::hex::encode(&genesis.0)
@@ -230,21 +238,27 @@ fn rss_kib() -> String {
     rss.trim().trim_end_matches("kB").trim().to_owned()
 }
 
-/// In the child (`CAIRN_BENCH_CLIENT_RSS` set): opens the store, draws,
-/// prints VmRSS in KiB (once the group is read, once drawn) and returns
-/// true.
+/// In the child (`CAIRN_BENCH_CLIENT_RSS` set): opens the store, reads
+/// the group `groups` times (each read is a replica of its own, sharing
+/// nothing with the others: what `groups` groups of that size cost, as a
+/// profile holds one replica per group), draws the first, prints VmRSS in
+/// KiB (once the groups are read, once drawn) and returns true.
 pub(crate) fn rss_child() -> bool {
     let Ok(arg) = std::env::var(RSS_CHILD) else { return false };
-    let mut parts = arg.rsplitn(3, ':');
+    let (groups, rest) = arg.split_once(':').expect("groups:dir:group:genesis");
+    let mut parts = rest.rsplitn(3, ':');
     let (genesis, group, dir) = (parts.next(), parts.next(), parts.next());
     let (Some(genesis), Some(group), Some(dir)) = (genesis, group, dir) else {
-        panic!("{RSS_CHILD}: dir:group:genesis");
+        panic!("{RSS_CHILD}: groups:dir:group:genesis");
     };
-    let replica = open(Path::new(dir), GroupId(unhex(group)), MessageId(unhex(genesis)));
+    let groups: usize = groups.parse().expect("a number of groups");
+    let (group, genesis) = (GroupId(unhex(group)), MessageId(unhex(genesis)));
+    let replicas: Vec<Replica> =
+        (0..groups).map(|_| open(Path::new(dir), group, genesis)).collect();
     let opened = rss_kib();
-    let screen = draw(&replica);
+    let screen = draw(&replicas[0]);
     println!("{opened} {}", rss_kib());
-    drop((screen, replica));
+    drop((screen, replicas));
     true
 }
 

@@ -22,7 +22,17 @@ const WRITERS: usize = 3;
 const RELAY_PAGE: usize = 64;
 
 /// Runs everything and returns the report (its lines already printed).
-pub(crate) fn run(sizes: &[usize], members: usize, budget: Duration, sync_max: usize) -> Report {
+/// The figure groups `--only` chooses from.
+pub(crate) const GROUPS: [&str; 7] = ["apply", "write", "fold", "client", "sync", "relay", "onion"];
+
+pub(crate) fn run(
+    sizes: &[usize],
+    members: usize,
+    budget: Duration,
+    sync_max: usize,
+    only: &[String],
+) -> Report {
+    let runs = |group: &str| only.iter().any(|g| g == group);
     let mut report = Report::default();
     let max = *sizes.last().expect("at least one size");
     let mut world = World::new(b"cairn-bench history");
@@ -48,15 +58,28 @@ pub(crate) fn run(sizes: &[usize], members: usize, budget: Duration, sync_max: u
     report.limit("x25519_dh", limits.x25519, "/s");
     report.limit("tcp_loopback_rtt", crate::relay::tcp_round_trip(budget), "µs");
 
-    apply(&mut report, &world, setup, sizes, &limits, mean_bytes);
-    write(&mut report, &world, sizes, &limits);
-    fold(&mut report, members, &limits);
-    crate::client::run(&mut report, &world, setup, sizes);
+    if runs("apply") {
+        apply(&mut report, &world, setup, sizes, &limits, mean_bytes);
+    }
+    if runs("write") {
+        write(&mut report, &world, sizes, &limits);
+    }
+    if runs("fold") {
+        fold(&mut report, members, &limits);
+    }
+    if runs("client") {
+        crate::client::run(&mut report, &world, setup, sizes);
+    }
     let sync_sizes: Vec<usize> = sizes.iter().copied().filter(|s| *s <= sync_max).collect();
-    if !sync_sizes.is_empty() {
+    if runs("sync") && !sync_sizes.is_empty() {
         crate::sync::run(&mut report, &sync_sizes, &limits);
     }
-    crate::relay::run(&mut report, sizes);
+    if runs("relay") {
+        crate::relay::run(&mut report, sizes);
+    }
+    if runs("onion") {
+        crate::onion::run(&mut report);
+    }
     report
 }
 

@@ -12,7 +12,11 @@
 //! * `--sync-max 20000`: the largest size the `sync` figures run at (their
 //!   history is written through `Node::act`, two durable commits a line:
 //!   100k lines take the better part of an hour to write);
-//! * `--budget-ms 1000`: time spent on each raw limit.
+//! * `--budget-ms 1000`: time spent on each raw limit;
+//! * `--only apply,write,fold,client,sync,relay,onion`: run only these
+//!   figure groups (the limits are always measured); all but `onion` by
+//!   default (`onion` needs Debian's `tor` and about a minute to start a
+//!   private Tor network).
 //!
 //! Figures: `apply` (a member applying the history from envelopes, against
 //! raw batch verification, and `apply_vs_crypto` against raw batch
@@ -34,6 +38,7 @@
 mod client;
 mod figures;
 mod limits;
+mod onion;
 mod relay;
 mod report;
 mod sync;
@@ -47,6 +52,7 @@ struct Args {
     members: usize,
     budget: Duration,
     sync_max: usize,
+    only: Vec<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -55,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
         members: 500,
         budget: Duration::from_secs(1),
         sync_max: 20_000,
+        only: figures::GROUPS.iter().map(|g| (*g).to_owned()).filter(|g| g != "onion").collect(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -65,6 +72,13 @@ fn parse_args() -> Result<Args, String> {
             "--members" => args.members = number(&value)?,
             "--budget-ms" => args.budget = Duration::from_millis(number(&value)? as u64),
             "--sync-max" => args.sync_max = number(&value)?,
+            "--only" => {
+                args.only = value.split(',').map(|g| g.trim().to_owned()).collect();
+                if let Some(bad) = args.only.iter().find(|g| !figures::GROUPS.contains(&g.as_str()))
+                {
+                    return Err(format!("--only: no figure group {bad}"));
+                }
+            }
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -84,14 +98,14 @@ fn main() {
         Ok(a) => a,
         Err(e) => {
             eprintln!(
-                "cairn-bench: {e}\nusage: cairn-bench [--sizes N,N,..] [--members N] [--budget-ms N] [--sync-max N]"
+                "cairn-bench: {e}\nusage: cairn-bench [--sizes N,N,..] [--members N] [--budget-ms N] [--sync-max N] [--only GROUP,..]"
             );
             std::process::exit(2);
         }
     };
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     eprintln!("cairn-bench: load average at start {}", load.trim());
-    let report = figures::run(&args.sizes, args.members, args.budget, args.sync_max);
+    let report = figures::run(&args.sizes, args.members, args.budget, args.sync_max, &args.only);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     eprintln!("\n{}\nload average at end {}", report.table(), load.trim());
 }

@@ -27,6 +27,8 @@ use cairn_proto::crypto::XofRng;
 use cairn_proto::relay_proto::RelayEvent;
 use cairn_proto::wire::{ENVELOPE_LEN, Envelope, EpochKeys, fragment_message};
 use cairn_relay::client::RelayClient;
+use cairn_relay::listener::onion::OnionRelayListener;
+use cairn_relay::listener::onion_key;
 use cairn_relay::{Config, Relay};
 use redb::{Database, ReadableDatabase, TableDefinition};
 use zeroize::Zeroizing;
@@ -48,6 +50,8 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 /// A relay served from this process on a loopback port.
 pub(crate) struct InProcessRelay {
     pub(crate) addr: SocketAddr,
+    /// `ADDRESS.onion:PORT` when it serves an onion service too.
+    pub(crate) onion: Option<String>,
     store_file: std::path::PathBuf,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
@@ -57,23 +61,41 @@ impl InProcessRelay {
     /// Opens a relay on `dir` with limits that let one benchmark client
     /// post as fast as it can and keep everything it posts.
     pub(crate) async fn start(dir: &Path) -> Self {
+        Self::start_on(dir, None).await
+    }
+
+    /// Opens a relay on `dir` that also serves an onion service on the Tor
+    /// network `arti_config` describes (the service launches on the first
+    /// accept).
+    pub(crate) async fn start_on(dir: &Path, arti_config: Option<&Path>) -> Self {
         let mut config = Config { data_dir: dir.join("data"), ..Config::default() };
         config.limits.requests_per_second = 1_000_000;
         config.limits.burst = 1_000_000;
         config.storage.max_total_bytes = 64 << 30;
         config.storage.max_mailbox_bytes = 32 << 30;
-        let relay = Relay::open(&config).expect("relay opens");
         let listener = TcpLoopbackListener::bind(([127, 0, 0, 1], 0).into()).await.expect("bind");
         let addr = listener.socket_addr();
+        let mut listeners: Vec<Box<dyn cairn_net::Listener>> = vec![Box::new(listener)];
+        let mut onion = None;
+        if let Some(arti_config) = arti_config {
+            config.listen.onion = true;
+            config.tor.network_config = Some(arti_config.to_owned());
+            std::fs::create_dir_all(&config.data_dir).expect("relay dir");
+            let key = onion_key::load_or_create(&config.data_dir).expect("onion key");
+            let l = OnionRelayListener::new(&config, key).expect("onion listener");
+            onion = Some(l.address().to_string());
+            listeners.push(Box::new(l));
+        }
+        let relay = Relay::open(&config).expect("relay opens");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            relay.run(vec![Box::new(listener)], None, shutdown).await.expect("relay runs");
+            relay.run(listeners, None, shutdown).await.expect("relay runs");
         });
         let store_file = config.data_dir.join(cairn_relay::store::STORE_FILE);
-        Self { addr, store_file, stop, task }
+        Self { addr, onion, store_file, stop, task }
     }
 
     /// Stops the relay (it commits what is queued).

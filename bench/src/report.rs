@@ -23,6 +23,13 @@ pub(crate) struct Report {
     rows: Vec<Row>,
 }
 
+/// The `q` quantile of `values` (the nearest rank below; 0 if empty).
+pub(crate) fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(((v.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(0.0)
+}
+
 /// A finite number for JSON (non-finite values would print as `null`).
 fn finite(x: f64) -> f64 {
     if x.is_finite() { x } else { 0.0 }

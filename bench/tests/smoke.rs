@@ -54,6 +54,7 @@ fn every_line_is_a_figure_and_every_figure_is_there() {
     for figure in ["first_screen", "first_view", "rebuild", "rss", "key_p50", "key_p99"] {
         expected.extend([200, 400].map(|size| format!("client.{figure}.{size}")));
     }
+    expected.push("client.rss_10_groups.200".into());
     for figure in ["relay.ingest", "relay.fetch", "relay.disk", "relay.rss"] {
         expected.extend([200, 400].map(|size| format!("{figure}.{size}")));
     }
@@ -61,4 +62,16 @@ fn every_line_is_a_figure_and_every_figure_is_there() {
         assert!(names.contains(name), "{name} missing from:\n{stdout}");
     }
     assert_eq!(names.len(), expected.len(), "unexpected figures:\n{stdout}");
+}
+
+#[test]
+fn an_unknown_figure_group_is_refused_with_the_usage() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn-bench"))
+        .args(["--only", "apply,nonsense"])
+        .output()
+        .expect("cairn-bench runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no figure group nonsense") && stderr.contains("usage"), "{stderr}");
+    assert!(out.stdout.is_empty(), "figures printed before the refusal");
 }
