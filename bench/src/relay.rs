@@ -251,6 +251,30 @@ fn raw_redb(dir: &Path, rows: usize) -> (f64, f64) {
     (write, read)
 }
 
+/// Milliseconds per durable redb commit of one envelope-sized row (the
+/// latency one write waits for on this disk), the median of `count`.
+pub(crate) fn raw_commit_latency(dir: &Path, count: usize) -> f64 {
+    let path = dir.join("raw-commit.redb");
+    let db = Database::builder().create(&path).expect("redb database");
+    let value = vec![7u8; ENVELOPE_LEN];
+    let mut times = Vec::new();
+    for i in 0..count {
+        let t = Instant::now();
+        let txn = db.begin_write().expect("write transaction");
+        {
+            let mut table = txn.open_table(RAW).expect("table");
+            let mut key = [0u8; 12];
+            key[4..].copy_from_slice(&(i as u64).to_be_bytes());
+            table.insert(&key, value.as_slice()).expect("insert");
+        }
+        txn.commit().expect("commit");
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    drop(db);
+    let _ = std::fs::remove_file(&path);
+    crate::report::quantile(&times, 0.5)
+}
+
 /// This process's resident memory (`VmRSS`), in bytes.
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
