@@ -2,8 +2,8 @@
  * Experiment, not part of cairn: sets TCP_NODELAY on every TCP socket a
  * process connects or accepts (LD_PRELOAD), except in processes named
  * `tor` unless CAIRN_NODELAY_TOR is set. It showed that the onion
- * figures' 40 ms steps are Nagle's algorithm on arti's channels meeting a
- * delayed ACK (bench/RESULTS.md, "Onion").
+ * figures' 40 ms steps are Nagle's algorithm meeting a delayed ACK, mostly
+ * in the private network's tor relays (bench/RESULTS.md, "Onion").
  *
  *   cc -shared -fPIC -O2 -o /tmp/nodelay.so bench/experiments/nodelay.c -ldl
  *   LD_PRELOAD=/tmp/nodelay.so target/release/cairn-bench --only onion --sizes 1000
