@@ -23,11 +23,10 @@ pub const MAX_SESSIONS: usize = 32;
 pub const SYNC_PEERS: usize = 3;
 /// Messages delivered to a peer that lacks them, per session.
 const MAX_DELIVER: usize = 1024;
-/// Waits for a `RateLimited` answer before a resync gives up.
-const RATE_LIMIT_WAITS: usize = 8;
-/// The longest wait a `RateLimited` answer is taken at (a peer cannot park
-/// a resync for longer).
-const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// The longest a resync session waits out `RateLimited` answers in all
+/// (two of the default windows) before it gives up: a peer cannot park a
+/// resync, and with it the node's periodic resync round, for longer.
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(120);
 
 /// How much one peer session may ask and get (`peer.md`, "The shell").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,7 +295,7 @@ impl Node {
         group: GroupId,
     ) -> Result<usize, NodeError> {
         let limits = self.peer_limits();
-        let (mut accepted, mut waits) = (0, 0);
+        let (mut accepted, mut waited) = (0, Duration::ZERO);
         let mut pages = 0;
         while pages < limits.pages_per_session {
             let have = self.with_replica(&group, |r| r.chain().version_vector())?;
@@ -304,9 +303,9 @@ impl Node {
             let (items, more) = match resync_page(conn).await? {
                 Page::Items(items, more) => (items, more),
                 // Asked too fast: wait as told (within reason), ask again.
-                Page::RateLimited(wait) if waits < RATE_LIMIT_WAITS => {
-                    waits += 1;
-                    tokio::time::sleep(wait.min(MAX_RATE_LIMIT_WAIT)).await;
+                Page::RateLimited(wait) if waited + wait <= MAX_RATE_LIMIT_WAIT => {
+                    waited += wait;
+                    tokio::time::sleep(wait).await;
                     continue;
                 }
                 Page::RateLimited(wait) => {

@@ -25,6 +25,11 @@ use crate::wire::MessageId;
 pub const PAGE_BYTES: usize = 1 << 20;
 /// Messages read from the store at a time per author while merging.
 pub const READ_AHEAD: u64 = 64;
+/// Bytes read ahead, across authors, past which each author is read one
+/// message at a time: a page's memory stays bounded whatever sizes the
+/// authors' messages have (a member writing large messages cannot make a
+/// page read 64 of them per author).
+pub const READ_AHEAD_BYTES: usize = 4 << 20;
 
 /// The requester may have nothing of this group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -62,9 +67,11 @@ impl Chain {
         store: &dyn Store,
         group: &[u8; 32],
         bound: Option<Position>,
+        buffered: &mut usize,
     ) -> Result<Option<Position>, StoreError> {
         if self.ahead.is_empty() && self.next <= self.top {
-            let last = self.top.min(self.next.saturating_add(READ_AHEAD - 1));
+            let ahead = if *buffered > READ_AHEAD_BYTES { 1 } else { READ_AHEAD };
+            let last = self.top.min(self.next.saturating_add(ahead - 1));
             let mut ended = false;
             for e in store.range(group, &self.author, self.next..=last)? {
                 let pos: Position = (e.lamport, MessageId(e.id));
@@ -72,6 +79,7 @@ impl Chain {
                     ended = true;
                     break;
                 }
+                *buffered += e.bytes.len();
                 self.ahead.push_back((pos, e.bytes));
             }
             self.next = if ended { self.top.saturating_add(1) } else { last.saturating_add(1) };
@@ -99,9 +107,12 @@ impl Replica {
     /// (never none while any is due).
     ///
     /// Each author's chain is in causal order, so the page is a merge of
-    /// the authors' chains read [`READ_AHEAD`] at a time: a page reads at
-    /// most `limit` plus that many per author, never the whole history the
-    /// requester lacks.
+    /// the authors' chains read [`READ_AHEAD`] at a time (one at a time
+    /// once [`READ_AHEAD_BYTES`] are buffered): a page reads at most
+    /// `limit` plus that many per author, never the whole history the
+    /// requester lacks, and holds at most about [`PAGE_BYTES`] plus
+    /// [`READ_AHEAD_BYTES`], one read-ahead and one message per author,
+    /// whatever the messages' sizes.
     pub fn resync_for(
         &self,
         store: &dyn Store,
@@ -119,9 +130,9 @@ impl Replica {
             let next = have.get(&author).map_or(0, |s| s.saturating_add(1));
             chains.push(Chain { author, next, top, ahead: VecDeque::new() });
         }
-        let mut heap = BinaryHeap::new();
+        let (mut heap, mut buffered) = (BinaryHeap::new(), 0usize);
         for (i, chain) in chains.iter_mut().enumerate() {
-            if let Some(pos) = chain.peek(store, &group, bound)? {
+            if let Some(pos) = chain.peek(store, &group, bound, &mut buffered)? {
                 heap.push(Reverse((pos, i)));
             }
         }
@@ -129,6 +140,7 @@ impl Replica {
         while let Some(Reverse((_, i))) = heap.pop() {
             let chain = &mut chains[i];
             let Some((_, message)) = chain.ahead.pop_front() else { continue };
+            buffered -= message.len();
             let full = messages.len() >= limit.max(1)
                 || (!messages.is_empty() && bytes + message.len() > PAGE_BYTES);
             if full {
@@ -136,7 +148,7 @@ impl Replica {
             }
             bytes += message.len();
             messages.push(message);
-            if let Some(pos) = chain.peek(store, &group, bound)? {
+            if let Some(pos) = chain.peek(store, &group, bound, &mut buffered)? {
                 heap.push(Reverse((pos, i)));
             }
         }

@@ -486,6 +486,36 @@ fn resync_pages_are_one_causal_order_cut_by_count_and_bytes() {
         w.write(who, chat(&long));
     }
     w.read_wire(0);
+    pages_give_everything_once_in_order(&w, carol);
+}
+
+/// Many authors of large messages, each writing without reading the
+/// others: the merge reads from every chain at once, past
+/// [`super::resync::READ_AHEAD_BYTES`], and goes on one message at a time
+/// per author; the pages are the same causal order, whole.
+#[test]
+fn resync_pages_stay_whole_when_the_read_ahead_is_cut_short() {
+    let mut w = World::new();
+    let people: Vec<usize> = (0..6).map(|_| w.admit()).collect();
+    let long = "y".repeat(crate::wire::MAX_CHAT_LEN);
+    for &who in &people {
+        w.read_wire(who);
+    }
+    for &who in &people {
+        for _ in 0..70 {
+            w.write(who, chat(&long));
+        }
+    }
+    w.read_wire(0);
+    let read_ahead = 6 * 64 * crate::wire::MAX_CHAT_LEN;
+    assert!(read_ahead > super::resync::READ_AHEAD_BYTES, "the case reaches the cut");
+    pages_give_everything_once_in_order(&w, people[0]);
+}
+
+/// `requester` pages through the founder's history with several limits:
+/// every message once, one causal order, no gap in any chain, each page
+/// within its count and [`PAGE_BYTES`].
+fn pages_give_everything_once_in_order(w: &World, requester: usize) {
     let total = w.people[0].replica.chain().len();
     let position = |bytes: &[u8]| {
         let e = Entry::decode(bytes.to_vec()).expect("an entry");
@@ -496,8 +526,8 @@ fn resync_pages_are_one_causal_order_cut_by_count_and_bytes() {
         let (mut got, mut pages) = (Vec::new(), 0);
         loop {
             let f = &w.people[0];
-            let requester = w.people[carol].id.public_key();
-            let page = f.replica.resync_for(&f.store, &requester, &have, limit).expect("reads");
+            let asking = w.people[requester].id.public_key();
+            let page = f.replica.resync_for(&f.store, &asking, &have, limit).expect("reads");
             let page = page.expect("entitled");
             pages += 1;
             assert!(!page.messages.is_empty(), "an empty page after {} messages", got.len());
