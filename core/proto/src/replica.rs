@@ -31,7 +31,7 @@ mod tasks;
 
 pub use changes::{ChangeMark, Since};
 
-pub use resync::{NotEntitled, PAGE_BYTES, READ_AHEAD, ResyncReply};
+pub use resync::{NotEntitled, PAGE_BYTES, READ_AHEAD, READ_AHEAD_BYTES, ResyncReply};
 
 /// Why the replica refused an input or could not act.
 #[derive(Debug, thiserror::Error)]

@@ -491,7 +491,7 @@ fn resync_pages_are_one_causal_order_cut_by_count_and_bytes() {
 
 /// Many authors of large messages, each writing without reading the
 /// others: the merge reads from every chain at once, past
-/// [`super::resync::READ_AHEAD_BYTES`], and goes on one message at a time
+/// [`READ_AHEAD_BYTES`], and goes on one message at a time
 /// per author; the pages are the same causal order, whole.
 #[test]
 fn resync_pages_stay_whole_when_the_read_ahead_is_cut_short() {
@@ -508,7 +508,7 @@ fn resync_pages_stay_whole_when_the_read_ahead_is_cut_short() {
     }
     w.read_wire(0);
     let read_ahead = 6 * 64 * crate::wire::MAX_CHAT_LEN;
-    assert!(read_ahead > super::resync::READ_AHEAD_BYTES, "the case reaches the cut");
+    assert!(read_ahead > READ_AHEAD_BYTES, "the case reaches the cut");
     pages_give_everything_once_in_order(&w, people[0]);
 }
 
