@@ -17,14 +17,12 @@
 //! footprint with 1 000 000 envelopes); these are the same measures at the
 //! history sizes of this run.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Instant;
 
 use cairn_net::TcpLoopbackListener;
 use cairn_proto::crypto::XofRng;
-use cairn_proto::relay_proto::RelayEvent;
 use cairn_proto::wire::{ENVELOPE_LEN, Envelope, EpochKeys, fragment_message};
 use cairn_relay::client::RelayClient;
 use cairn_relay::listener::onion::OnionRelayListener;
@@ -166,26 +164,9 @@ pub(crate) fn run(report: &mut Report, sizes: &[usize]) {
 /// Posts `envelopes` over one connection, half a window at a time.
 async fn post_all(addr: SocketAddr, envelopes: Vec<Envelope>) {
     let mut c = RelayClient::connect(addr).await.expect("connect");
-    let window = usize::from(c.session().limits().max_inflight).max(2);
-    let burst = window / 2;
-    let mut in_flight = VecDeque::new();
-    for chunk in envelopes.chunks(burst) {
-        let mut frames = Vec::new();
-        for e in chunk {
-            let (id, frame) = c.session().post(e, None);
-            frames.extend_from_slice(&frame);
-            in_flight.push_back(id);
-        }
-        c.send_frame(&frames).await.expect("send");
-        while in_flight.len() > window - burst {
-            let id = in_flight.pop_front().expect("in flight");
-            let reply = c.reply_to(id).await.expect("reply");
-            assert!(matches!(reply, RelayEvent::Posted { .. }), "{reply:?}");
-        }
-    }
-    for id in in_flight {
-        assert!(matches!(c.reply_to(id).await.expect("reply"), RelayEvent::Posted { .. }));
-    }
+    let burst = usize::from(c.session().limits().max_inflight).max(2) / 2;
+    let refused = c.post_pipelined(&envelopes, burst).await.expect("post");
+    assert!(refused.is_empty(), "{refused:?}");
 }
 
 async fn fetch_all(addr: SocketAddr, k: usize) -> usize {

@@ -27,7 +27,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cairn_proto::crypto::XofRng;
-use cairn_proto::relay_proto::RelayEvent;
 use cairn_proto::wire::{ENVELOPE_LEN, Envelope, EpochKeys, MailboxId, fragment_message};
 use cairn_relay::Config;
 use cairn_relay::client::RelayClient;
@@ -462,24 +461,8 @@ async fn post_all(addr: SocketAddr, envelopes: Vec<Envelope>, per_message: usize
     // Bursts of whole messages, half a window each, written at once; the
     // next burst goes when the acks of the one before it are in.
     let burst = (window / 2 / per_message).max(1) * per_message;
-    let mut in_flight = std::collections::VecDeque::new();
-    for chunk in envelopes.chunks(burst) {
-        let mut frames = Vec::new();
-        for e in chunk {
-            let (id, frame) = c.session().post(e, None);
-            frames.extend_from_slice(&frame);
-            in_flight.push_back(id);
-        }
-        c.send_frame(&frames).await.expect("send");
-        while in_flight.len() > window - burst {
-            let id = in_flight.pop_front().expect("in flight");
-            let reply = c.reply_to(id).await.expect("reply");
-            assert!(matches!(reply, RelayEvent::Posted { .. }), "{reply:?}");
-        }
-    }
-    for id in in_flight {
-        assert!(matches!(c.reply_to(id).await.expect("reply"), RelayEvent::Posted { .. }));
-    }
+    let refused = c.post_pipelined(&envelopes, burst).await.expect("post");
+    assert!(refused.is_empty(), "{refused:?}");
 }
 
 async fn fetch_all(addr: SocketAddr, k: u32) -> usize {

@@ -158,6 +158,43 @@ impl RelayClient {
         self.reply_to(id).await
     }
 
+    /// Posts `envelopes` pipelined: `burst` of them written at once, the
+    /// next burst once no more than a window minus a burst await their
+    /// replies (the window is the relay's announced `max_inflight`).
+    /// Returns the replies that were not `Posted` (refusals), in order.
+    pub async fn post_pipelined(
+        &mut self,
+        envelopes: &[Envelope],
+        burst: usize,
+    ) -> Result<Vec<RelayEvent>, ClientIoError> {
+        let window = usize::from(self.session.limits().max_inflight).max(2);
+        let burst = burst.clamp(1, window);
+        let (mut in_flight, mut refused) = (VecDeque::new(), Vec::new());
+        for chunk in envelopes.chunks(burst) {
+            let mut frames = Vec::new();
+            for e in chunk {
+                let (id, frame) = self.session.post(e, None);
+                frames.extend_from_slice(&frame);
+                in_flight.push_back(id);
+            }
+            self.send_frame(&frames).await?;
+            while in_flight.len() > window - burst {
+                let Some(id) = in_flight.pop_front() else { break };
+                match self.reply_to(id).await? {
+                    RelayEvent::Posted { .. } => {}
+                    other => refused.push(other),
+                }
+            }
+        }
+        for id in in_flight {
+            match self.reply_to(id).await? {
+                RelayEvent::Posted { .. } => {}
+                other => refused.push(other),
+            }
+        }
+        Ok(refused)
+    }
+
     /// Every envelope of `mailbox` after `after`, page by page, with cursors.
     pub async fn fetch_all(
         &mut self,
