@@ -75,7 +75,10 @@ impl From<NodeError> for Failure {
         let code = match &e {
             NodeError::Lock(LockError::InUse { .. }) => 4,
             NodeError::Store(StoreError::NoProfile { .. } | StoreError::KeyFile { .. }) => 3,
-            NodeError::UnknownGroup | NodeError::Replica(_) => 5,
+            NodeError::UnknownGroup
+            | NodeError::Replica(_)
+            | NodeError::Left
+            | NodeError::LeaveNeedsHistory => 5,
             _ => 1,
         };
         Self { code, message: e.to_string() }

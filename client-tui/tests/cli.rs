@@ -435,3 +435,61 @@ fn every_subcommand_works_from_a_script_and_refuses_bad_input() {
     assert_refused(&env.run("a", "pass", &["group", "create", "x", "--as", &long]), 5, "too long");
     assert_eq!(holdings(&env, "a"), before, "refused commands changed nothing");
 }
+
+/// `cairn group leave`: the leave reaches the founder through the relay,
+/// the group is marked left and refuses writing, `--delete-history`
+/// afterwards removes it from the profile, and deleting the history of a
+/// group with no relay at once is refused (the leave would have no way
+/// out).
+#[test]
+fn leaving_on_the_command_line_reaches_the_others_and_deletes_when_asked() {
+    use std::io::{BufRead as _, BufReader};
+    let env = Env::new();
+    let relay = cairn_tests::relay_proc::RelayProc::start(&env.path("relay"), true, false, "")
+        .expect("relay");
+    let relay_addr = relay.tcp.clone().expect("tcp");
+    for p in ["a", "b"] {
+        assert!(env.run(p, "pass", &["init"]).status.success());
+    }
+    let created = env.run("a", "pass", &["group", "create", "g", "--relay", &relay_addr]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let mut inviter = env
+        .cmd("a", "pass")
+        .args(["invite", "g", "--role", "member", "--auto-approve"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("invite");
+    let mut lines = BufReader::new(inviter.stdout.take().expect("stdout")).lines();
+    let invite = lines.next().expect("a line").expect("utf8");
+    let joined = env.run("b", "pass", &["join", &invite, "--name", "bob"]);
+    assert!(joined.status.success(), "{}", stderr(&joined));
+    assert!(inviter.wait().expect("wait").success());
+
+    let left = env.run("b", "pass", &["group", "leave", "g"]);
+    assert!(left.status.success(), "{}", stderr(&left));
+    assert!(stdout(&left).contains("left g: keys erased, history kept"), "{}", stdout(&left));
+    assert!(!stdout(&left).contains("queued"), "the relay took the leave: {}", stdout(&left));
+    assert!(stdout(&env.run("b", "pass", &["group", "list"])).contains("g (left)"));
+    assert!(stdout(&env.run("b", "pass", &["group", "show", "g"])).contains("you left"));
+    assert_refused(&env.run("b", "pass", &["chat", "send", "g", "hello?"]), 5, "you left");
+    let mut members = String::new();
+    for _ in 0..100 {
+        members = stdout(&env.run("a", "pass", &["member", "list", "g"]));
+        if members.lines().count() == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(members.lines().count(), 1, "the founder still lists bob: {members}");
+
+    let deleted = env.run("b", "pass", &["group", "leave", "g", "--delete-history"]);
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    assert!(stdout(&deleted).contains("history deleted"), "{}", stdout(&deleted));
+    assert!(!stdout(&env.run("b", "pass", &["group", "list"])).contains(" g"));
+    assert_refused(&env.run("b", "pass", &["group", "show", "g"]), 5, "no group \"g\"");
+
+    assert!(env.run("a", "pass", &["group", "create", "h"]).status.success());
+    let refused = env.run("a", "pass", &["group", "leave", "h", "--delete-history"]);
+    assert_refused(&refused, 5, "no relays");
+    assert!(!stdout(&env.run("a", "pass", &["group", "list"])).contains("(left)"));
+}

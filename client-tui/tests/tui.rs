@@ -106,7 +106,8 @@ fn the_same_in_the_tui_over_onion_services_on_a_private_tor_network() {
 }
 
 /// Alice founds a group, invites Bob, they chat and work a task, she
-/// removes him, both leave; returns each one's last screen.
+/// removes him, both leave the group; returns each one's last screen
+/// before leaving.
 fn scenario(dir: &Path, net: &Net) -> (String, String) {
     let wait = net.wait;
     std::fs::write(dir.join("pass"), "a long enough passphrase\n").expect("pass");
@@ -163,6 +164,23 @@ fn scenario(dir: &Path, net: &Net) -> (String, String) {
     assert!(bob_screen.contains("hello bob, welcome"), "what he had stays: {bob_screen}");
 
     let screens = (alice.screen().expect("screen"), bob.screen().expect("screen"));
+
+    // Leaving asks first. Bob, removed, deletes what he kept; Alice, the
+    // last member, leaves keeping the history, which then refuses writing.
+    bob.line("/leave").expect("keys");
+    bob.wait_text("leave bastion? add yes", wait).expect("asked");
+    assert!(bob.screen().expect("screen").contains("hello bob, welcome"), "nothing happened yet");
+    bob.line(" yes delete").expect("keys");
+    bob.wait_text("keys and history deleted", wait).expect("bob left");
+    bob.wait_for("bastion gone from bob's profile", wait, |s| !s.contains("hello bob, welcome"))
+        .expect("history deleted");
+    alice.line("/leave yes").expect("keys");
+    alice.wait_text("the history stays read-only", wait).expect("alice left");
+    alice.wait_text("bastion (left)", wait).expect("marked left");
+    alice.line("still here?").expect("keys");
+    alice.wait_text("you left this group", wait).expect("writing refused");
+    assert!(alice.screen().expect("screen").contains("after bob left"), "the history is kept");
+    alice.keys(&["C-u"]).expect("keys");
 
     // Leave: the programs exit cleanly and give the terminal back.
     for (t, name) in [(&alice, "alice"), (&bob, "bob")] {

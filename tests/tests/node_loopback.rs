@@ -492,8 +492,9 @@ async fn three_in_a_group(
 /// A member who leaves knew the current epoch's secret: nothing may go out
 /// under it afterwards (`group.md`, "exposure invariant"). Alice's next line
 /// is preceded by a healing rekey in the same commit, to exactly the
-/// members who remain, and Carol, who still holds the old epoch's key for
-/// its grace period, holds no key of the epoch the line is sealed under.
+/// members who remain. Carol's profile erased the group's keys when she
+/// left, current ones included, stopped following the relay once her leave
+/// was delivered, and keeps the history read-only (`node.md`, "Leaving").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_line_written_after_a_member_leaves_goes_out_under_a_healed_epoch() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -508,18 +509,28 @@ async fn a_line_written_after_a_member_leaves_goes_out_under_a_healed_epoch() {
     })
     .await
     .expect("one epoch");
+    assert_eq!(c.followed_groups(), [g]);
 
-    c.act(Action::Leave { group: g }).expect("carol leaves");
+    c.act(Action::Leave { group: g, keep_history: true }).expect("carol leaves");
+    assert!(c.has_left(&g));
+    let held = c.with_replica(&g, |r| r.keys().ring().held()).expect("replica");
+    assert!(
+        held.iter().all(|(r, _)| matches!(r, cairn_net::proto::epoch::KeyRef::Role(..))),
+        "carol kept more than the role keys of the history she keeps: {held:?}"
+    );
     eventually("alice sees carol gone and the epoch exposed", WAIT, || {
         a.state(&g)
             .is_ok_and(|s| !s.members.contains_key(&carol) && s.epoch.exposed_to.contains(&carol))
     })
     .await
     .expect("left");
-    assert!(
-        c.with_replica(&g, |r| r.keys().ring().epoch_secret(&known).is_some()).expect("replica"),
-        "carol still holds the epoch she knew (its grace period)"
-    );
+    eventually("carol stops following the relay once her leave is delivered", WAIT, || {
+        c.followed_groups().is_empty() && c.outbox_len() == 0
+    })
+    .await
+    .expect("unfollowed");
+    assert!(matches!(say(&c, g, "still here?"), Err(cairn_net::node::NodeError::Left)));
+    assert!(c.state(&g).is_ok_and(|s| s.former.contains_key(&carol)), "the history is kept");
 
     say(&a, g, "after carol left").expect("chat");
     let healed = a.state(&g).expect("state").epoch;
@@ -532,10 +543,43 @@ async fn a_line_written_after_a_member_leaves_goes_out_under_a_healed_epoch() {
     .await
     .expect("bob reads");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let carol_opens =
-        c.with_replica(&g, |r| r.keys().ring().epoch_secret(&healed.id).is_some()).expect("r");
-    assert!(!carol_opens, "carol holds the healed epoch's key");
     assert!(!chat(&c, &g).contains(&"after carol left".into()), "carol read the line");
+}
+
+/// Leaving with the history deleted, while the node is offline: the group
+/// is gone from the profile (list, state) at once and across a restart,
+/// and the leave message, which waited in the outbox, reaches the others
+/// through the relay once the node is back, after which the node lets go
+/// of the relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_who_leaves_and_deletes_the_history_keeps_nothing_and_is_seen_leaving() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (_relay, [a, _b, c], g) = three_in_a_group(root.path(), |_| {}).await;
+    let carol = c.identity().public_key();
+    eventually("carol's joining messages are out", WAIT, || c.outbox_len() == 0)
+        .await
+        .expect("outbox empty");
+    c.shutdown();
+    c.act(Action::Leave { group: g, keep_history: false }).expect("carol leaves");
+    assert!(c.groups().iter().all(|(id, _)| *id != g), "the group is still listed");
+    assert!(matches!(c.state(&g), Err(cairn_net::node::NodeError::UnknownGroup)));
+    assert_eq!(c.outbox_len(), 1, "the leave message waits for the relay");
+    drop(c);
+
+    let c = open(&root.path().join("carol"), loopback(root.path())).await.expect("reopen");
+    assert!(c.has_left(&g));
+    assert!(matches!(c.state(&g), Err(cairn_net::node::NodeError::UnknownGroup)));
+    c.start().await;
+    eventually("alice sees carol leave", WAIT, || {
+        a.state(&g).is_ok_and(|s| !s.members.contains_key(&carol))
+    })
+    .await
+    .expect("the leave arrived");
+    eventually("carol's node lets go of the relay", WAIT, || {
+        c.followed_groups().is_empty() && c.outbox_len() == 0
+    })
+    .await
+    .expect("unfollowed");
 }
 
 /// With no one writing, an exposed epoch is healed by the member first in
@@ -567,7 +611,7 @@ async fn keys_rotate_on_schedule_and_an_exposed_epoch_heals_with_no_one_writing(
 
     // Healing: carol leaves; nobody writes; the epoch she knew is replaced.
     let carol = c.identity().public_key();
-    c.act(Action::Leave { group: g }).expect("carol leaves");
+    c.act(Action::Leave { group: g, keep_history: true }).expect("carol leaves");
     eventually("alice sees carol gone", WAIT, || {
         a.state(&g).is_ok_and(|s| !s.members.contains_key(&carol))
     })

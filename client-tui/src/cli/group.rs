@@ -1,4 +1,4 @@
-//! `cairn group create|list|show`.
+//! `cairn group create|list|show|leave`.
 
 use cairn_net::node::{Action, NodeError};
 use cairn_net::proto::group::{Rules, templates};
@@ -39,6 +39,20 @@ pub(crate) enum GroupCommand {
     Show {
         /// Group name or id (a unique prefix is enough).
         group: String,
+    },
+    /// Leave a group: your leave message goes out (the others rotate the
+    /// keys you knew), this profile erases the group's keys and stops
+    /// following its relays once the leave is delivered. The history is
+    /// kept, read-only, unless `--delete-history`; leaving again with it
+    /// deletes a history kept before.
+    ///
+    /// Example: `cairn group leave bastion --delete-history`
+    Leave {
+        /// Group name or id (a unique prefix is enough).
+        group: String,
+        /// Delete the group's history from this profile too.
+        #[arg(long)]
+        delete_history: bool,
     },
 }
 
@@ -94,12 +108,38 @@ pub(crate) async fn run(g: &Global, command: GroupCommand) -> Outcome {
             if g.json {
                 let list: Vec<_> = groups
                     .iter()
-                    .map(|(id, n)| serde_json::json!({ "group": hex(&id.0), "name": n }))
+                    .map(|(id, n)| {
+                        let left = node.has_left(id);
+                        serde_json::json!({ "group": hex(&id.0), "name": n, "left": left })
+                    })
                     .collect();
                 println!("{}", serde_json::Value::Array(list));
             } else {
                 for (id, n) in groups {
-                    println!("{} {}", hex(&id.0), text::line(&n));
+                    let left = if node.has_left(&id) { " (left)" } else { "" };
+                    println!("{} {}{left}", hex(&id.0), text::line(&n));
+                }
+            }
+        }
+        GroupCommand::Leave { group, delete_history } => {
+            let id = find_group(&node, &group)?;
+            let name = node.state(&id)?.name;
+            // Nothing is written when this member had already left (or
+            // was removed): leaving again only erases what remains.
+            let done = node.act(Action::Leave { group: id, keep_history: !delete_history })?;
+            let wrote = done.message_id().is_some();
+            let waiting = node.flush(super::FLUSH_WAIT).await;
+            if g.json {
+                let v = serde_json::json!({
+                    "group": hex(&id.0), "left": true, "history_kept": !delete_history,
+                    "queued": waiting,
+                });
+                println!("{v}");
+            } else {
+                let history = if delete_history { "deleted" } else { "kept, read-only" };
+                println!("left {}: keys erased, history {history}", text::line(&name));
+                if wrote && waiting > 0 {
+                    println!("your leave is queued (no relay reachable yet; sent on the next run)");
                 }
             }
         }
@@ -113,12 +153,15 @@ pub(crate) async fn run(g: &Global, command: GroupCommand) -> Outcome {
                 .collect();
             let json = serde_json::json!({
                 "group": hex(&id.0), "name": s.name, "members": members,
-                "relays": s.relays, "epoch": hex(&s.epoch.id.0),
+                "relays": s.relays, "epoch": hex(&s.epoch.id.0), "left": node.has_left(&id),
             });
             if g.json {
                 println!("{json}");
             } else {
                 println!("group   {} {}", hex(&id.0), text::line(&s.name));
+                if node.has_left(&id) {
+                    println!("left    you left this group: its history is read-only");
+                }
                 println!("epoch   {}", hex(&s.epoch.id.0));
                 for r in &s.relays {
                     println!("relay   {}", text::line(r));

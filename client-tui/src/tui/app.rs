@@ -517,6 +517,17 @@ impl App {
                 let member = self.member(who.as_deref())?;
                 return one(Request::Act(Action::Remove { group, member }));
             }
+            Command::Leave { confirmed: false, .. } => {
+                let name = self.group().map(|g| g.name.clone()).unwrap_or_default();
+                // The line stays in the input: adding " yes" confirms.
+                return Err(format!(
+                    "leave {name}? add yes (history kept read-only) or yes delete"
+                ));
+            }
+            Command::Leave { confirmed: true, delete_history } => {
+                let group = self.group_id()?;
+                return one(Request::Act(Action::Leave { group, keep_history: !delete_history }));
+            }
             Command::RoleAssign { member, role } => return self.role(&member, role, true),
             Command::RoleRevoke { member, role } => return self.role(&member, role, false),
             Command::Name(name) => {

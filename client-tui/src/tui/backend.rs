@@ -281,6 +281,10 @@ fn said(action: &Action) -> String {
             format!("you go by {:?} in this group", crate::text::line(name.trim()))
         }
         Action::Rotate { .. } => "keys rotated".into(),
+        Action::Leave { keep_history: true, .. } => {
+            "you left; keys erased, the history stays read-only".into()
+        }
+        Action::Leave { keep_history: false, .. } => "you left; keys and history deleted".into(),
         Action::ConfirmRestored => "this identity signs again".into(),
         _ => "done".into(),
     }

@@ -46,6 +46,11 @@ pub(crate) enum Command {
         name: String,
     },
     Remove(Option<String>),
+    /// Leave the selected group; nothing happens without `confirmed`.
+    Leave {
+        confirmed: bool,
+        delete_history: bool,
+    },
     RoleAssign {
         member: String,
         role: String,
@@ -83,6 +88,7 @@ pub(crate) const COMMANDS: &[(&str, &str, &str)] = &[
     ("deny", "[CODE]", "refuse a join request"),
     ("join", "INVITE [NAME]", "join a group with an invite"),
     ("remove", "[MEMBER]", "remove the selected member (rekeys)"),
+    ("leave", "yes [delete]", "leave this group; delete: its history too"),
     ("role", "assign|revoke NAME ROLE", "give or take a role"),
     ("name", "NAME", "the name you go by in this group"),
     ("rotate", "", "rotate the group's keys"),
@@ -165,6 +171,12 @@ fn command(word: &str, args: &str) -> Result<Command, String> {
             [] => return Err(need("the invite string")),
         },
         "remove" => Command::Remove(words.first().map(|s| (*s).to_owned())),
+        "leave" => match words.as_slice() {
+            [] => Command::Leave { confirmed: false, delete_history: false },
+            ["yes"] => Command::Leave { confirmed: true, delete_history: false },
+            ["yes", "delete"] => Command::Leave { confirmed: true, delete_history: true },
+            _ => return Err(need("yes, or yes delete")),
+        },
         "role" => match words.as_slice() {
             ["assign", member, role] => {
                 Command::RoleAssign { member: (*member).to_owned(), role: (*role).to_owned() }
@@ -274,13 +286,26 @@ mod test {
             c("/role revoke bob organizer"),
             Command::RoleRevoke { member: "bob".into(), role: "organizer".into() }
         );
+        assert_eq!(c("/leave"), Command::Leave { confirmed: false, delete_history: false });
+        assert_eq!(c("/leave yes"), Command::Leave { confirmed: true, delete_history: false });
+        assert_eq!(
+            c("/leave yes delete"),
+            Command::Leave { confirmed: true, delete_history: true }
+        );
     }
 
     #[test]
     fn a_bad_command_says_what_is_missing() {
-        for bad in
-            ["/task", "/task new", "/group new  ", "/assign", "/comment #2", "/name", "/frobnicate"]
-        {
+        for bad in [
+            "/task",
+            "/task new",
+            "/group new  ",
+            "/assign",
+            "/comment #2",
+            "/name",
+            "/frobnicate",
+            "/leave now",
+        ] {
             let e = parse(bad).expect_err(bad);
             assert!(e.contains("/help") || e.contains("needs"), "{bad}: {e}");
         }

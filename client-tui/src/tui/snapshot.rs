@@ -172,12 +172,19 @@ pub(crate) fn take(
     outbox: usize,
 ) -> Snapshot {
     let groups: Vec<(GroupId, String)> =
-        node.groups().into_iter().map(|(g, name)| (g, text::line(&name))).collect();
+        node.groups().into_iter().map(|(g, name)| (g, group_label(node, &g, &name))).collect();
     let selected = selected.filter(|s| groups.iter().any(|(g, _)| g == s));
     let group = selected
         .or_else(|| groups.first().map(|(g, _)| *g))
         .and_then(|g| node.with_replica(&g, |r| live.view(r, names, window)).ok().flatten());
     Snapshot { groups, group, outbox, restored_unconfirmed: node.is_restored_unconfirmed() }
+}
+
+/// A group's name as the group list shows it: marked when this member
+/// left it (its history is read-only).
+fn group_label(node: &Node, group: &GroupId, name: &str) -> String {
+    let name = text::line(name);
+    if node.has_left(group) { format!("{name} (left)") } else { name }
 }
 
 /// "author: first words…" of a quoted line's `text`.

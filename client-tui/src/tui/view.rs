@@ -497,7 +497,8 @@ fn help(f: &mut Frame, area: Rect) {
         Line::styled("Enter send · Tab complete · ↑↓ select · ^N ^P group · ^C quit", bold),
         Line::styled("F2 chat · F3 tasks · F4 members · F5 warnings · Esc close", bold),
     ];
-    let views = ["chat", "tasks", "members", "warnings"];
+    // The views have their keys above; /help is named in the title.
+    let views = ["help", "chat", "tasks", "members", "warnings"];
     lines.extend(
         (COMMANDS.iter())
             .filter(|(w, _, _)| !views.contains(w))
@@ -507,7 +508,7 @@ fn help(f: &mut Frame, area: Rect) {
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(lines)
-            .block(Block::bordered().title(" help — plain text is chat; Esc closes ")),
+            .block(Block::bordered().title(" /help (? F1) — plain text is chat; Esc closes ")),
         r,
     );
 }

@@ -114,6 +114,17 @@ pub enum NodeError {
     /// No such group in this profile.
     #[error("no such group in this profile (see `cairn group list`)")]
     UnknownGroup,
+    /// This member left the group: its history is read-only.
+    #[error("you left this group: its history is read-only")]
+    Left,
+    /// Leaving a group with no relays and deleting its history at once
+    /// would leave no copy of the leave message for the others to fetch.
+    #[error(
+        "this group has no relays: the others learn that you left only from this profile's \
+         copy of the history. Leave keeping the history; once they have seen you leave, \
+         leaving again with the history deleted removes it"
+    )]
+    LeaveNeedsHistory,
     /// A restored identity must not sign before its own latest messages are
     /// back (it would fork its own chain).
     #[error(

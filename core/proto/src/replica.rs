@@ -675,6 +675,16 @@ impl Replica {
         erased
     }
 
+    /// The member left: erases the group's keys
+    /// ([`MemberKeys::erase_on_leave`]), so that nothing new opens and no
+    /// mailbox is followed any more. Persist afterwards to overwrite the
+    /// stored secrets.
+    pub fn erase_keys_on_leave(&mut self, keep_role_keys: bool) -> Erased {
+        let erased = self.keys.erase_on_leave(keep_role_keys);
+        self.refresh_mailboxes();
+        erased
+    }
+
     /// Persists what changed: the keys first (so a crash between the two
     /// commits at worst re-delivers messages, which is harmless), then the
     /// accepted entries together with `extra` (outbox items, cursors) in

@@ -11,7 +11,7 @@
 use cairn_proto::crypto::PublicKey;
 use cairn_proto::group::{Rules, TaskContent};
 use cairn_proto::replica::ReplicaError;
-use cairn_proto::wire::{Body, GroupId, MessageId};
+use cairn_proto::wire::{GroupId, MessageId};
 
 use super::{Node, NodeError};
 
@@ -113,11 +113,16 @@ pub enum Action {
         /// The member.
         member: PublicKey,
     },
-    /// Leave the group (the remaining members heal the epoch this member
-    /// still knows: `node.md`, "Key duty").
+    /// Leave the group: the leave message goes out (the remaining members
+    /// heal the epoch this member knew: `node.md`, "Key duty"), the
+    /// group's keys are erased, its relays are no longer followed, and its
+    /// history is kept read-only or deleted (`node.md`, "Leaving").
     Leave {
         /// The group.
         group: GroupId,
+        /// Keep the history (and the role keys that open its tasks),
+        /// read-only; `false` deletes it.
+        keep_history: bool,
     },
     /// Rotate the group's keys.
     Rotate {
@@ -206,7 +211,10 @@ impl Node {
             }
             A::SetName { group, name } => self.set_name(group, &name)?,
             A::Remove { group, member } => self.remove_member(group, member)?,
-            A::Leave { group } => self.write(group, Body::Leave)?,
+            A::Leave { group, keep_history } => match self.leave(group, keep_history)? {
+                Some(id) => id,
+                None => return Ok(Done::Nothing),
+            },
             A::Rotate { group } => self.rotate(group)?,
             A::SetRelays { group, relays } => self.set_relays(group, relays)?,
             A::Approve { code, admit } => {

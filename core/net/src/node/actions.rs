@@ -163,6 +163,25 @@ impl Node {
         })
     }
 
+    /// Leaves `group` (`node.md`, "Leaving"): the core writes the leave
+    /// message and erases the keys; here the group's relay connections are
+    /// replaced by ones that only post what waits in the outbox, and stop
+    /// once it is delivered (`Node::relay_acked`).
+    pub(super) fn leave(
+        &self,
+        group: GroupId,
+        keep_history: bool,
+    ) -> Result<Option<MessageId>, NodeError> {
+        let leaving = self.core().leave(group, keep_history, now())?;
+        self.relays().remove(&group);
+        if !leaving.queued.is_empty() {
+            self.start_relays(group);
+            self.dispatch(leaving.queued);
+        }
+        tracing::info!(relays = leaving.relays.len(), keep_history, "left a group");
+        Ok(leaving.message)
+    }
+
     /// Replaces the group's relay list.
     pub(super) fn set_relays(
         &self,

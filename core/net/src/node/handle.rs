@@ -280,6 +280,21 @@ impl Node {
             .collect()
     }
 
+    /// Whether this member left `group` (`Action::Leave`): its history,
+    /// if kept, is read-only.
+    pub fn has_left(&self, group: &GroupId) -> bool {
+        self.core().has_left(group)
+    }
+
+    /// The groups whose relays this node is connected to: every group it
+    /// belongs to that has relays, and a group it left only until its
+    /// leave message is delivered.
+    pub fn followed_groups(&self) -> Vec<GroupId> {
+        let mut groups: Vec<GroupId> = self.relays().keys().copied().collect();
+        groups.sort_unstable();
+        groups
+    }
+
     /// Reads one group's replica.
     pub fn with_replica<R>(
         &self,
@@ -346,7 +361,7 @@ impl Node {
                 Err(e) => tracing::error!("cannot listen for peers: {e}"),
             }
         });
-        let groups: Vec<GroupId> = self.core().groups().map(|(g, _)| *g).collect();
+        let groups = self.core().relay_groups();
         for g in groups {
             self.start_relays(g);
         }
@@ -437,7 +452,10 @@ impl Node {
 
     /// Resyncs every group from a few members.
     pub async fn resync_all(&self) {
-        let groups: Vec<GroupId> = self.core().groups().map(|(g, _)| *g).collect();
+        let groups: Vec<GroupId> = {
+            let core = self.core();
+            core.groups().map(|(g, _)| *g).filter(|g| !core.has_left(g)).collect()
+        };
         for g in groups {
             if let Err(e) = self.resync_group(g).await {
                 tracing::debug!("resync: {e}");

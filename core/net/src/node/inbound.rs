@@ -79,7 +79,12 @@ impl Node {
 
     /// A relay stored every envelope of the outbox items `items`.
     pub(crate) fn relay_acked(&self, group: GroupId, items: &[u64], relay: &str) {
-        let result = self.core().relay_acked(&group, items, relay);
+        let (result, left_and_done) = {
+            let mut core = self.core();
+            let result = core.relay_acked(&group, items, relay);
+            let done = core.has_left(&group) && !core.outbox_holds(&group).unwrap_or(true);
+            (result, done)
+        };
         match result {
             Ok(messages) => {
                 for message in messages {
@@ -87,6 +92,11 @@ impl Node {
                 }
             }
             Err(e) => tracing::error!("cannot clear outbox items: {e}"),
+        }
+        // A group this member left keeps its relay connections only until
+        // its leave message is delivered (`node.md`, "Leaving").
+        if left_and_done {
+            self.relays().remove(&group);
         }
     }
 

@@ -65,6 +65,8 @@ pub struct Core {
     /// does not decode). Kept beside the store so that counting the
     /// outbox, or naming an acknowledged item's message, decodes nothing.
     pending: BTreeMap<u64, Option<MessageId>>,
+    /// The groups this member left (`leave.rs`).
+    left: BTreeMap<GroupId, registry::Left>,
 }
 
 /// Envelopes one relay delivered together, with the cursor to store per
@@ -107,7 +109,19 @@ impl Core {
             .iter()
             .map(|item| (item.id, decode_outbox(&item.payload).ok().map(|p| p.message)))
             .collect();
-        Ok(Self { profile, rng, replicas, restored, caught_up, stale, epoch_times, acks, pending })
+        let left = registry::left(profile.store())?.into_iter().map(|l| (l.group, l)).collect();
+        Ok(Self {
+            profile,
+            rng,
+            replicas,
+            restored,
+            caught_up,
+            stale,
+            epoch_times,
+            acks,
+            pending,
+            left,
+        })
     }
 
     /// Closes the core, handing back its profile.
@@ -234,9 +248,19 @@ impl Core {
             return Err(NodeError::AlreadyMember);
         }
         let list = registry::groups(self.profile.store())?;
-        let batch = registry::add_group(list, GroupRef { group, genesis }, Batch::new());
+        let mut batch = registry::add_group(list, GroupRef { group, genesis }, Batch::new());
+        // Joining again a group this member left and deleted.
+        let rejoined = self.left.contains_key(&group);
+        if rejoined {
+            let mut left = registry::left(self.profile.store())?;
+            left.retain(|l| l.group != group);
+            batch = registry::put_left(&left, batch);
+        }
         self.replicas.insert(group, replica);
         self.persist(group, Vec::new(), batch)?;
+        if rejoined {
+            self.left.remove(&group);
+        }
         Ok(())
     }
 
@@ -252,6 +276,9 @@ impl Core {
         now: u64,
     ) -> Result<(MessageId, Vec<Queued>), NodeError> {
         self.check_may_sign()?;
+        if self.left.contains_key(&group) {
+            return Err(NodeError::Left);
+        }
         let me = self.profile.identity().public_key();
         let mut written = Vec::new();
         // Nothing goes out under an epoch a former member still knows: heal
@@ -291,7 +318,9 @@ impl Core {
         now: u64,
     ) -> Result<Vec<Written>, NodeError> {
         let mut written = Vec::new();
-        if self.restored {
+        // A member who left has no keys and no duties: no fresh key
+        // package, no grant, no heal.
+        if self.restored || self.left.contains_key(&group) {
             return Ok(written);
         }
         let key = self.profile.identity().signing_key().clone();
@@ -427,7 +456,17 @@ impl Core {
 
     /// Whether `group` has relays to post to.
     pub fn has_relays(&self, group: &GroupId) -> bool {
-        self.replicas.get(group).and_then(Replica::state).is_some_and(|s| !s.relays.is_empty())
+        self.relays_of(group).is_ok_and(|r| !r.is_empty())
+    }
+
+    /// The relays of `group`: its state's, or for a group this member left
+    /// (whose history may be gone) the ones it had when it left.
+    pub fn relays_of(&self, group: &GroupId) -> Result<Vec<String>, NodeError> {
+        if let Some(left) = self.left.get(group) {
+            return Ok(left.relays.clone());
+        }
+        let replica = self.replicas.get(group).ok_or(NodeError::UnknownGroup)?;
+        Ok(replica.state().map(|s| s.relays.clone()).unwrap_or_default())
     }
 
     /// Outbox items that reached every relay (or need none): forget them,
@@ -454,8 +493,7 @@ impl Core {
         items: &[u64],
         relay: &str,
     ) -> Result<Vec<MessageId>, NodeError> {
-        let replica = self.replicas.get(group).ok_or(NodeError::UnknownGroup)?;
-        let relays = replica.state().map_or(&[][..], |s| &s.relays[..]);
+        let relays = self.relays_of(group)?;
         let mut done = Vec::new();
         for item in items {
             let set = self.acks.entry(*item).or_default();
@@ -526,5 +564,6 @@ fn decode_outbox(payload: &[u8]) -> Result<OutboxPayload, NodeError> {
 }
 
 mod duty;
+mod leave;
 #[cfg(test)]
 mod test;

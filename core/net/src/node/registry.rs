@@ -13,6 +13,7 @@ const GROUPS_KEY: &[u8] = b"node groups v1";
 const RESTORED_KEY: &[u8] = b"node restored v1";
 const CURSOR_PREFIX: &[u8] = b"cursor v1 ";
 const EPOCH_SINCE_KEY: &[u8] = b"epoch since v1";
+const LEFT_KEY: &[u8] = b"node left v1";
 const MAX_GROUPS_LEN: usize = 1 << 20;
 
 /// A group this profile takes part in.
@@ -39,6 +40,40 @@ pub fn add_group(mut list: Vec<GroupRef>, group: GroupRef, batch: Batch) -> Batc
         list.push(group);
     }
     batch.put_state(NODE, GROUPS_KEY.to_vec(), encode(&list))
+}
+
+/// `batch` plus `group` taken off the group list (given the current list).
+pub fn remove_group(mut list: Vec<GroupRef>, group: &GroupId, batch: Batch) -> Batch {
+    list.retain(|g| g.group != *group);
+    batch.put_state(NODE, GROUPS_KEY.to_vec(), encode(&list))
+}
+
+/// A group this profile left (`node.md`, "Leaving"): what is needed to
+/// post the leave message still in the outbox, and whether the history
+/// was kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Left {
+    /// The group id.
+    pub group: GroupId,
+    /// Its relays when this member left: where the leave message goes.
+    pub relays: Vec<String>,
+    /// Whether the history (and the role keys that open its tasks) was
+    /// kept, read-only.
+    pub history_kept: bool,
+}
+
+/// Every group this profile left.
+pub fn left(store: &dyn Store) -> Result<Vec<Left>, StoreError> {
+    match store.state(&NODE, LEFT_KEY)? {
+        None => Ok(Vec::new()),
+        Some(bytes) => decode_canonical(&bytes, MAX_GROUPS_LEN)
+            .map_err(|_| StoreError::Corrupt { what: "the node's left groups do not decode" }),
+    }
+}
+
+/// `batch` plus `list` as the groups left.
+pub fn put_left(list: &[Left], batch: Batch) -> Batch {
+    batch.put_state(NODE, LEFT_KEY.to_vec(), encode(&list))
 }
 
 /// Whether this profile was restored from its recovery seed and has not yet

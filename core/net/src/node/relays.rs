@@ -71,6 +71,10 @@ pub(crate) struct RelayPlan {
 impl RelayPlan {
     /// The plan of `group`; `None` if there is no such group (or no state).
     pub(crate) fn of(core: &Core, group: &GroupId) -> Option<Self> {
+        // A group this member left: post what waits, follow nothing.
+        if core.has_left(group) {
+            return Some(Self { relays: core.relays_of(group).ok()?, mailboxes: Vec::new() });
+        }
         let replica = core.replica(group).ok()?;
         let relays = replica.state()?.relays.clone();
         Some(Self { relays, mailboxes: replica.mailboxes() })

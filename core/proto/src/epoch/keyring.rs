@@ -287,6 +287,23 @@ impl KeyRing {
         }
     }
 
+    /// Erases, current or not, every epoch secret and key-package secret,
+    /// and the role keys unless `keep_role_keys`: the member left the group
+    /// (`keys.md`, "Leaving"). Returns what was erased.
+    pub fn erase_on_leave(&mut self, keep_role_keys: bool) -> Erased {
+        let erased = Erased {
+            epochs: self.epochs.len(),
+            role_keys: if keep_role_keys { 0 } else { self.role_keys.len() },
+            key_packages: self.key_packages.len(),
+        };
+        self.epochs.clear();
+        self.key_packages.clear();
+        if !keep_role_keys {
+            self.role_keys.clear();
+        }
+        erased
+    }
+
     /// The canonical encoding (postcard, version 1), in a zeroizing buffer,
     /// for the node to store sealed.
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {

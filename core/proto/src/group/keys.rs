@@ -33,6 +33,8 @@ use crate::wire::{Body, DecodeError, EpochId, GroupId, MessageId, Sealed, Unsign
 
 mod store;
 
+pub use store::label as key_secret_label;
+
 pub use store::KeyStoreError;
 
 /// Something the member's node should know or do about keys.
@@ -807,6 +809,22 @@ impl MemberKeys {
         let keep = |(r, e): &Slot| roles.contains(&(r.clone(), *e)) || epochs.contains(e);
         self.exposed.retain(keep);
         self.provisional.retain(keep);
+        erased
+    }
+}
+
+impl MemberKeys {
+    /// The member left: erases every epoch secret and key-package secret,
+    /// current ones included, the role keys unless `keep_role_keys` (they
+    /// open only content already held: `keys.md`, "Leaving"), and every
+    /// duty that would need a key. Save afterwards so that the stored
+    /// copies are overwritten too.
+    pub fn erase_on_leave(&mut self, keep_role_keys: bool) -> Erased {
+        let erased = self.ring.erase_on_leave(keep_role_keys);
+        self.own.clear();
+        self.due.clear();
+        self.exposed.clear();
+        self.provisional.clear();
         erased
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::crypto::XofRng;
+use crate::epoch::KeyRef;
 use crate::group::templates;
 use crate::identity::MasterSeed;
 use crate::store::MemoryStore;
@@ -549,5 +550,64 @@ fn pages_give_everything_once_in_order(w: &World, requester: usize) {
         if limit == usize::MAX {
             assert!(pages >= 2, "the bytes cut the history into pages");
         }
+    }
+}
+
+/// A member who leaves erases the epoch and key-package secrets at once,
+/// current ones included, from memory and from the stored slots: a line
+/// written after the leave is read (before any heal, under the epoch the
+/// member knew) opens nothing for it, and it follows no mailbox. Kept
+/// role keys still open the tasks it already held; without them, nothing.
+#[test]
+fn a_member_who_leaves_erases_its_keys_and_opens_nothing_new() {
+    for keep_role_keys in [true, false] {
+        let mut w = World::new();
+        let bob = w.admit();
+        w.read_wire(bob);
+        let content = crate::group::TaskContent { title: "old task".into(), ..Default::default() };
+        let body = w.people[bob]
+            .replica
+            .task_create_body(&mut w.rng, &content, vec!["member".into()], vec![], NOW)
+            .expect("seal");
+        let task = w.write(bob, body).id;
+        let held: Vec<KeyRef> =
+            w.people[bob].replica.keys().ring().held().into_iter().map(|(r, _)| r).collect();
+        assert!(held.iter().any(|r| matches!(r, KeyRef::Epoch(_))));
+
+        w.write(bob, Body::Leave);
+        let p = &mut w.people[bob];
+        p.replica.erase_keys_on_leave(keep_role_keys);
+        p.replica.persist(&mut p.store, Batch::new()).expect("persist");
+        let group = p.replica.group();
+        for r in &held {
+            let kept = keep_role_keys && matches!(r, KeyRef::Role(..));
+            let stored = p.store.secret(&crate::group::key_secret_label(&group, r)).expect("read");
+            assert_eq!(
+                stored.is_some(),
+                kept,
+                "{r:?} after leaving (keep role keys: {keep_role_keys})"
+            );
+        }
+        assert!(p.replica.mailboxes().is_empty(), "a member who left still follows a mailbox");
+        let reopened = reopen(&mut w, bob);
+        assert!(
+            reopened
+                .keys()
+                .ring()
+                .held()
+                .iter()
+                .map(|(r, _)| r)
+                .all(|r| matches!(r, KeyRef::Role(..)))
+        );
+        assert_eq!(reopened.task_content(&task).is_ok(), keep_role_keys);
+
+        // The founder writes before it has seen the leave: the epoch is
+        // the one bob knew, and still nothing opens.
+        let after = w.write(0, chat("after bob left"));
+        for env in &after.envelopes {
+            let r = w.people[bob].replica.receive_envelope(&mut w.rng, env, NOW);
+            assert!(matches!(r, Err(ReplicaError::UnknownMailbox)), "{r:?}");
+        }
+        assert!(!texts(&w.people[bob].replica).contains(&"after bob left".to_string()));
     }
 }

@@ -17,6 +17,12 @@ pub struct Batch {
     pub outbox_push: Vec<(GroupId, Vec<u8>)>,
     /// Outbox item ids to remove (sent). Unknown ids are ignored.
     pub outbox_remove: Vec<u64>,
+    /// Groups whose entries and state values are deleted, before anything
+    /// else of the batch is applied (a member who left and chose not to
+    /// keep the history). Outbox items and secrets are not touched: the
+    /// leave message may still be on its way, and key secrets are erased
+    /// through their own slots.
+    pub forget: Vec<GroupId>,
 }
 
 impl Batch {
@@ -53,11 +59,19 @@ impl Batch {
         self
     }
 
+    /// Deletes every entry and state value of `group` (applied first).
+    #[must_use]
+    pub fn forget_group(mut self, group: GroupId) -> Self {
+        self.forget.push(group);
+        self
+    }
+
     /// True if the batch writes nothing.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
             && self.state_puts.is_empty()
             && self.outbox_push.is_empty()
             && self.outbox_remove.is_empty()
+            && self.forget.is_empty()
     }
 }

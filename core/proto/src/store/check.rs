@@ -24,6 +24,13 @@ pub(crate) trait ChainView {
     fn has_id(&self, id: &EntryId) -> Result<bool, StoreError>;
 }
 
+/// Refuses a batch that appends to a group it also forgets: which of the
+/// two would win depends on the order a store applies them in.
+pub(crate) fn check_forget(batch: &super::Batch) -> Result<(), StoreError> {
+    let appends_to_forgotten = batch.entries.iter().any(|e| batch.forget.contains(&e.group));
+    if appends_to_forgotten { Err(StoreError::AppendToForgotten) } else { Ok(()) }
+}
+
 /// Checks `entries` (in order) against `view` and returns the indexes of
 /// those to write.
 ///

@@ -56,6 +56,9 @@ pub enum StoreError {
         /// The table (or file) holding the value.
         table: &'static str,
     },
+    /// A batch both appends to a group and forgets it; nothing was written.
+    #[error("a batch appends to a group it forgets")]
+    AppendToForgotten,
     /// A value decrypted but does not have the expected layout.
     #[error("the store is damaged: {what}")]
     Corrupt {

@@ -44,6 +44,21 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    fn forget(&mut self, g: &GroupId) {
+        let lo = (*g, PublicKey([0; 32]), 0);
+        let hi = (*g, PublicKey([0xff; 32]), u64::MAX);
+        let gone: Vec<Position> = self.entries.range(lo..=hi).map(|(p, _)| *p).collect();
+        for p in gone {
+            if let Some(e) = self.entries.remove(&p) {
+                self.ids.remove(&e.id);
+            }
+        }
+        self.tails.retain(|(group, _), _| group != g);
+        self.state.retain(|(group, _), _| group != g);
+    }
+}
+
 impl ChainView for MemoryStore {
     fn tail_of(&self, g: &GroupId, a: &PublicKey) -> Result<Option<(u64, EntryId)>, StoreError> {
         Ok(self.tails.get(&(*g, *a)).copied())
@@ -59,7 +74,11 @@ impl ChainView for MemoryStore {
 impl Store for MemoryStore {
     fn commit(&mut self, batch: Batch) -> Result<CommitReceipt, StoreError> {
         // Everything that can fail is checked before anything is changed.
+        super::check::check_forget(&batch)?;
         let plan = plan_appends(self, &batch.entries)?;
+        for g in &batch.forget {
+            self.forget(g);
+        }
         let mut receipt = CommitReceipt::default();
         let mut entries: Vec<Option<StoredEntry>> = batch.entries.into_iter().map(Some).collect();
         for i in plan {

@@ -118,6 +118,10 @@ impl RedbStore {
             // An error returns early and drops `txn` uncommitted: redb aborts
             // it, so nothing of the batch is written.
             let mut w = Writer::open(ctx, &txn)?;
+            super::check::check_forget(batch)?;
+            for g in &batch.forget {
+                w.forget_group(g)?;
+            }
             for i in plan_appends(&w, &batch.entries)? {
                 let Some(e) = batch.entries.get(i) else { continue };
                 w.append(&mut self.rng, e)?;

@@ -218,6 +218,44 @@ pub(crate) fn secrets_put_get_erase(s: &mut dyn Store) {
     assert_eq!(s.secret(&l1).expect("get").map(|v| v.len()), Some(super::MAX_SECRET_LEN));
 }
 
+/// Forgetting a group deletes its entries, ids, tails and state, and
+/// nothing of another group nor the outbox; a batch that also appends to
+/// the group is refused whole; the group can be written afresh after.
+pub(crate) fn forget_group_deletes_one_group(s: &mut dyn Store) {
+    let mut b = Batch::new().push_outbox(G1, b"leave".to_vec());
+    for (g, a) in [(G1, A), (G1, B), (G2, A)] {
+        b = b.append(entry(g, a, 0)).append(entry(g, a, 1));
+    }
+    s.commit(b.put_state(G1, b"k".to_vec(), b"v1".to_vec()).put_state(
+        G2,
+        b"k".to_vec(),
+        b"v2".to_vec(),
+    ))
+    .expect("commit");
+    let before = snapshot(s);
+    let refused = s.commit(Batch::new().forget_group(G1).append(entry(G1, A, 2)));
+    assert!(matches!(refused, Err(StoreError::AppendToForgotten)), "{refused:?}");
+    assert_eq!(snapshot(s), before, "a refused batch changed the store");
+
+    let kept_id = entry(G2, A, 1).id;
+    s.commit(Batch::new().forget_group(G1).put_state(G2, b"k".to_vec(), b"v3".to_vec()))
+        .expect("forget");
+    for a in [A, B] {
+        assert_eq!(s.tail(&G1, &a).expect("tail"), None);
+        assert!(s.range(&G1, &a, 0..=u64::MAX).expect("range").is_empty());
+        assert_eq!(s.entry(&entry(G1, a, 0).id).expect("entry"), None, "the id index kept it");
+    }
+    assert!(s.version_vector(&G1).expect("vv").is_empty());
+    assert_eq!(s.state(&G1, b"k").expect("state"), None);
+    assert_eq!(s.state(&G2, b"k").expect("state"), Some(b"v3".to_vec()));
+    assert_eq!(s.range(&G2, &A, 0..=u64::MAX).expect("range").len(), 2);
+    assert!(s.entry(&kept_id).expect("entry").is_some());
+    assert_eq!(s.outbox().expect("outbox").len(), 1, "the leave on its way was dropped");
+    // The same entries can be stored again (a member who rejoins).
+    s.commit(Batch::new().append(entry(G1, A, 0))).expect("written afresh");
+    assert_eq!(s.tail(&G1, &A).expect("tail"), Some((0, entry(G1, A, 0).id)));
+}
+
 /// Expands to one `#[test]` per suite case; `$make` yields `(store, guard)`.
 macro_rules! store_suite {
     ($make:expr) => {
@@ -230,7 +268,8 @@ macro_rules! store_suite {
             reappend_is_noop,
             conflict_is_refused,
             duplicate_id_is_refused,
-            secrets_put_get_erase
+            secrets_put_get_erase,
+            forget_group_deletes_one_group
         );
     };
     (@cases $make:expr; $($case:ident),*) => {

@@ -46,7 +46,8 @@ impl Core {
         if self.restored {
             return Vec::new();
         }
-        let groups: Vec<GroupId> = self.replicas.keys().copied().collect();
+        let groups: Vec<GroupId> =
+            self.replicas.keys().filter(|g| !self.has_left(g)).copied().collect();
         groups
             .into_iter()
             .filter(|g| {

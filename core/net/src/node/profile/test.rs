@@ -171,3 +171,47 @@ fn a_relay_batch_is_taken_in_and_stores_each_mailboxs_last_cursor() {
     let core = reopen_after(core, dir.path());
     assert_eq!((core.cursor(&group, relay, &m1), core.cursor(&group, relay, &m2)), (7, 3));
 }
+
+/// Leaving with the history deleted removes the group's entries, state and
+/// key slots from the store in the commit that records the leave, keeps
+/// the leave message in the outbox, and survives a restart; writing to the
+/// group afterwards is refused. Leaving keeping the history keeps the
+/// entries and only the role keys.
+#[test]
+fn leaving_deletes_or_keeps_the_history_and_erases_the_keys() {
+    for keep_history in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rules = templates::organizer_member_observer();
+        let mut core = create(dir.path());
+        let relays = vec!["127.0.0.1:9".to_string()];
+        let (group, queued) = core.create_group("bastion", &rules, relays, 1000).expect("group");
+        core.write(group, chat("history"), 1001).expect("write");
+        let slots: Vec<_> = (core.replica(&group).expect("r").keys().ring().held().into_iter())
+            .map(|(r, _)| r)
+            .collect();
+        let delivered: Vec<u64> = queued.iter().map(|q| q.outbox_id).collect();
+        core.delivered(&delivered).expect("delivered");
+
+        let leaving = core.leave(group, keep_history, 1002).expect("leave");
+        assert!(leaving.message.is_some() && leaving.queued.len() == 1);
+        assert!(matches!(core.write(group, chat("after"), 1003), Err(NodeError::Left)));
+        let store = core.profile.store();
+        assert_eq!(store.version_vector(&group.0).expect("vv").is_empty(), !keep_history);
+        for r in &slots {
+            let label = cairn_proto::group::key_secret_label(&group, r);
+            let kept = keep_history && matches!(r, cairn_proto::epoch::KeyRef::Role(..));
+            assert_eq!(store.secret(&label).expect("secret").is_some(), kept, "{r:?}");
+        }
+        drop(core);
+
+        let core = reopen(dir.path());
+        assert!(core.has_left(&group));
+        assert_eq!(core.replica(&group).is_ok(), keep_history);
+        assert_eq!(core.relay_groups(), [group], "the leave still has to be posted");
+        assert!(core.outbox_holds(&group).expect("outbox"));
+        if keep_history {
+            let r = core.replica(&group).expect("kept");
+            assert!(r.fold().chat().iter().any(|(_, _, c)| c.text == "history"));
+        }
+    }
+}

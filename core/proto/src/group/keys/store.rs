@@ -68,8 +68,9 @@ struct Fences {
     fenced: BTreeSet<MessageId>,
 }
 
-/// The secrets-file label of one key-ring secret.
-pub(crate) fn label(group: &GroupId, r: &KeyRef) -> SecretLabel {
+/// The secrets-file label of one key-ring secret (public so that tests
+/// outside this crate can check a slot was erased).
+pub fn label(group: &GroupId, r: &KeyRef) -> SecretLabel {
     let material = [&group.0[..], &encode(r)].concat();
     *derive_key(context::KEY_SECRET_LABEL, &material)
 }

@@ -242,6 +242,42 @@ impl<'c, 't> Writer<'c, 't> {
         Self::put(&mut self.state, self.ctx, rng, (STATE_NAME, &k, value))
     }
 
+    /// Deletes every entry (with its id index), tail and state value of
+    /// group `g`. Every `tails`, `state` and `entries` key of a group
+    /// starts with its prefix, so each is one range; the id index is keyed
+    /// by entry id, so it is found through the entries.
+    pub(super) fn forget_group(&mut self, g: &GroupId) -> Result<(), StoreError> {
+        let ctx = self.ctx;
+        let prefix = ctx.keys.group_prefix(g);
+        let (lo, hi) = ([&prefix[..], &[0u8; 24]].concat(), [&prefix[..], &[0xffu8; 24]].concat());
+        let mut ids = Vec::new();
+        let mut positions = Vec::new();
+        for item in self.entries.range(&lo[..]..=&hi[..]).map_err(ctx.err("scanning entries"))? {
+            let (k, v) = item.map_err(ctx.err("scanning entries"))?;
+            let e = decode_entry(&ctx.keys.open(ENTRIES_NAME, k.value(), v.value())?)?;
+            ids.push(ctx.keys.id_key(&e.id));
+            positions.push(k.value().to_vec());
+        }
+        for p in &positions {
+            self.entries.remove(&p[..]).map_err(ctx.err("deleting an entry"))?;
+        }
+        for id in &ids {
+            self.ids.remove(&id[..]).map_err(ctx.err("deleting an id"))?;
+        }
+        for table in [&mut self.tails, &mut self.state] {
+            let keys: Vec<Vec<u8>> = table
+                .range(&lo[..]..=&hi[..])
+                .map_err(ctx.err("scanning a group"))?
+                .map(|item| item.map(|(k, _)| k.value().to_vec()))
+                .collect::<Result<_, _>>()
+                .map_err(ctx.err("scanning a group"))?;
+            for k in keys {
+                table.remove(&k[..]).map_err(ctx.err("deleting a group's value"))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Removes an outbox item (no-op if absent).
     pub(super) fn remove_outbox(&mut self, id: u64) -> Result<(), StoreError> {
         let key = id.to_be_bytes();
