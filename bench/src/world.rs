@@ -215,7 +215,7 @@ impl World {
             let mut posted = false;
             for who in 0..self.people.len() {
                 self.read_wire(who);
-                let bodies = self.people[who].replica.key_actions(&mut self.rng, &[]);
+                let bodies = self.people[who].replica.key_actions(&mut self.rng, &[], NOW);
                 for body in bodies {
                     self.write(who, body);
                     posted = true;

@@ -360,6 +360,54 @@ async fn a_restored_identity_comes_back_from_a_peer_with_every_relay_stopped() {
     restored.act(Action::ConfirmRestored).expect("confirm");
 }
 
+/// A profile restored from its recovery string holds no key of any epoch
+/// (`keys.md`, "Stranded members"): once it may sign, it asks for the
+/// current epoch through its peers, the only other member re-wraps it at
+/// once and pushes it to its onion service, and within a minute it reads
+/// and writes through the relay again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_restored_with_no_keys_asks_and_is_let_back_in_within_a_minute() {
+    use cairn_net::node::restore_profile;
+    use cairn_net::proto::identity::{KdfParams, parse_recovery, recovery_string};
+    let root = tempfile::tempdir().expect("tempdir");
+    let relay = RelayProc::start(&root.path().join("relay"), true, false, "").expect("relay");
+    let (a, b) = (started(root.path(), "alice").await, started(root.path(), "bob").await);
+    let rules = templates::organizer_member_observer();
+    let g = found(&a, "g", &rules, vec![relay.tcp.clone().expect("tcp")]).expect("group");
+    admit(&a, &b, g, "bob").await;
+    say(&b, g, "before the laptop was lost").expect("chat");
+    eventually("alice has it", WAIT, || chat(&a, &g).len() == 1).await.expect("delivered");
+    let words = recovery_string(b.identity().seed());
+    b.shutdown();
+    drop(b);
+
+    let seed = parse_recovery(&words).expect("recovery string");
+    let dir = root.path().join("bob-restored");
+    drop(restore_profile(&dir, seed, PASS, KdfParams::MIN).expect("restore"));
+    let restored = cairn_tests::nodes::open(&dir, loopback(root.path())).await.expect("open");
+    restored.start().await;
+    let groups = restored.recover_from(&a.identity().onion_key().public()).await.expect("recover");
+    assert_eq!(groups, vec![g]);
+    let epoch = a.state(&g).expect("state").epoch.id;
+    let holds = |n: &Node| n.with_replica(&g, |r| r.keys().ring().epoch_secret(&epoch).is_some());
+    assert!(!holds(&restored).expect("replica"), "a restored profile holds no group key");
+    restored.act(Action::ConfirmRestored).expect("confirm");
+
+    eventually("bob is let back in", Duration::from_secs(60), || holds(&restored).unwrap_or(false))
+        .await
+        .expect("re-wrapped within a minute");
+    say(&a, g, "welcome back").expect("chat");
+    eventually("bob reads through the relay", WAIT, || {
+        chat(&restored, &g).contains(&"welcome back".into())
+    })
+    .await
+    .expect("reads again");
+    say(&restored, g, "thanks").expect("bob writes");
+    eventually("alice reads bob", WAIT, || chat(&a, &g).contains(&"thanks".into()))
+        .await
+        .expect("writes again");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_superseded_epoch_key_is_erased_after_its_grace_period_and_stays_erased() {
     let root = tempfile::tempdir().expect("tempdir");

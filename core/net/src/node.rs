@@ -60,6 +60,7 @@ pub mod peers;
 pub mod profile;
 pub mod registry;
 pub mod relays;
+mod stranded;
 
 pub use action::{Action, Done};
 pub use event::{NodeEvent, SecurityWarning};

@@ -34,8 +34,8 @@ pub use authorize::{Refusal, authorize, capability};
 pub use evidence::{Evidence, Exhibit};
 pub use fold::{Change, Fold, SNAPSHOT_EVERY, Verdict};
 pub use keys::{
-    KeyError, KeyEvent, KeyStoreError, MemberKeys, content_binding, designated_holder, key_holder,
-    key_secret_label, rotator, task_binding,
+    KeyError, KeyEvent, KeyStoreError, MemberKeys, REQUEST_AGAIN_SECS, content_binding,
+    designated_holder, key_holder, key_secret_label, rotator, task_binding,
 };
 pub use rules::{ChangeError, Power, Recovery, Role, Rules, RulesError, TomlError};
 pub use schedule::{KeyDuty, Purpose, RekeySchedule, key_duty, rotation_order};

@@ -16,7 +16,7 @@ use rand_core::CryptoRng;
 
 use crate::chain::{ChainError, ChainEvent, ChainState, Entry, Verified};
 use crate::crypto::{PublicKey, SigningKey};
-use crate::epoch::{Erased, KeyPackage};
+use crate::epoch::{Erased, KeyPackage, KeyRef};
 use crate::group::{Change, Fold, GroupState, KeyEvent, KeyStoreError, MemberKeys, Rules};
 use crate::identity::Identity;
 use crate::store::{Batch, CommitReceipt, Store, StoreError, StoredEntry};
@@ -549,16 +549,58 @@ impl Replica {
             // The message is taken in here unverified (`Entry::own`).
             return Err(ReplicaError::NotMyKey);
         }
-        let epoch = self.epoch();
-        if self.keys.ring().epoch_secret(&epoch).is_none() {
-            return Err(ReplicaError::NoEpochKey);
-        }
+        let epoch = self.write_epoch(&body)?;
         let message = self.draft_in(epoch, body, now);
         if let Some(state) = self.fold.state() {
             crate::group::authorize(state, &message)
                 .map_err(|r| ReplicaError::Refused(r.to_string()))?;
         }
         self.take_in_own(rng, message.sign(key), epoch, now)
+    }
+
+    /// The epoch a body is written in: the current one, except for a
+    /// re-wrap, written in the epoch its request came in (the requester
+    /// holds that one, and reads it from the relays). A member who holds
+    /// no secret of the current epoch may still ask for it (`KeyRequest`): in the newest
+    /// epoch it holds that no former member knows, whose mailbox the others
+    /// still follow for the grace period, or, holding none, bound to the
+    /// current epoch and sealed for no relay (it reaches the others through
+    /// peers only).
+    fn write_epoch(&self, body: &Body) -> Result<EpochId, ReplicaError> {
+        let current = self.epoch();
+        let ring = self.keys.ring();
+        if let Body::EpochRewrap(rw) = body
+            && let Some(epoch) = self.keys.reply_epoch(rw)
+            && self.unknown_to_former_members(&epoch)
+        {
+            return Ok(epoch);
+        }
+        if ring.epoch_secret(&current).is_some() {
+            return Ok(current);
+        }
+        if !matches!(body, Body::KeyRequest(_)) {
+            return Err(ReplicaError::NoEpochKey);
+        }
+        let newest = (ring.held().into_iter())
+            .filter_map(|(r, superseded)| match r {
+                KeyRef::Epoch(e) => Some((superseded.unwrap_or(u64::MAX), e)),
+                _ => None,
+            })
+            .filter(|(_, e)| self.unknown_to_former_members(e))
+            .max();
+        Ok(newest.map_or(current, |(_, e)| e))
+    }
+
+    /// Whether no one who left or was removed (in this member's view) can
+    /// hold epoch `e`'s secret: every departure is in the causal past of
+    /// the message that made `e`, whose rekey therefore wrapped to none of
+    /// them. Only such an older epoch may carry a message written now: a
+    /// former member must not read it.
+    fn unknown_to_former_members(&self, e: &EpochId) -> bool {
+        let Some(state) = self.fold.state() else { return false };
+        let made = MessageId(e.0);
+        self.fold.holds(&made)
+            && state.former.values().all(|f| self.fold.in_causal_past(&f.gone_by, &made))
     }
 
     /// A draft of this member's next message (for content bound to its
@@ -585,8 +627,13 @@ impl Replica {
             // A secret the ring took in without an epoch change.
             self.refresh_mailboxes();
         }
-        let keys = self.epoch_keys.get(&epoch).ok_or(ReplicaError::NoEpochKey)?;
-        let envelopes = seal_message(rng, keys, &signed)?;
+        // Only a key request is written in an epoch this member holds no
+        // secret of (`write_epoch`): it goes to peers, sealed for no relay.
+        let envelopes = match self.epoch_keys.get(&epoch) {
+            Some(keys) => seal_message(rng, keys, &signed)?,
+            None if matches!(signed.message.body, Body::KeyRequest(_)) => Vec::new(),
+            None => return Err(ReplicaError::NoEpochKey),
+        };
         let bytes = signed.encode();
         let id = signed.id();
         let entry = Entry::from_signed(signed).own()?;
@@ -600,6 +647,7 @@ impl Replica {
         &mut self,
         rng: &mut (impl CryptoRng + ?Sized),
         events: &[KeyEvent],
+        now: u64,
     ) -> Vec<Body> {
         let Some(state) = self.fold.state().cloned() else { return Vec::new() };
         if !state.members.contains_key(&self.me) {
@@ -609,8 +657,41 @@ impl Replica {
         let used = events.iter().any(|e| {
             matches!(e, KeyEvent::KeyPackageUsed { .. } | KeyEvent::RekeyDoesNotOpen { .. })
         });
+        // Holding no secret of the current epoch, a member can write only a
+        // request for it, which carries a fresh key package of its own.
+        if let Some(epoch) = self.keys.request_due(&state, now) {
+            bodies.push(self.keys.key_request(rng, epoch, now));
+            return bodies;
+        }
+        if self.keys.stranded(&state).is_some() {
+            return bodies;
+        }
         if used {
             bodies.push(self.keys.new_key_package(rng));
+        }
+        // A stranded member admitted before the current epoch began gets
+        // it re-wrapped; one admitted after (its admission's rekey was not
+        // adopted) gets a new epoch instead, or it would read what was
+        // said before it came (`keys.md`, "Stranded members").
+        let entitled = |who: &PublicKey| {
+            let made = MessageId(state.epoch.id.0);
+            state.members.get(who).is_some_and(|m| self.fold.in_causal_past(&m.since.1, &made))
+        };
+        let rewrap_to: Vec<PublicKey> =
+            self.keys.rewraps_due(&state, now).into_iter().filter(|w| entitled(w)).collect();
+        let rekey_for: Vec<PublicKey> =
+            self.keys.rekeys_due(&state, now).into_iter().filter(|w| !entitled(w)).collect();
+        if !rewrap_to.is_empty()
+            && let Ok(body) = self.keys.rewrap(rng, &state, &rewrap_to)
+        {
+            bodies.push(body);
+        }
+        if !rekey_for.is_empty()
+            && let Ok((rekey, _)) = self.keys.build_rekey(rng, &state, None, &[])
+        {
+            self.keys.drop_requests(&rekey_for);
+            bodies.push(Body::Rekey(rekey));
+            return bodies;
         }
         bodies.extend(self.keys.take_due_grants(rng, &state));
         // A role key a revoked member knows is replaced in the next epoch:
@@ -683,6 +764,13 @@ impl Replica {
         let erased = self.keys.erase_on_leave(keep_role_keys);
         self.refresh_mailboxes();
         erased
+    }
+
+    /// Loses every key-package secret (tests: a member whose secret is
+    /// gone, so that the next rekey does not open for it).
+    #[cfg(test)]
+    pub(crate) fn forget_key_packages_for_test(&mut self) {
+        self.keys.lose_key_packages();
     }
 
     /// Persists what changed: the keys first (so a crash between the two

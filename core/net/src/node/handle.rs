@@ -399,6 +399,7 @@ impl Node {
     /// Posts the rekeys that are due: a scheduled rotation, or the healing
     /// of an epoch a former member still knows (`node.md`, "Key duty").
     pub fn rekey_when_due(&self) {
+        self.stranded_duties();
         let schedule = &self.inner.rekey_schedule;
         let due = self.core().due_rekeys(now(), schedule);
         for group in due {

@@ -269,7 +269,7 @@ impl Node {
         Ok(PeerConn::initiate(stream, self.identity(), target).await?)
     }
 
-    async fn resync_with(
+    pub(crate) async fn resync_with(
         &self,
         group: GroupId,
         member: PublicKey,

@@ -58,6 +58,9 @@ pub struct Core {
     stale: BTreeSet<GroupId>,
     /// When this node first saw each group's epoch, for the key duty.
     epoch_times: duty::EpochTimes,
+    /// Per group, when a stranded member last pulled from its peers
+    /// (`stranded.rs`).
+    stranded_pulls: BTreeMap<GroupId, u64>,
     /// Outbox item → relays that stored it (in memory: after a restart
     /// every relay is asked again, and storing twice is harmless).
     acks: BTreeMap<u64, BTreeSet<String>>,
@@ -118,6 +121,7 @@ impl Core {
             caught_up,
             stale,
             epoch_times,
+            stranded_pulls: BTreeMap::new(),
             acks,
             pending,
             left,
@@ -326,7 +330,7 @@ impl Core {
         let key = self.profile.identity().signing_key().clone();
         for _ in 0..MAX_KEY_ROUNDS {
             let replica = self.replica_mut(&group)?;
-            let bodies = replica.key_actions(&mut os_rng(), &events);
+            let bodies = replica.key_actions(&mut os_rng(), &events, now);
             if bodies.is_empty() {
                 break;
             }
@@ -398,7 +402,9 @@ impl Core {
         written: Vec<Written>,
         mut batch: Batch,
     ) -> Result<Vec<Queued>, NodeError> {
-        for w in &written {
+        // A key request written in no epoch this member holds has no
+        // envelope: it goes to peers only (`keys.md`, "Stranded members").
+        for w in written.iter().filter(|w| !w.envelopes.is_empty()) {
             let payload = OutboxPayload {
                 group,
                 message: w.id,
@@ -418,10 +424,12 @@ impl Core {
                 return Err(e.into());
             }
         };
-        for (w, id) in written.iter().zip(&receipt.outbox_ids) {
+        let sealed = written.into_iter().filter(|w| !w.envelopes.is_empty());
+        let sealed: Vec<Written> = sealed.collect();
+        for (w, id) in sealed.iter().zip(&receipt.outbox_ids) {
             self.pending.insert(*id, Some(w.id));
         }
-        Ok(written
+        Ok(sealed
             .into_iter()
             .zip(receipt.outbox_ids)
             .map(|(w, outbox_id)| Queued {
@@ -565,5 +573,9 @@ fn decode_outbox(payload: &[u8]) -> Result<OutboxPayload, NodeError> {
 
 mod duty;
 mod leave;
+mod stranded;
+
+pub use leave::Leaving;
+pub use stranded::{KeyDutyWrites, STRANDED_PULL_SECS};
 #[cfg(test)]
 mod test;

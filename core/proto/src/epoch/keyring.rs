@@ -304,6 +304,12 @@ impl KeyRing {
         erased
     }
 
+    /// Loses every key-package secret (tests: a member whose secret is gone).
+    #[cfg(test)]
+    pub(crate) fn lose_key_packages(&mut self) {
+        self.key_packages.clear();
+    }
+
     /// The canonical encoding (postcard, version 1), in a zeroizing buffer,
     /// for the node to store sealed.
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {

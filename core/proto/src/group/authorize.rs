@@ -94,6 +94,14 @@ pub enum Refusal {
     /// The rekey wraps the secret to a key package of a non-member.
     #[error("rekey wraps the epoch secret for non-member {0:?}")]
     WrapsForNonMember(PublicKey),
+    /// An epoch re-wrap to a member admitted after the epoch began (the
+    /// admission's rekey did not make it): a new epoch must let it in.
+    #[error("epoch re-wrap to {0:?}, admitted after the epoch began")]
+    RewrapPredatesAdmission(PublicKey),
+    /// An epoch re-wrap whose `replaces` or confirmation is not that of the
+    /// rekey that made the epoch it names.
+    #[error("epoch re-wrap does not match the rekey that made the epoch")]
+    RewrapMismatch,
     /// The rekey leaves out a member who stays and whose key package was in
     /// its causal past: that member would be locked out of the epoch.
     #[error("rekey leaves out member {0:?}")]
@@ -156,6 +164,8 @@ impl Refusal {
             Refusal::StaleEpoch => "stale-epoch",
             Refusal::WrapsForNonMember(_) => "wraps-for-non-member",
             Refusal::MissesMember(_) => "misses-member",
+            Refusal::RewrapMismatch => "rewrap-mismatch",
+            Refusal::RewrapPredatesAdmission(_) => "rewrap-predates-admission",
             Refusal::BadKeyPackage => "bad-key-package",
             Refusal::GrantByNonHolder(_) => "grant-by-non-holder",
             Refusal::CutOff { .. } => "cut-off",
@@ -230,6 +240,16 @@ pub fn authorize(s: &GroupState, m: &UnsignedMessage) -> Verdict {
             }
         }
         Body::KeyPackage(kp) => kp.validate(&s.group).map_err(|_| Refusal::BadKeyPackage),
+        // A member says it holds no key of an epoch (`keys.md`, "Stranded
+        // members"); a removed member's request is refused above.
+        Body::KeyRequest(r) => r.key_package.validate(&s.group).map_err(|_| Refusal::BadKeyPackage),
+        // Any member who holds the current epoch may re-wrap it, to members
+        // only; the fold checks it is the epoch's own secret
+        // (`Fold::rewrap_in_context`).
+        Body::EpochRewrap(r) => {
+            rekey(s, &r.rekey, &BTreeSet::new())?;
+            if r.epoch == s.epoch.id { Ok(()) } else { Err(Refusal::StaleEpoch) }
+        }
         Body::RelayListChange(_) => need(&cap, Power::ChangeRelays),
         Body::RoleKeyGrant(g) => role_key_grant(s, &m.author, g),
         // Any member says where they can be reached.

@@ -80,11 +80,12 @@ impl Dag {
         match &m.body {
             Body::Genesis(_) => self.founder = Some(m.author),
             Body::MemberAdd(a) => self.admissions.entry(a.member).or_default().push(id),
-            Body::KeyPackage(kp) => {
-                self.first_key_package.entry(m.author).or_insert(id);
-                self.key_packages.entry(KeyPackageId::owned_by(&m.author, kp)).or_insert(id);
+            body => {
+                if let Some(kp) = body.announced_key_package() {
+                    self.first_key_package.entry(m.author).or_insert(id);
+                    self.key_packages.entry(KeyPackageId::owned_by(&m.author, kp)).or_insert(id);
+                }
             }
-            _ => {}
         }
     }
 

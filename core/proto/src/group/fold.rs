@@ -259,6 +259,12 @@ impl Fold {
         self.dag.clock_bytes()
     }
 
+    /// Whether held message `x` is in the causal past of held message `y`
+    /// (or is `y`).
+    pub fn in_causal_past(&self, x: &MessageId, y: &MessageId) -> bool {
+        x == y || self.dag.in_past(x, y)
+    }
+
     /// Whether the fold holds message `id` (a message whose author was
     /// never admitted in its causal past is not held at all).
     pub fn holds(&self, id: &MessageId) -> bool {
@@ -743,10 +749,17 @@ impl Fold {
         if let Body::Rekey(r) = &m.body {
             self.rekey_in_context(s, id, m, r)?;
         }
+        if let Body::EpochRewrap(r) = &m.body {
+            self.rewrap_in_context(s, id, r)?;
+        }
         for (rid, rm) in self.cutters(&id, m, universe) {
             let mut cut = s.clone();
             cut.apply(rid, rm);
-            if let Err(e) = authorize(&cut, m) {
+            let mut legal = authorize(&cut, m);
+            if let (Ok(()), Body::EpochRewrap(r)) = (&legal, &m.body) {
+                legal = self.rewrap_in_context(&cut, id, r);
+            }
+            if let Err(e) = legal {
                 return Err(Refusal::CutOff { by: rid, because: Box::new(e) });
             }
         }
@@ -1034,6 +1047,46 @@ impl Fold {
             return Err(Refusal::StaleEpoch);
         }
         Ok(self.settled_by(&id, &current, &self.view_voters(&id, &parties), None).then_some(true))
+    }
+
+    /// An epoch re-wrap (`keys.md`, "Stranded members") delivers the
+    /// secret of the epoch it names and nothing else: its `replaces` and
+    /// confirmation are those of the rekey that made that epoch (the
+    /// confirmation binds the secret), and no wrap is for a non-member,
+    /// whose package is known from the state or, as for rekeys, from any
+    /// announcement in the re-wrap's causal past.
+    fn rewrap_in_context(
+        &self,
+        s: &GroupState,
+        id: MessageId,
+        rw: &crate::wire::EpochRewrap,
+    ) -> Result<(), Refusal> {
+        let made_by = self.message(&MessageId(rw.epoch.0)).and_then(|(_, em)| match &em.body {
+            Body::Rekey(r) => Some(r),
+            _ => carried_rekey(em).map(|(r, _)| r),
+        });
+        let same = made_by.is_some_and(|r| {
+            r.replaces == rw.rekey.replaces && r.confirmation == rw.rekey.confirmation
+        });
+        if !same {
+            return Err(Refusal::RewrapMismatch);
+        }
+        let made = MessageId(rw.epoch.0);
+        for kp in rw.rekey.recipients() {
+            let owner =
+                s.key_packages.get(kp).copied().or_else(|| self.dag.key_package_owner(kp, &id));
+            let Some(owner) = owner else { continue };
+            let Some(member) = s.members.get(&owner) else {
+                return Err(Refusal::WrapsForNonMember(owner));
+            };
+            // An epoch begun before the member's (latest) admission carried
+            // what was said without it: a new epoch lets it in, not this.
+            let admitted = member.since.1;
+            if admitted != made && !self.dag.in_past(&admitted, &made) {
+                return Err(Refusal::RewrapPredatesAdmission(owner));
+            }
+        }
+        Ok(())
     }
 
     fn suspended(&self, m: &UnsignedMessage) -> bool {

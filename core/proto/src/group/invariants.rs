@@ -396,6 +396,8 @@ pub(super) fn kind(b: &Body) -> String {
         Body::RuleChange(_) => "RuleChange".into(),
         Body::Rekey(_) => "Rekey".into(),
         Body::KeyPackage(_) => "KeyPackage".into(),
+        Body::EpochRewrap(_) => "EpochRewrap".into(),
+        Body::KeyRequest(_) => "KeyRequest".into(),
         Body::Genesis(_) => "Genesis".into(),
         Body::Chat(_) => "Chat".into(),
         other => format!("{other:?}").chars().take(24).collect(),
@@ -577,6 +579,7 @@ pub(super) fn key_confinement(fold: &Fold, h: &History) -> Result<(), Violation>
     let creator = h.get(&MessageId(s.epoch.id.0));
     let rk = creator.and_then(|c| rekey_of(&c.msg.body));
     let owners = package_owners(h);
+    rewraps_confined(fold, h, &owners)?;
     let wraps_to =
         |k: &PublicKey| rk.is_some_and(|r| r.recipients().any(|to| owners.get(to) == Some(k)));
     for w in h.iter().filter(|w| applied(fold, &w.id)) {
@@ -607,7 +610,7 @@ pub(super) fn key_confinement(fold: &Fold, h: &History) -> Result<(), Violation>
         }
         let announced = h.iter().any(|k| {
             k.msg.author == *member
-                && matches!(k.msg.body, Body::KeyPackage(_))
+                && k.msg.body.announced_key_package().is_some()
                 && h.in_past(&k.id, &c.id)
         });
         if announced && !wraps_to(member) {
@@ -626,11 +629,63 @@ pub(super) fn key_confinement(fold: &Fold, h: &History) -> Result<(), Violation>
 /// from the fold's state, which forgets a package that was cut off.
 fn package_owners(h: &History) -> BTreeMap<KeyPackageId, PublicKey> {
     h.iter()
-        .filter_map(|w| match &w.msg.body {
-            Body::KeyPackage(kp) => Some((KeyPackageId::owned_by(&w.msg.author, kp), w.msg.author)),
-            _ => None,
+        .filter_map(|w| {
+            let kp = w.msg.body.announced_key_package()?;
+            Some((KeyPackageId::owned_by(&w.msg.author, kp), w.msg.author))
         })
         .collect()
+}
+
+/// An applied epoch re-wrap goes only to members admitted at or before
+/// the epoch began and not removed since (where the epoch or the re-wrap
+/// could see the removal): nobody reads, through a re-wrap, what was said
+/// before it was admitted or after it was removed (`keys.md`, "Stranded
+/// members").
+fn rewraps_confined(
+    fold: &Fold,
+    h: &History,
+    owners: &BTreeMap<KeyPackageId, PublicKey>,
+) -> Result<(), Violation> {
+    let removals: Vec<(&Written, PublicKey)> = (h.iter().filter(|w| applied(fold, &w.id)))
+        .filter_map(|w| match &w.msg.body {
+            Body::MemberRemove(r) => Some((w, r.member)),
+            Body::Leave => Some((w, w.msg.author)),
+            _ => None,
+        })
+        .collect();
+    let before = |a: &MessageId, b: &MessageId| a == b || h.in_past(a, b);
+    for w in h.iter().filter(|w| applied(fold, &w.id)) {
+        let Body::EpochRewrap(rw) = &w.msg.body else { continue };
+        let made = MessageId(rw.epoch.0);
+        for x in rw.rekey.recipients().filter_map(|k| owners.get(k)) {
+            // Entitled: admitted (or founded) at or before the epoch began,
+            // and not removed since that admission where the epoch or the
+            // re-wrap could see it.
+            let admissions =
+                h.iter().filter(|a| applied(fold, &a.id)).filter(|a| match &a.msg.body {
+                    Body::MemberAdd(add) => add.member == *x,
+                    Body::Genesis(_) => a.msg.author == *x,
+                    _ => false,
+                });
+            let entitled = admissions.filter(|a| before(&a.id, &made)).any(|a| {
+                !removals.iter().filter(|(_, who)| who == x).any(|(r, _)| {
+                    h.in_past(&a.id, &r.id) && (before(&r.id, &made) || h.in_past(&r.id, &w.id))
+                })
+            });
+            if !entitled {
+                return Err(Violation::new(
+                    Invariant::KeyConfinement,
+                    format!(
+                        "{} re-wraps epoch {} to {}, not a member when it began or removed since",
+                        describe(h, &w.id),
+                        crate::hex::short(&rw.epoch.0, 6),
+                        who(x)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- cost

@@ -29,9 +29,13 @@ use crate::epoch::{
     EpochSecret, Erased, KeyPackage, KeyPackageId, KeyRef, KeyRing, Rekey, RekeyError, RoleKey,
     RoleKeyGrant, SealError, SealedContent,
 };
-use crate::wire::{Body, DecodeError, EpochId, GroupId, MessageId, Sealed, UnsignedMessage};
+use crate::wire::{
+    Body, DecodeError, EpochId, EpochRewrap, GroupId, KeyRequest, MessageId, Sealed,
+    UnsignedMessage,
+};
 
 mod store;
+mod stranded;
 
 pub use store::label as key_secret_label;
 
@@ -143,6 +147,10 @@ pub enum KeyError {
         /// The epoch.
         epoch: EpochId,
     },
+    /// This member holds no secret of `epoch` (or it has no rekey to
+    /// re-wrap: the first epoch).
+    #[error("no secret of epoch {0:?} to re-wrap")]
+    NoEpochSecret(EpochId),
     /// Sealing or opening role-sealed content failed.
     #[error("sealed content: {0}")]
     Seal(#[from] SealError),
@@ -213,7 +221,31 @@ pub struct MemberKeys {
     /// changed verdict does not fence again (fresh keys drawn since then are
     /// not known to the revoked member).
     fenced: BTreeSet<MessageId>,
+    /// Members who asked for the current epoch's secret ([`KeyRequest`]),
+    /// until a re-wrap to them is applied or the epoch moves on. Not
+    /// persisted: a member still stranded asks again.
+    requests: BTreeMap<PublicKey, Request>,
+    /// When this member last asked for an epoch it lacks (not persisted).
+    asked: Option<(EpochId, u64)>,
+    /// The epoch each re-wrap this member built is written in, by the key
+    /// package it is for: the one its request came in (not persisted).
+    replies: BTreeMap<KeyPackageId, EpochId>,
 }
+
+/// A member's request for the current epoch's secret, as this member saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Request {
+    epoch: EpochId,
+    package: KeyPackageId,
+    /// The epoch the request was written in: one the requester holds, so
+    /// the re-wrap written in it reaches it through the relays too.
+    reply_in: EpochId,
+    /// When this member first saw it (its local clock).
+    seen_at: u64,
+}
+
+/// How long a stranded member waits for a re-wrap before it asks again.
+pub const REQUEST_AGAIN_SECS: u64 = 120;
 
 impl core::fmt::Debug for MemberKeys {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -260,6 +292,9 @@ impl MemberKeys {
             exposed: BTreeSet::new(),
             provisional: BTreeSet::new(),
             fenced: BTreeSet::new(),
+            requests: BTreeMap::new(),
+            asked: None,
+            replies: BTreeMap::new(),
         }
     }
 
@@ -313,6 +348,11 @@ impl MemberKeys {
         if verdict.applied() && !self.handled.contains(&id) {
             match &m.body {
                 Body::KeyPackage(kp) => self.key_package(m, kp, now),
+                Body::KeyRequest(r) => {
+                    self.key_package(m, &r.key_package, now);
+                    self.requested(state, m, r, now);
+                }
+                Body::EpochRewrap(r) => self.rewrapped(rng, state, id, r, now, &mut events),
                 Body::RoleAssign(a) => self.owe(state, &a.role, a.member),
                 Body::MemberAdd(a) => a.roles.iter().for_each(|r| self.owe(state, r, a.member)),
                 Body::RoleKeyGrant(g) => self.grant(state, id, &m.author, g, &mut events),
@@ -482,7 +522,63 @@ impl MemberKeys {
         events: &mut Vec<KeyEvent>,
     ) {
         self.handled.insert(id);
-        let epoch = EpochId(id.0);
+        self.enter(rng, state, EpochId(id.0), rekey, now, events);
+    }
+
+    /// An applied request of another member for the current epoch's secret
+    /// (`keys.md`, "Stranded members"): if this member holds it, a re-wrap
+    /// is owed (by whoever's turn it is, [`MemberKeys::rewraps_due`]), and
+    /// the role keys of the current epoch are owed by their designated
+    /// holders as to a new holder.
+    fn requested(&mut self, state: &GroupState, m: &UnsignedMessage, r: &KeyRequest, now: u64) {
+        let Some(member) = state.members.get(&m.author) else { return };
+        if m.author == self.me
+            || r.epoch != state.epoch.id
+            || self.ring.epoch_secret(&r.epoch).is_none()
+        {
+            return;
+        }
+        let package = KeyPackageId::owned_by(&m.author, &r.key_package);
+        let seen_at = self.requests.get(&m.author).map_or(now, |q| q.seen_at.min(now));
+        let request = Request { epoch: r.epoch, package, reply_in: m.epoch, seen_at };
+        self.requests.insert(m.author, request);
+        for role in &member.roles {
+            self.owe(state, role, m.author);
+        }
+    }
+
+    /// An applied re-wrap: the requests it answers are no longer owed by
+    /// anyone, and if it is for this member, who lacks the epoch, it enters
+    /// the epoch as from the rekey that made it.
+    fn rewrapped(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        state: &GroupState,
+        id: MessageId,
+        rw: &EpochRewrap,
+        now: u64,
+        events: &mut Vec<KeyEvent>,
+    ) {
+        let to: BTreeSet<&KeyPackageId> = rw.rekey.recipients().collect();
+        self.requests.retain(|_, q| !(q.epoch == rw.epoch && to.contains(&q.package)));
+        let mine = to.iter().any(|k| self.ring.key_package(k).is_some());
+        if mine && self.ring.epoch_secret(&rw.epoch).is_none() {
+            self.handled.insert(id);
+            self.enter(rng, state, rw.epoch, &rw.rekey, now, events);
+        }
+    }
+
+    /// Opens `rekey` (the one that made `epoch`, or a re-wrap of it) and
+    /// moves into `epoch`: its secret, the roles ratcheted or replaced.
+    fn enter(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        state: &GroupState,
+        epoch: EpochId,
+        rekey: &Rekey,
+        now: u64,
+        events: &mut Vec<KeyEvent>,
+    ) {
         let Some(secret) = self.open_rekey(state, rekey, epoch, events) else { return };
         let held: Vec<String> = state.members.get(&self.me).map_or_else(Vec::new, |mb| {
             mb.roles.iter().filter(|r| self.ring.role_key(r, &epoch).is_none()).cloned().collect()
@@ -583,6 +679,7 @@ impl MemberKeys {
         for e in epochs.iter().filter(|e| **e != current) {
             self.ring.supersede_epoch(e, now);
         }
+        self.requests.retain(|who, q| q.epoch == current && state.members.contains_key(who));
         let Some(member) = state.members.get(&self.me) else {
             if !state.former.contains_key(&self.me) {
                 return; // not admitted yet: keep the key package for the inviter
@@ -814,6 +911,12 @@ impl MemberKeys {
 }
 
 impl MemberKeys {
+    /// Loses every key-package secret (tests).
+    #[cfg(test)]
+    pub(crate) fn lose_key_packages(&mut self) {
+        self.ring.lose_key_packages();
+    }
+
     /// The member left: erases every epoch secret and key-package secret,
     /// current ones included, the role keys unless `keep_role_keys` (they
     /// open only content already held: `keys.md`, "Leaving"), and every

@@ -215,6 +215,17 @@ impl World {
             .unwrap_or_else(|e| panic!("rekey: {e:?}"))
     }
 
+    /// A re-wrap of `s`'s current epoch to the packages of `to`: the
+    /// `replaces` and confirmation of the rekey that made it (the model
+    /// keeps no secrets; the fold cannot tell one secret from another).
+    fn rewrap(&self, h: &History, s: &GroupState, to: &[usize]) -> Option<Body> {
+        let made = h.get(&MessageId(s.epoch.id.0))?;
+        let original = super::invariants::rekey_of(&made.msg.body)?;
+        let mut rekey = self.rekey(original.replaces, to);
+        rekey.confirmation = original.confirmation;
+        Some(Body::EpochRewrap(crate::wire::EpochRewrap { epoch: s.epoch.id, rekey }))
+    }
+
     /// Actors who are members of `s` with a key package.
     fn with_packages(&self, s: &GroupState) -> Vec<usize> {
         (0..NAMES.len())
@@ -223,7 +234,7 @@ impl World {
     }
 
     /// Every body `author` might write in its view `s`, with a label.
-    fn bodies(&self, s: &GroupState, author: usize) -> Vec<(String, Body)> {
+    fn bodies(&self, h: &History, s: &GroupState, author: usize) -> Vec<(String, Body)> {
         let chat = Body::Chat(Chat { text: "hi".into(), reply_to: None });
         let mut out = vec![("Chat".to_string(), chat)];
         if author == P {
@@ -279,6 +290,9 @@ impl World {
         ));
         let all = self.with_packages(s);
         out.push(("Rekey".into(), Body::Rekey(self.rekey(s.epoch.id, &all))));
+        if let Some(rewrap) = self.rewrap(h, s, &all) {
+            out.push(("EpochRewrap(to every member in view)".into(), rewrap));
+        }
         let me = self.key(author);
         out.retain(|(_, b)| {
             let m = probe(me, b.clone());
@@ -490,7 +504,7 @@ pub(super) fn explore(world: &World, scope: &Scope) -> Report {
                     let past = super::invariants::refold(&st.h, &view, &BTreeMap::new());
                     let Some(s) = past.state() else { continue };
                     let backdated = chosen != heads(&st.h);
-                    for (label, body) in world.bodies(s, author) {
+                    for (label, body) in world.bodies(&st.h, s, author) {
                         if backdated
                             && matches!(body, Body::Chat(_))
                             && author != P

@@ -110,6 +110,44 @@ pub fn key_duty(
     KeyDuty { may_send: !exposed, exposed_to, rekey_at }
 }
 
+/// Seconds between members in a re-wrap order ([`rewrap_wait`]).
+pub const REWRAP_STEP_SECS: u64 = 10;
+/// The longest any member waits before it re-wraps the current epoch to a
+/// member who asked: anyone who holds it and is online answers within this
+/// (several may, late in the order; a duplicate re-wrap is harmless).
+pub const REWRAP_MAX_WAIT_SECS: u64 = 50;
+
+/// How long `me` waits, after it saw `requester` ask for the current epoch
+/// (`keys.md`, "Stranded members"), before it re-wraps it: its place in an
+/// order of the other members that is fresh for every epoch and requester,
+/// times [`REWRAP_STEP_SECS`], at most [`REWRAP_MAX_WAIT_SECS`]. `None` if
+/// `me` is not a member or is the requester.
+pub fn rewrap_wait(state: &GroupState, me: &PublicKey, requester: &PublicKey) -> Option<u64> {
+    let mut order: Vec<([u8; 32], &PublicKey)> = state
+        .members
+        .keys()
+        .filter(|m| *m != requester)
+        .map(|m| {
+            let input = [&state.epoch.id.0[..], &[2], &requester.0, &m.0].concat();
+            (blake3::derive_key(SCHEDULE_CONTEXT, &input), m)
+        })
+        .collect();
+    order.sort();
+    let place = order.iter().position(|(_, m)| *m == me)? as u64;
+    Some(place.saturating_mul(REWRAP_STEP_SECS).min(REWRAP_MAX_WAIT_SECS))
+}
+
+/// How long `me` waits, after it saw a request for the current epoch from
+/// a member admitted after that epoch began (a re-wrap would show it what
+/// was said before it came), before it posts a plain rekey that lets it in:
+/// its place among the members who may rotate ([`rotation_order`],
+/// scheduled), times [`REWRAP_STEP_SECS`], at most [`REWRAP_MAX_WAIT_SECS`].
+/// `None` if `me` may not rotate.
+pub fn rekey_for_request_wait(state: &GroupState, me: &PublicKey) -> Option<u64> {
+    let place = rotation_order(state, Purpose::Scheduled).iter().position(|m| m == me)? as u64;
+    Some(place.saturating_mul(REWRAP_STEP_SECS).min(REWRAP_MAX_WAIT_SECS))
+}
+
 fn may_rotate(state: &GroupState, member: &PublicKey) -> bool {
     capability(state, member).is_ok_and(|cap| cap.powers.contains(&Power::RotateKeys))
 }

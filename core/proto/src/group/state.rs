@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::rules::Rules;
 use crate::crypto::PublicKey;
 use crate::epoch::{KeyPackageId, RekeyCandidate, RekeyKind, rekey_precedence};
-use crate::wire::{Body, EpochId, GroupId, MessageId, UnsignedMessage, encode};
+use crate::wire::{Body, EpochId, GroupId, KeyRequest, MessageId, UnsignedMessage, encode};
 
 /// Context of the state hash (`BLAKE3-derive_key`).
 pub const STATE_HASH_CONTEXT: &str = "cairn 2026 group state v1";
@@ -189,7 +189,7 @@ impl GroupState {
             }
             Body::MemberRemove(r) => self.remove(&r.member, id),
             Body::Leave => self.remove(&m.author, id),
-            Body::KeyPackage(kp) => {
+            Body::KeyPackage(kp) | Body::KeyRequest(KeyRequest { key_package: kp, .. }) => {
                 let kid = KeyPackageId::owned_by(&m.author, kp);
                 self.key_packages.insert(kid, m.author);
                 if let Some(member) = self.members.get_mut(&m.author) {
@@ -211,6 +211,7 @@ impl GroupState {
             | Body::Chat(_)
             | Body::TaskComment(_)
             | Body::Rekey(_)
+            | Body::EpochRewrap(_)
             | Body::RoleKeyGrant(_) => {}
         }
     }

@@ -464,6 +464,7 @@ fn scenario_6_the_revoked_member_gets_the_new_epoch() {
 }
 
 mod soak;
+mod stranded;
 
 /// Pages merge the authors' chains in causal order: each page is the
 /// next stretch of one causal order, holds at most `limit` messages and at

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::MessageId;
+use super::{EpochId, MessageId};
 use crate::crypto::PublicKey;
 use crate::epoch::{KeyPackage, Rekey, RoleKeyGrant};
 
@@ -83,6 +83,37 @@ pub enum Body {
     /// (`protocol-spec/group.md`, "Names"). Self-chosen: it says nothing
     /// about who anyone is; keys do.
     Name(Name),
+    /// Index 20: the author, a member, holds no key of the epoch it names
+    /// (a missed rekey, a lost key-package secret, a profile restored from
+    /// the recovery string, a wrap that does not open) and hands over a
+    /// fresh key package for it (`protocol-spec/keys.md`, "Stranded
+    /// members"). The key package is announced as by index 15.
+    KeyRequest(KeyRequest),
+    /// Index 21: the secret of the current epoch again, wrapped to the key
+    /// packages of members who asked for it ([`KeyRequest`]): the same
+    /// `replaces` and confirmation as the rekey that made the epoch.
+    EpochRewrap(EpochRewrap),
+}
+
+/// A member holds no key of `epoch`: re-wrap it to `key_package`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRequest {
+    /// The epoch whose secret the author lacks (the current one when it
+    /// wrote).
+    pub epoch: EpochId,
+    /// A fresh key package of the author, announced by this message.
+    pub key_package: KeyPackage,
+}
+
+/// The secret of epoch `epoch`, re-wrapped: `rekey` has the `replaces` and
+/// the confirmation of the rekey carried by message `epoch`, and wraps (to
+/// stranded members' key packages) the same secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochRewrap {
+    /// The epoch (the id of the message whose rekey created it).
+    pub epoch: EpochId,
+    /// Its secret, wrapped again.
+    pub rekey: Rekey,
 }
 
 /// The first message of a group: its name and its rules.
@@ -253,6 +284,16 @@ fn rekey_within(r: Option<&Rekey>) -> Result<(), &'static str> {
 }
 
 impl Body {
+    /// The key package this body announces for its author: a
+    /// `KeyPackage`, or the fresh one of a `KeyRequest`.
+    pub fn announced_key_package(&self) -> Option<&KeyPackage> {
+        match self {
+            Body::KeyPackage(kp) => Some(kp),
+            Body::KeyRequest(r) => Some(&r.key_package),
+            _ => None,
+        }
+    }
+
     /// Checks limits that the encoding alone does not express; `Err` names
     /// the field.
     pub fn check_limits(&self) -> Result<(), &'static str> {
@@ -290,6 +331,7 @@ impl Body {
             }
             Body::MemberRemove(m) => rekey_within(m.rekey.as_ref()),
             Body::Rekey(r) => rekey_within(Some(r)),
+            Body::EpochRewrap(r) => rekey_within(Some(&r.rekey)),
             Body::RoleKeyGrant(g) => g.check_shape(),
             Body::RelayListChange(r) => {
                 within(&r.relays, MAX_RELAYS, "too many relays")?;

@@ -96,7 +96,7 @@ impl World {
     fn key_duty(&mut self, who: usize, mut events: Vec<KeyEvent>) {
         for _ in 0..4 {
             let p = &mut self.people[who];
-            let bodies = p.replica.key_actions(&mut self.rng, &events);
+            let bodies = p.replica.key_actions(&mut self.rng, &events, NOW);
             if bodies.is_empty() {
                 return;
             }

@@ -124,6 +124,10 @@ pub(super) fn heals_first(
             | Body::MemberRemove(_)
             | Body::RoleRevoke(_)
             | Body::Leave
+            // A stranded member cannot heal (it lacks the epoch), and a
+            // re-wrap carries only wraps to fresh key packages.
+            | Body::KeyRequest(_)
+            | Body::EpochRewrap(_)
     );
     !carries_rekey && !state.epoch.exposed_to.is_empty() && state.members.contains_key(me)
 }

@@ -60,7 +60,7 @@ impl Soak {
         let ok = self.key(o);
         let role = ROLES[self.roll(ROLES.len())];
         let with_rekey = self.roll(2) == 0;
-        let body = match self.roll(12) {
+        let body = match self.roll(14) {
             0 | 1 => super::chat("wild"),
             2 => {
                 let rp = &mut self.members[who].replica;
@@ -86,6 +86,10 @@ impl Soak {
                 let rp = &mut self.members[who].replica;
                 Body::Rekey(rp.build_rekey(&mut self.rng, None, &[]).ok()?.0)
             }
+            // Asks for the epoch whether or not it lacks it (a removed
+            // adversary too).
+            12 => self.members[who].replica.keys.key_request(&mut self.rng, s.epoch.id, NOW),
+            13 => self.hand_rewrap(who, &s)?,
             _ => self.hand_rekey(who, &s)?,
         };
         Some((body, None))
@@ -133,6 +137,32 @@ impl Soak {
         let rekey = Rekey::build(&mut self.rng, &s.group, replaces, &secret, &refs).ok()?;
         self.members[who].built.push(secret);
         Some(Body::Rekey(rekey))
+    }
+
+    /// An epoch re-wrap built by hand: of the current epoch (whose secret
+    /// the adversary holds) to every package the group knows, a former
+    /// member's included; or of another secret under the epoch's own
+    /// confirmation; or naming the epoch the current one replaced.
+    fn hand_rewrap(&mut self, who: usize, s: &GroupState) -> Option<Body> {
+        let ring = self.members[who].replica.keys().ring();
+        let held = ring.epoch_secret(&s.epoch.id)?.clone();
+        let replaces = s.epoch.replaces?;
+        let to: Vec<(KeyPackageId, KeyPackage)> = (s.key_packages.keys())
+            .filter_map(|k| self.packages.get(k).map(|p| (*k, p.clone())))
+            .take(8)
+            .collect();
+        let refs: Vec<(KeyPackageId, &KeyPackage)> = to.iter().map(|(k, p)| (*k, p)).collect();
+        let (epoch, secret) = match self.roll(3) {
+            0 => (s.epoch.id, held.clone()),
+            1 => (s.epoch.id, EpochSecret::random(&mut self.rng)),
+            _ => (replaces, held.clone()),
+        };
+        let mut rekey = Rekey::build(&mut self.rng, &s.group, replaces, &secret, &refs).ok()?;
+        // The epoch's own confirmation over whatever secret was wrapped.
+        rekey.confirmation = Rekey::build(&mut self.rng, &s.group, replaces, &held, &[])
+            .ok()
+            .map_or(rekey.confirmation, |r| r.confirmation);
+        Some(Body::EpochRewrap(crate::wire::EpochRewrap { epoch, rekey }))
     }
 
     /// A draft of `who`'s next message, in its current epoch or (now and

@@ -65,6 +65,11 @@ pub(super) struct Figures {
     /// Members wrapped into the current epoch under a key package whose
     /// secret they no longer hold (a newer one superseded it).
     pub(super) wrap_lost: usize,
+    /// Key requests and epoch re-wraps member 0 applied (`keys.md`,
+    /// "Stranded members"), and the adversaries' re-wraps it refused.
+    pub(super) requests: usize,
+    pub(super) rewraps: usize,
+    pub(super) rewraps_refused: usize,
 }
 
 impl Figures {
@@ -86,6 +91,9 @@ impl Figures {
         self.lifted += f.lifted;
         self.locked_out += f.locked_out;
         self.wrap_lost += f.wrap_lost;
+        self.requests += f.requests;
+        self.rewraps += f.rewraps;
+        self.rewraps_refused += f.rewraps_refused;
     }
 }
 
@@ -99,7 +107,8 @@ impl fmt::Display for Figures {
              {} barred messages, {} openings by removed or revoked members tried and failed \
              ({} of them by revoked members), {} bars lifted by a later grant; {} runs converged; {} members stuck behind \
              a missing parent, {} locked out of the last epoch (key package concurrent with \
-             its rekey), {} member-steps wrapped under a key package no longer held (issue 15)",
+             its rekey), {} member-steps wrapped under a key package no longer held; {} key \
+             requests, {} re-wraps applied, {} re-wraps refused",
             self.runs,
             self.steps,
             self.messages,
@@ -117,6 +126,9 @@ impl fmt::Display for Figures {
             self.stuck,
             self.locked_out,
             self.wrap_lost,
+            self.requests,
+            self.rewraps,
+            self.rewraps_refused,
         )
     }
 }
@@ -357,7 +369,7 @@ impl Soak {
         a.id == creator
             || (self.log.iter().filter(applied)).any(|p| {
                 p.author == i
-                    && matches!(p.msg.body, Body::KeyPackage(_))
+                    && p.msg.body.announced_key_package().is_some()
                     && self.in_past(&a.id, &p.id)
                     && self.in_past(&p.id, &creator)
             })
@@ -462,6 +474,12 @@ impl Soak {
     /// This run's figures.
     pub(super) fn figures(&self, steps: usize) -> Figures {
         let f0 = self.members[0].replica.fold();
+        let count = |held: &[&Post], kind: fn(&Body) -> bool, applied: bool| {
+            (held.iter())
+                .filter(|p| kind(&p.msg.body))
+                .filter(|p| f0.verdict(&p.id).is_some_and(Verdict::applied) == applied)
+                .count()
+        };
         let held: Vec<&Post> = self.log.iter().filter(|p| f0.holds(&p.id)).collect();
         let epochs: BTreeSet<EpochId> =
             self.watch.iter().flat_map(|w| w.epochs.iter().copied()).collect();
@@ -474,6 +492,9 @@ impl Soak {
             finals: self.watch.iter().map(|w| w.final_.len()).sum(),
             rekeys: epochs.len().saturating_sub(1),
             bars: self.bars.len(),
+            requests: count(&held, |b| matches!(b, Body::KeyRequest(_)), true),
+            rewraps: count(&held, |b| matches!(b, Body::EpochRewrap(_)), true),
+            rewraps_refused: count(&held, |b| matches!(b, Body::EpochRewrap(_)), false),
             ..self.figures.clone()
         }
     }
