@@ -154,6 +154,7 @@ pub(crate) async fn run(g: &Global, command: GroupCommand) -> Outcome {
             let json = serde_json::json!({
                 "group": hex(&id.0), "name": s.name, "members": members,
                 "relays": s.relays, "epoch": hex(&s.epoch.id.0), "left": node.has_left(&id),
+                "stranded": node.with_replica(&id, |r| r.keys().stranded(&s).is_some())?,
             });
             if g.json {
                 println!("{json}");
@@ -161,6 +162,9 @@ pub(crate) async fn run(g: &Global, command: GroupCommand) -> Outcome {
                 println!("group   {} {}", hex(&id.0), text::line(&s.name));
                 if node.has_left(&id) {
                     println!("left    you left this group: its history is read-only");
+                }
+                if node.with_replica(&id, |r| r.keys().stranded(&s).is_some())? {
+                    println!("keys    {}", crate::text::STRANDED_NOTICE);
                 }
                 println!("epoch   {}", hex(&s.epoch.id.0));
                 for r in &s.relays {

@@ -54,6 +54,9 @@ pub(crate) struct GroupView {
     pub relays: Vec<String>,
     /// The current epoch (short hex), which changes on every rekey.
     pub epoch: String,
+    /// This member holds no key of the current epoch and has asked the
+    /// others for it (`keys.md`, "Stranded members").
+    pub stranded: bool,
 }
 
 /// A chat line.
@@ -245,6 +248,7 @@ fn group_view(r: &Replica, names: &Names) -> Option<GroupView> {
         members,
         relays: state.relays.iter().map(|r| text::line(r)).collect(),
         epoch: cairn_proto::hex::short(&state.epoch.id.0, 8),
+        stranded: r.keys().stranded(state).is_some(),
     })
 }
 
@@ -358,6 +362,7 @@ pub(crate) fn sample() -> Snapshot {
         ],
         relays: vec!["relay.onion:443".into()],
         epoch: "0a1b2c3d".into(),
+        stranded: false,
     };
     Snapshot {
         groups: vec![(GroupId([9; 32]), "bastion".into()), (GroupId([8; 32]), "garden".into())],

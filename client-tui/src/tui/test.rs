@@ -87,6 +87,22 @@ fn insecure_mode_and_waiting_messages_are_shown_in_the_status_bar() {
     assert!(top.contains("⚠ 1"), "{top}");
 }
 
+/// A member holding no key of the current epoch is told it waits for one
+/// (`keys.md`, "Stranded members"), and only then.
+#[test]
+fn a_stranded_member_sees_that_it_waits_for_the_groups_key() {
+    assert!(!screen(&app()).contains("you hold no key of this epoch"));
+    let mut snapshot = sample();
+    if let Some(g) = snapshot.group.as_mut() {
+        g.stranded = true;
+    }
+    let mut a = app();
+    a.update(Update::Snapshot(snapshot));
+    let s = screen(&a);
+    assert!(s.contains("you hold no key of this epoch"), "{s}");
+    assert!(s.contains("you: hello bob"), "the chat is still shown: {s}");
+}
+
 #[test]
 fn the_chat_shows_authors_replies_and_the_groups() {
     let s = screen(&app());

@@ -231,6 +231,11 @@ fn chat(f: &mut Frame, app: &App, area: Rect) {
             lines.push(author_line(piece, author_len, &c.author, style));
         }
     }
+    if g.stranded {
+        let notice = crate::text::STRANDED_NOTICE;
+        let warn = Style::new().fg(Color::Yellow);
+        lines.extend(wrap(notice, width).into_iter().map(|piece| Line::styled(piece, warn)));
+    }
     if g.chat.is_empty() {
         lines.push(Line::styled(
             "No messages yet. Type and press Enter to send.",

@@ -283,6 +283,7 @@ impl Live {
             members: members.collect(),
             relays: state.relays.iter().map(|r| text::line(r)).collect(),
             epoch: cairn_proto::hex::short(&state.epoch.id.0, 8),
+            stranded: r.keys().stranded(state).is_some(),
         }
     }
 
