@@ -37,6 +37,11 @@ fn unsafe_char(c: char) -> bool {
         || ('\u{2066}'..='\u{2069}').contains(&c)
 }
 
+/// What the CLI and the TUI say while this member holds no key of the
+/// current epoch and waits for a re-wrap (`keys.md`, "Stranded members").
+pub(crate) const STRANDED_NOTICE: &str =
+    "you hold no key of this epoch: asked the others; you read again once one of them is online";
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -63,8 +68,3 @@ mod test {
         assert_eq!(line(ordinary), ordinary);
     }
 }
-
-/// What the CLI and the TUI say while this member holds no key of the
-/// current epoch and waits for a re-wrap (`keys.md`, "Stranded members").
-pub(crate) const STRANDED_NOTICE: &str =
-    "you hold no key of this epoch: asked the others; you read again once one of them is online";
