@@ -35,7 +35,7 @@ pub use evidence::{Evidence, Exhibit};
 pub use fold::{Change, Fold, SNAPSHOT_EVERY, Verdict};
 pub use keys::{
     KeyError, KeyEvent, KeyStoreError, MemberKeys, REQUEST_AGAIN_SECS, content_binding,
-    designated_holder, key_holder, key_secret_label, rotator, task_binding,
+    designated_holder, has_key_of, key_holder, key_roles, key_secret_label, rotator, task_binding,
 };
 pub use rules::{ChangeError, Power, Recovery, Role, Rules, RulesError, TomlError};
 pub use schedule::{KeyDuty, Purpose, RekeySchedule, key_duty, rotation_order};

@@ -194,8 +194,7 @@ impl Replica {
             .draft(&me, EpochId::GENESIS, minute(now), body)
             .sign(identity.signing_key());
         let gid = genesis.id();
-        let founder = [rules.founder.as_str()];
-        let keys = MemberKeys::genesis(rng, me, group, gid, &founder);
+        let keys = MemberKeys::founding(rng, me, group, gid, rules);
         let mut replica = Self::with(me, group, gid, keys);
         let first = replica.take_in_own(rng, genesis, EpochId(gid.0), now)?;
         let kp = replica.keys.new_key_package(rng);
@@ -828,6 +827,9 @@ impl Replica {
             }
         }
         replica.refresh_mailboxes();
+        if let Some(state) = replica.fold.state() {
+            replica.keys.baseline(state);
+        }
         Ok(replica)
     }
 }

@@ -372,12 +372,13 @@ fn member_remove(s: &GroupState, cap: &Role, author: &PublicKey, r: &MemberRemov
     }
 }
 
-/// A role-key grant: the author holds the role now (the recovering member of
-/// a headless group included: it reads every role, but holds no key it was
-/// not given), and no wrap is for a non-member's key package.
+/// A role-key grant: the author holds the role's key now, by holding or
+/// reading the role (`keys.md`, "Who holds which key"; the recovering
+/// member of a headless group reads every role but holds no key it was not
+/// given), and no wrap is for a non-member's key package.
 fn role_key_grant(s: &GroupState, author: &PublicKey, g: &RoleKeyGrant) -> Verdict {
-    let holds = s.members.get(author).is_some_and(|m| m.roles.contains(&g.role));
-    if !holds {
+    // A member holds a role's key when it holds the role or reads it.
+    if !super::has_key_of(s, author, &g.role) {
         return Err(Refusal::GrantByNonHolder(g.role.clone()));
     }
     for to in g.recipients() {

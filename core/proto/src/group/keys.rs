@@ -230,6 +230,11 @@ pub struct MemberKeys {
     /// The epoch each re-wrap this member built is written in, by the key
     /// package it is for: the one its request came in (not persisted).
     replies: BTreeMap<KeyPackageId, EpochId>,
+    /// Every member's key roles ([`key_roles`]) as last observed: what a
+    /// governance message's effect on who holds which role key is judged
+    /// against. Not persisted: [`MemberKeys::baseline`] sets it from the
+    /// state a replica opens with.
+    access: BTreeMap<PublicKey, BTreeSet<String>>,
 }
 
 /// A member's request for the current epoch's secret, as this member saw it.
@@ -267,6 +272,23 @@ impl MemberKeys {
         Self::with_ring(me, ring)
     }
 
+    /// The creator's keys under `rules`: the founder role's and those of
+    /// every scope it reads (`keys.md`, "Who holds which key").
+    pub fn founding(
+        rng: &mut (impl CryptoRng + ?Sized),
+        me: PublicKey,
+        group: GroupId,
+        genesis: MessageId,
+        rules: &super::Rules,
+    ) -> Self {
+        let mut roles: Vec<&str> = vec![rules.founder.as_str()];
+        if let Some(def) = rules.roles.get(&rules.founder) {
+            let reads = def.reads.iter().filter(|r| rules.roles.contains_key(*r));
+            roles.extend(reads.map(String::as_str).filter(|r| *r != rules.founder));
+        }
+        Self::genesis(rng, me, group, genesis, &roles)
+    }
+
     /// A joiner's keys, and the key package to hand to the inviter (who
     /// wraps the admitting rekey to it). Publish it again after joining
     /// ([`MemberKeys::publish`]) so that grants can reach it.
@@ -295,6 +317,7 @@ impl MemberKeys {
             requests: BTreeMap::new(),
             asked: None,
             replies: BTreeMap::new(),
+            access: BTreeMap::new(),
         }
     }
 
@@ -353,11 +376,11 @@ impl MemberKeys {
                     self.requested(state, m, r, now);
                 }
                 Body::EpochRewrap(r) => self.rewrapped(rng, state, id, r, now, &mut events),
-                Body::RoleAssign(a) => self.owe(state, &a.role, a.member),
-                Body::MemberAdd(a) => a.roles.iter().for_each(|r| self.owe(state, r, a.member)),
                 Body::RoleKeyGrant(g) => self.grant(state, id, &m.author, g, &mut events),
-                Body::RoleRevoke(r) => self.fence(state, id, &r.role, &r.member, &mut events),
                 _ => {}
+            }
+            if changes_access(&m.body) {
+                self.track_access(state, id, &mut events);
             }
             if let Some(rekey) = carried(m)
                 && !matches!(verdict, Verdict::RekeyDropped(_))
@@ -378,16 +401,14 @@ impl MemberKeys {
         state: &GroupState,
         m: &UnsignedMessage,
     ) {
-        let given: Vec<&String> = match &m.body {
-            Body::RoleAssign(a) if a.member == self.me => vec![&a.role],
-            Body::MemberAdd(a) if a.member == self.me => a.roles.iter().collect(),
-            _ => return,
-        };
+        if !matches!(m.body, Body::RoleAssign(_) | Body::MemberAdd(_) | Body::RuleChange(_)) {
+            return;
+        }
         let epoch = state.epoch.id;
-        for role in given {
+        for role in key_roles(state, &self.me) {
+            let role = &role;
             let alone = designated_holder(state, role, &self.me).is_none();
-            let holds = state.members.get(&self.me).is_some_and(|mb| mb.roles.contains(role));
-            if alone && holds && self.ring.role_key(role, &epoch).is_none() {
+            if alone && self.ring.role_key(role, &epoch).is_none() {
                 self.ring.insert_role_key(role, epoch, RoleKey::random(rng));
                 // A concurrent first assignment may have drawn another key:
                 // the key holder's grant settles which one counts.
@@ -485,28 +506,65 @@ impl MemberKeys {
         &mut self,
         state: &GroupState,
         id: MessageId,
-        role: &str,
-        member: &PublicKey,
+        roles: &BTreeSet<String>,
         events: &mut Vec<KeyEvent>,
     ) {
-        if !state.members.contains_key(member) || !self.fenced.insert(id) {
+        if !self.fenced.insert(id) {
             return;
         }
-        let mut epochs: BTreeSet<EpochId> = self.ring.epochs().copied().collect();
-        for (r, _) in self.ring.held() {
-            if let KeyRef::Role(r, e) = r
-                && r == role
-            {
-                epochs.insert(e);
+        let current = state.epoch.id;
+        for role in roles {
+            let mut epochs: BTreeSet<EpochId> = self.ring.epochs().copied().collect();
+            for (r, _) in self.ring.held() {
+                if let KeyRef::Role(r, e) = r
+                    && r == *role
+                {
+                    epochs.insert(e);
+                }
+            }
+            for e in epochs {
+                self.exposed.insert((role.clone(), e));
+                self.provisional.insert((role.clone(), e));
+            }
+            if self.ring.epoch_secret(&current).is_some() {
+                events.push(KeyEvent::RoleKeyExposed { role: role.clone(), epoch: current });
             }
         }
-        for e in epochs {
-            self.exposed.insert((role.to_owned(), e));
-            self.provisional.insert((role.to_owned(), e));
+    }
+
+    /// The baseline of [`MemberKeys::track_access`]: every member's key
+    /// roles in `state` (a replica's state when it opens).
+    pub fn baseline(&mut self, state: &GroupState) {
+        self.access = state.members.keys().map(|k| (*k, key_roles(state, k))).collect();
+    }
+
+    /// A governance message changed who holds which role key: a member
+    /// who gains a role's key (assigned a role that holds or reads it,
+    /// admitted with one, or a rule change makes a role of its read it) is
+    /// owed it by the role's designated holder; a member who loses one and
+    /// stays (a revocation, a rule change narrowing `reads`) knew it, so
+    /// every key of that role this member holds is fenced as after a
+    /// revocation (`keys.md`, "Who holds which key", "Replacement").
+    fn track_access(&mut self, state: &GroupState, id: MessageId, events: &mut Vec<KeyEvent>) {
+        let after: BTreeMap<PublicKey, BTreeSet<String>> =
+            state.members.keys().map(|k| (*k, key_roles(state, k))).collect();
+        let before = std::mem::replace(&mut self.access, after);
+        let mut gained = Vec::new();
+        let mut lost = BTreeSet::new();
+        for (who, roles) in &self.access {
+            let had = before.get(who);
+            for role in roles.iter().filter(|r| had.is_none_or(|h| !h.contains(*r))) {
+                gained.push((role.clone(), *who));
+            }
+            if let Some(had) = had {
+                lost.extend(had.difference(roles).cloned());
+            }
         }
-        let current = state.epoch.id;
-        if self.ring.epoch_secret(&current).is_some() {
-            events.push(KeyEvent::RoleKeyExposed { role: role.to_owned(), epoch: current });
+        for (role, who) in gained {
+            self.owe(state, &role, who);
+        }
+        if !lost.is_empty() {
+            self.fence(state, id, &lost, events);
         }
     }
 
@@ -542,8 +600,9 @@ impl MemberKeys {
         let seen_at = self.requests.get(&m.author).map_or(now, |q| q.seen_at.min(now));
         let request = Request { epoch: r.epoch, package, reply_in: m.epoch, seen_at };
         self.requests.insert(m.author, request);
-        for role in &member.roles {
-            self.owe(state, role, m.author);
+        let _ = member;
+        for role in key_roles(state, &m.author) {
+            self.owe(state, &role, m.author);
         }
     }
 
@@ -580,9 +639,9 @@ impl MemberKeys {
         events: &mut Vec<KeyEvent>,
     ) {
         let Some(secret) = self.open_rekey(state, rekey, epoch, events) else { return };
-        let held: Vec<String> = state.members.get(&self.me).map_or_else(Vec::new, |mb| {
-            mb.roles.iter().filter(|r| self.ring.role_key(r, &epoch).is_none()).cloned().collect()
-        });
+        let held: Vec<String> = (key_roles(state, &self.me).into_iter())
+            .filter(|r| self.ring.role_key(r, &epoch).is_none())
+            .collect();
         // Never ratchet from a key a revoked member knows: those roles get
         // a fresh key (`keys.md`, "Replacement").
         let (replaced, ratcheted): (Vec<String>, Vec<String>) =
@@ -651,8 +710,8 @@ impl MemberKeys {
         events: &mut Vec<KeyEvent>,
     ) {
         self.ring.insert_role_key(role, epoch, RoleKey::random(rng));
-        for (who, member) in &state.members {
-            if *who != self.me && member.roles.contains(role) {
+        for who in state.members.keys() {
+            if *who != self.me && has_key_of(state, who, role) {
                 self.due.insert((role.to_owned(), *who));
             }
         }
@@ -680,7 +739,7 @@ impl MemberKeys {
             self.ring.supersede_epoch(e, now);
         }
         self.requests.retain(|who, q| q.epoch == current && state.members.contains_key(who));
-        let Some(member) = state.members.get(&self.me) else {
+        let Some(_) = state.members.get(&self.me) else {
             if !state.former.contains_key(&self.me) {
                 return; // not admitted yet: keep the key package for the inviter
             }
@@ -691,7 +750,8 @@ impl MemberKeys {
             self.due.clear();
             return;
         };
-        for role in roles.iter().filter(|r| !member.roles.contains(*r)) {
+        let mine = key_roles(state, &self.me);
+        for role in roles.iter().filter(|r| !mine.contains(*r)) {
             self.ring.supersede_role(role, now);
         }
     }
@@ -788,7 +848,7 @@ impl MemberKeys {
         let due = std::mem::take(&mut self.due);
         for (role, who) in due {
             let Some(member) = state.members.get(&who) else { continue };
-            if !member.roles.contains(&role) {
+            if !has_key_of(state, &who, &role) {
                 continue;
             }
             let ready = member.key_package.is_some_and(|k| self.packages.contains_key(&k))
@@ -937,8 +997,49 @@ impl MemberKeys {
 /// one admitted earliest (then the lowest key). Deterministic, so one
 /// member posts the grant, not every holder.
 pub fn designated_holder(state: &GroupState, role: &str, except: &PublicKey) -> Option<PublicKey> {
-    let holders = state.members.iter().filter(|(k, m)| *k != except && m.roles.contains(role));
+    let holders = state.members.iter().filter(|(k, _)| *k != except && has_key_of(state, k, role));
     holders.min_by_key(|(k, m)| (m.since, **k)).map(|(k, _)| *k)
+}
+
+/// The roles whose keys `who` holds (`keys.md`, "Who holds which key"):
+/// the roles it holds and every task scope they read, so that a steward
+/// whose role reads `contributor` opens a task sealed to `contributor`
+/// without holding it. Only roles the rules define; empty for a
+/// non-member.
+pub fn key_roles(state: &GroupState, who: &PublicKey) -> BTreeSet<String> {
+    let Some(member) = state.members.get(who) else { return BTreeSet::new() };
+    let mut out = BTreeSet::new();
+    for role in &member.roles {
+        let Some(def) = state.rules.roles.get(role) else { continue };
+        out.insert(role.clone());
+        out.extend(def.reads.iter().filter(|r| state.rules.roles.contains_key(*r)).cloned());
+    }
+    out
+}
+
+/// Whether `who` holds the keys of `role` ([`key_roles`]).
+pub fn has_key_of(state: &GroupState, who: &PublicKey, role: &str) -> bool {
+    state.members.get(who).is_some_and(|member| {
+        member.roles.iter().any(|r| {
+            state.rules.roles.get(r).is_some_and(|def| {
+                state.rules.roles.contains_key(role) && (r == role || def.reads.contains(role))
+            })
+        })
+    })
+}
+
+/// Whether a message's body can change who holds which role key.
+fn changes_access(body: &Body) -> bool {
+    matches!(
+        body,
+        Body::Genesis(_)
+            | Body::RoleAssign(_)
+            | Body::RoleRevoke(_)
+            | Body::MemberAdd(_)
+            | Body::MemberRemove(_)
+            | Body::Leave
+            | Body::RuleChange(_)
+    )
 }
 
 /// The key holder of `role`: its current holder admitted earliest (then
@@ -947,7 +1048,7 @@ pub fn designated_holder(state: &GroupState, role: &str, except: &PublicKey) -> 
 /// (two concurrent first assignments drew two keys; `keys.md`, "Which key
 /// counts").
 pub fn key_holder(state: &GroupState, role: &str) -> Option<PublicKey> {
-    let holders = state.members.iter().filter(|(_, m)| m.roles.contains(role));
+    let holders = state.members.iter().filter(|(k, _)| has_key_of(state, k, role));
     holders.min_by_key(|(k, m)| (m.since, **k)).map(|(k, _)| *k)
 }
 

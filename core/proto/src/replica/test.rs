@@ -120,6 +120,13 @@ impl World {
         let kp = self.people[who].replica.publish_key_package().expect("step works");
         self.write(who, kp);
         self.read_wire(0);
+        // The founder grants the role keys it owes the joiner (it holds or
+        // reads every role of the template).
+        let grants = self.people[0].replica.key_actions(&mut self.rng, &[], NOW);
+        for body in grants {
+            self.write(0, body);
+        }
+        self.read_wire(who);
         who
     }
 }
@@ -409,8 +416,9 @@ fn tasks_are_sealed_to_their_roles_and_opened_by_their_readers() {
     assert_eq!(founder.state().expect("state").tasks[&task].assignees.len(), 1);
     let read = |r: &Replica| r.task_content(&task).map(|c| c.title);
     assert_eq!(read(&w.people[bob].replica).expect("bob reads"), "fix the lock");
-    // Sealed to `member` only: the organizer holds no member key.
-    assert!(read(&w.people[0].replica).is_err());
+    // Sealed to `member` only: the organizer, whose role reads `member`,
+    // holds its key without holding the role (read-down).
+    assert_eq!(read(&w.people[0].replica).expect("the organizer reads"), "fix the lock");
     let body = {
         let p = &w.people[bob];
         p.replica.task_comment_body(&mut w.rng, task, "on it", None, NOW).expect("comment")
@@ -439,6 +447,12 @@ fn scenario_6_the_revoked_member_gets_the_new_epoch() {
     let to: Vec<_> = rekey.recipients().copied().collect();
     assert!(to.contains(&carol_kp.expect("carol published one")), "carol is a recipient");
     let v = w.write(0, body).id;
+    // The role's key holder (the organizer: it reads `member`) grants its
+    // fresh key to the members who keep the role.
+    let grants = w.people[0].replica.key_actions(&mut w.rng, &[], NOW);
+    for body in grants {
+        w.write(0, body);
+    }
     w.read_wire(bob);
     w.read_wire(carol);
     let new = EpochId(v.0);

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::{N, Post, ROLES, SYBIL, Soak};
+use super::{N, Post, SYBIL, Soak};
 use crate::crypto::PublicKey;
 use crate::epoch::KeyPackageId;
 use crate::group::{Refusal, Verdict, content_binding};
@@ -220,8 +220,13 @@ impl Soak {
         };
         let creator = MessageId(s.epoch.id.0);
         for x in (0..N).filter(|x| *x != who) {
-            let Some(mx) = s.members.get(&self.key(x)) else { continue };
-            for role in roles.iter().filter(|r| !mx.roles.contains(*r)) {
+            let kx = self.key(x);
+            if !s.members.contains_key(&kx) {
+                continue;
+            }
+            // A member whose roles hold or read a role holds its key
+            // (read-down, `keys.md`, "Who holds which key").
+            for role in roles.iter().filter(|r| !crate::group::has_key_of(s, &kx, r)) {
                 if self.barred_from(who, x, role, &creator) {
                     out.push((x, Bar::Role { role: role.clone(), viewer: who, creator }));
                 }
@@ -238,24 +243,58 @@ impl Soak {
         let owns = |kid: &KeyPackageId| {
             self.packages.get(kid).is_some_and(|kp| KeyPackageId::owned_by(&k, kp) == *kid)
         };
+        // Roles that hold or read `role` under any rules the log has seen:
+        // holding one gives its key (read-down).
+        let reaching = self.roles_reaching(role);
         // A holder may hand its key to any member (honest or not, it could
-        // leak it anyway): a grant to `x` counts as an assignment.
-        let gives = |p: &Post| match &p.msg.body {
-            Body::RoleKeyGrant(g) => g.role == role && g.recipients().any(owns),
-            Body::RoleAssign(a) => a.member == k && a.role == role,
-            Body::MemberAdd(a) => a.member == k && a.roles.iter().any(|r| r == role),
-            Body::Genesis(_) => p.author == x && role == ROLES[0],
-            _ => false,
+        // leak it anyway): a grant to `x` counts as an assignment. Each
+        // way in must be undone by an applied revocation of the same role
+        // (of any role reaching it, for a grant) before `creator`.
+        let revoked = |q: Option<&str>| -> Vec<MessageId> {
+            (self.log.iter())
+                .filter(|p| match &p.msg.body {
+                    Body::RoleRevoke(v) => {
+                        v.member == k && q.map_or(reaching.contains(&v.role), |q| v.role == q)
+                    }
+                    _ => false,
+                })
+                .filter(|p| fold.verdict(&p.id).is_some_and(Verdict::applied))
+                .filter(|p| self.in_past(&p.id, creator))
+                .map(|p| p.id)
+                .collect()
         };
-        let revokes: Vec<MessageId> = (self.log.iter())
-            .filter(
-                |p| matches!(&p.msg.body, Body::RoleRevoke(v) if v.member == k && v.role == role),
-            )
-            .filter(|p| fold.verdict(&p.id).is_some_and(Verdict::applied))
-            .filter(|p| self.in_past(&p.id, creator))
-            .map(|p| p.id)
-            .collect();
-        self.log.iter().filter(|p| gives(p)).all(|p| revokes.iter().any(|v| self.in_past(&p.id, v)))
+        let undone = |p: &Post, q: Option<&str>| revoked(q).iter().any(|v| self.in_past(&p.id, v));
+        self.log.iter().all(|p| match &p.msg.body {
+            Body::RoleKeyGrant(g) if g.role == role && g.recipients().any(owns) => undone(p, None),
+            Body::RoleAssign(a) if a.member == k && reaching.contains(&a.role) => {
+                undone(p, Some(&a.role))
+            }
+            Body::MemberAdd(a) if a.member == k => {
+                a.roles.iter().filter(|r| reaching.contains(*r)).all(|r| undone(p, Some(r)))
+            }
+            Body::Genesis(_) => p.author != x,
+            _ => true,
+        })
+    }
+
+    /// The roles that hold or read `role` under the genesis rules or any
+    /// rule change written.
+    fn roles_reaching(&self, role: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::from([role.to_owned()]);
+        for p in &self.log {
+            let bytes = match &p.msg.body {
+                Body::Genesis(g) => &g.rules,
+                Body::RuleChange(r) => &r.rules,
+                _ => continue,
+            };
+            let Ok(rules) = crate::group::Rules::decode(bytes) else { continue };
+            for (name, def) in &rules.roles {
+                if def.reads.contains(role) {
+                    out.insert(name.clone());
+                }
+            }
+        }
+        out
     }
 
     /// No barred member opens the envelopes (removed) or the sealed content
