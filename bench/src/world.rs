@@ -137,7 +137,12 @@ impl World {
             .replica
             .build_rekey(&mut self.rng, Some((&me, &kp)), &[])
             .expect("rekey");
-        let add = MemberAdd { member: me, roles: vec!["member".into()], rekey: Some(rekey) };
+        let add = MemberAdd {
+            member: me,
+            roles: vec!["member".into()],
+            rekey: Some(rekey),
+            invite: None,
+        };
         self.write(0, Body::MemberAdd(add));
         self.people.push(Person { id, replica, read: 0 });
         let who = self.people.len() - 1;

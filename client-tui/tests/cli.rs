@@ -325,7 +325,11 @@ fn approve_answers_a_waiting_invite_from_another_process() {
         assert!(env.run(p, "pass", &["init"]).status.success());
     }
     assert!(env.run("a", "pass", &["group", "create", "g"]).status.success());
-    assert_refused(&env.run("a", "pass", &["approve"]), 5, "no `cairn invite` is waiting");
+    assert_refused(
+        &env.run("a", "pass", &["approve"]),
+        5,
+        "no `cairn invite` or `cairn run` is waiting",
+    );
     let mut inviter = env
         .cmd("a", "pass")
         .args(["invite", "g"])

@@ -360,6 +360,75 @@ async fn a_restored_identity_comes_back_from_a_peer_with_every_relay_stopped() {
     restored.act(Action::ConfirmRestored).expect("confirm");
 }
 
+/// An invite redeemed while the inviter's node is stopped (`peer.md`,
+/// "Invitations"): the member the invite names who may invite answers on
+/// its own service, admits the joiner with the invitation's id and
+/// welcomes it; the joiner reads and writes. The invitation admits once:
+/// a second redeemer is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_completes_with_the_inviters_node_stopped_and_the_invite_works_once() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let relay = RelayProc::start(&root.path().join("relay"), true, false, "").expect("relay");
+    let (a, b) = (started(root.path(), "alice").await, started(root.path(), "bob").await);
+    // Pursuance: the steward founds; bob joins as a coordinator, who may
+    // invite too.
+    let rules = templates::pursuance();
+    let g = found(&a, "g", &rules, vec![relay.tcp.clone().expect("tcp")]).expect("group");
+    let to_bob = a
+        .invite(g, vec!["coordinator".into()], Duration::from_secs(600), Approval::Automatic)
+        .await
+        .expect("invite bob");
+    assert_eq!(b.join(&to_bob.text, "bob").await.expect("bob joins"), g);
+    // The invite names the members who may answer it and can be reached:
+    // bob's contact must have reached alice.
+    let bob = b.identity().public_key();
+    eventually("alice knows where bob listens", WAIT, || {
+        a.state(&g).is_ok_and(|s| s.members.get(&bob).is_some_and(|m| m.onion.is_some()))
+    })
+    .await
+    .expect("contact");
+    let ticket = a
+        .invite(g, vec!["contributor".into()], Duration::from_secs(600), Approval::Automatic)
+        .await
+        .expect("invite");
+    let now = cairn_net::node::profile::now();
+    eventually("bob can answer the invitation", WAIT, || {
+        b.with_replica(&g, |r| !r.open_invitations(now).is_empty()).unwrap_or(false)
+    })
+    .await
+    .expect("shared");
+    a.shutdown();
+    drop(a);
+
+    let c = started(root.path(), "carol").await;
+    assert_eq!(c.join(&ticket.text, "carol").await.expect("join without alice"), g);
+    let carol = c.identity().public_key();
+    let admitted_by = b.with_replica(&g, |r| {
+        r.fold().timeline().find_map(|(_, m)| match &m.body {
+            cairn_net::proto::wire::Body::MemberAdd(add) if add.member == carol => {
+                Some((m.author, add.invite))
+            }
+            _ => None,
+        })
+    });
+    let (by, invite) = admitted_by.expect("replica").expect("carol's admission");
+    assert_eq!(by, bob, "bob, not alice, admitted carol");
+    assert!(invite.is_some(), "the admission names the invitation it redeems");
+    say(&c, g, "in without alice").expect("carol writes");
+    eventually("bob reads carol", WAIT, || chat(&b, &g).contains(&"in without alice".into()))
+        .await
+        .expect("read");
+
+    let d = started(root.path(), "dave").await;
+    let again = d.join(&ticket.text, "dave").await;
+    assert!(
+        matches!(again, Err(cairn_net::node::NodeError::JoinRefused(_))),
+        "a used invitation admitted again: {again:?}"
+    );
+    let dave = d.identity().public_key();
+    assert!(b.state(&g).is_ok_and(|s| !s.members.contains_key(&dave)));
+}
+
 /// A profile restored from its recovery string holds no key of any epoch
 /// (`keys.md`, "Stranded members"): once it may sign, it asks for the
 /// current epoch through its peers, the only other member re-wraps it at

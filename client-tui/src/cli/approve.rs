@@ -1,5 +1,6 @@
 //! `cairn approve`: answers the join requests that a running `cairn invite`
-//! on the same profile waits on, so that inviting and approving can be
+//! or `cairn run` (a member answering an invitation shared with it) on the
+//! same profile waits on, so that inviting and approving can be
 //! scripted or done from another terminal. The two talk over a Unix socket
 //! inside the profile directory (owner-only), one line each way:
 //! `list`, `approve CODE` or `deny CODE`.
@@ -163,8 +164,8 @@ async fn ask(socket: &Path, request: &str) -> Result<String, Failure> {
     use tokio::io::AsyncReadExt as _;
     let mut stream = UnixStream::connect(socket).await.map_err(|_| {
         Failure::input(
-            "no `cairn invite` is waiting on this profile: start one (it prints the invite), \
-             then answer its join requests here",
+            "no `cairn invite` or `cairn run` is waiting on this profile: start one \
+             (`invite` prints the invite), then answer its join requests here",
         )
     })?;
     let io = |e: std::io::Error| Failure { code: 1, message: format!("cairn invite: {e}") };

@@ -8,6 +8,10 @@ use super::{Global, Outcome, hex};
 pub(crate) async fn run(g: &Global) -> Outcome {
     let node = g.open().await?;
     let mut events = node.events();
+    // A member who may invite answers joins of invitations it was shared
+    // (`peer.md`, "Invitations"): `cairn approve CODE` answers one here.
+    let waiting = super::approve::Waiting::default();
+    let _socket = super::approve::serve(&g.profile(), node.clone(), waiting.clone())?;
     node.start().await;
     println!("identity {}", super::hex(&node.identity().public_key().0));
     let stop = shutdown_signal();
@@ -19,7 +23,18 @@ pub(crate) async fn run(g: &Global) -> Outcome {
         tokio::select! {
             () = &mut stop => break,
             event = events.recv() => match event {
-                Ok(e) => printing = printing && print_event(g, &e),
+                Ok(e) => {
+                    if let NodeEvent::JoinRequest { fingerprint, short_code, name, .. } = &e
+                        && let Ok(mut w) = waiting.lock()
+                    {
+                        w.push(super::approve::Pending {
+                            code: short_code.clone(),
+                            fingerprint: fingerprint.clone(),
+                            name: name.clone(),
+                        });
+                    }
+                    printing = printing && print_event(g, &e);
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     eprintln!("cairn: {n} events skipped (output too slow)");
                 }
@@ -63,7 +78,10 @@ fn describe(e: &NodeEvent) -> String {
         NodeEvent::Delivered { message, .. } => format!("delivered {}", hex(&message.0)),
         NodeEvent::Synced { peer, accepted, .. } => format!("synced {} {accepted}", hex(&peer.0)),
         NodeEvent::JoinRequest { fingerprint, short_code, name, .. } => {
-            format!("join-request {name:?} fingerprint {fingerprint} code {short_code}")
+            format!(
+                "join-request {name:?} fingerprint {fingerprint} code {short_code} \
+                 (answer: cairn approve {short_code} [--deny])"
+            )
         }
         NodeEvent::Joining { short_code, inviter } => {
             format!("joining: compare code {short_code} with the inviter ({inviter})")

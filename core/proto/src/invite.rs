@@ -22,8 +22,10 @@ use crate::wire::{decode_canonical, encode};
 
 /// The prefix of every invite string.
 pub const PREFIX: &str = "cairn-invite1-";
-/// The invite format version.
-pub const VERSION: u8 = 1;
+/// The invite format version (2: the members who may answer it).
+pub const VERSION: u8 = 2;
+/// At most this many members named in an invite as able to answer it.
+pub const MAX_ANSWERERS: usize = 8;
 /// The longest group-name hint, in bytes.
 pub const MAX_HINT: usize = 64;
 /// How long an invite lives by default, in seconds.
@@ -65,6 +67,61 @@ pub struct Invite {
     pub hint: String,
     /// Loopback port of the service: tests and local demos only.
     pub loopback_port: Option<u16>,
+    /// The onion keys of members who may answer the invite on their own
+    /// services when the inviter's is gone (at most [`MAX_ANSWERERS`]).
+    pub answerers: Vec<PublicKey>,
+}
+
+/// What an [`crate::wire::Invitation`] seals for the members who may answer
+/// it: enough to check a redeemer's proof and admit it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationContent {
+    /// The invite's secret.
+    pub secret: [u8; 32],
+    /// Unix seconds after which it is refused.
+    pub expires_at: u64,
+    /// The roles it gives.
+    pub roles: Vec<String>,
+    /// Whether a person approves each join (the short code is compared).
+    pub manual: bool,
+}
+
+impl core::fmt::Debug for InvitationContent {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("InvitationContent")
+            .field("expires_at", &self.expires_at)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for InvitationContent {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.secret);
+    }
+}
+
+impl InvitationContent {
+    /// The public id of the invitation ([`invite_id`]).
+    pub fn id(&self) -> crate::wire::InviteId {
+        invite_id(&self.secret)
+    }
+
+    /// The canonical encoding, in a zeroizing buffer.
+    pub fn encode(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(encode(self))
+    }
+
+    /// Decodes a sealed invitation's content (at most 4 KiB, canonical).
+    pub fn decode(bytes: &[u8]) -> Result<Self, crate::wire::DecodeError> {
+        decode_canonical(bytes, 4096)
+    }
+}
+
+/// The public id of an invite with this secret:
+/// `BLAKE3-derive_key("cairn 2026 invite v1 id", secret)`.
+pub fn invite_id(secret: &[u8; 32]) -> crate::wire::InviteId {
+    *derive_key(context::INVITE_ID, secret)
 }
 
 impl core::fmt::Debug for Invite {
@@ -118,8 +175,9 @@ impl Invite {
         if data[0] != VERSION {
             return Err(InviteError::UnknownVersion(data[0]));
         }
-        let invite: Invite = decode_canonical(&data[1..], 512).map_err(|_| InviteError::Damaged)?;
-        if invite.hint.len() > MAX_HINT {
+        let invite: Invite =
+            decode_canonical(&data[1..], 1024).map_err(|_| InviteError::Damaged)?;
+        if invite.hint.len() > MAX_HINT || invite.answerers.len() > MAX_ANSWERERS {
             return Err(InviteError::Damaged);
         }
         if now > invite.expires_at {
@@ -128,11 +186,22 @@ impl Invite {
         Ok(invite)
     }
 
+    /// The invite's public id ([`invite_id`]).
+    pub fn id(&self) -> crate::wire::InviteId {
+        invite_id(&self.secret)
+    }
+
     /// The redeemer's proof of the secret for the channel `binding`.
     pub fn proof(&self, binding: &[u8; 32]) -> [u8; 32] {
-        let material = Zeroizing::new([&self.secret[..], binding].concat());
-        *derive_key(context::INVITE_PROOF, &material)
+        proof(&self.secret, binding)
     }
+}
+
+/// The proof of an invite's `secret` for the channel `binding`:
+/// `BLAKE3-derive_key("cairn 2026 invite v1 secret proof", secret ‖ binding)`.
+pub fn proof(secret: &[u8; 32], binding: &[u8; 32]) -> [u8; 32] {
+    let material = Zeroizing::new([&secret[..], binding].concat());
+    *derive_key(context::INVITE_PROOF, &material)
 }
 
 /// The short code both people compare: six digits from the channel.

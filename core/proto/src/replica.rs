@@ -26,6 +26,7 @@ use crate::wire::{
 };
 
 mod changes;
+mod invites;
 mod resync;
 mod tasks;
 

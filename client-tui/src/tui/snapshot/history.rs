@@ -64,8 +64,11 @@ pub(super) fn event(
     Some(match body {
         Body::MemberAdd(a) => {
             let roles = text::line(&a.roles.join(", "));
-            format!("admitted {} ({roles})", name_of(&a.member))
+            let how = if a.invite.is_some() { " with an invitation" } else { "" };
+            format!("admitted {} ({roles}){how}", name_of(&a.member))
         }
+        Body::Invitation(_) => "shared an invitation with those who may answer it".into(),
+        Body::KeyRequest(_) => "holds no key of the epoch and asked for it".into(),
         Body::MemberRemove(r) => format!("removed {}; the keys rotated", name_of(&r.member)),
         Body::Leave => "left the group".into(),
         Body::RoleAssign(a) if a.member == *author => {

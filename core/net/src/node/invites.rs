@@ -6,12 +6,14 @@
 
 use std::time::Duration;
 
+use cairn_proto::crypto::PublicKey;
 use cairn_proto::crypto::SigningKey;
+use cairn_proto::group::{GroupState, Power, capability};
 use cairn_proto::identity::onion_address;
-use cairn_proto::invite::{Invite, InviteHost, PendingJoin, fingerprint};
+use cairn_proto::invite::{InvitationContent, Invite, InviteHost, PendingJoin, fingerprint};
 use cairn_proto::peer_proto::{PeerErrorCode, PeerMessage, PeerTarget};
 use cairn_proto::replica::Replica;
-use cairn_proto::wire::{Body, Contact, GroupId, MemberAdd, MessageId};
+use cairn_proto::wire::{Body, Contact, GroupId, InviteId, MemberAdd, MessageId};
 use rand_core::Rng as _;
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
@@ -71,6 +73,23 @@ impl Node {
         let expires_at = now() + ttl.as_secs();
         let mut hint = state.name.clone();
         hint.truncate(cairn_proto::invite::MAX_HINT);
+        // Shared, sealed, with the members who may answer it: the join
+        // then works while this node is offline (`peer.md`, "Invitations").
+        let content = InvitationContent {
+            secret,
+            expires_at,
+            roles: roles.clone(),
+            manual: approval == Approval::Manual,
+        };
+        let shared = self
+            .build_and_write(group, |r| Ok(r.invitation_body(&mut os_rng(), &content, now())?));
+        let answerers = match shared {
+            Ok(_) => answerers(&state, &self.identity().public_key()),
+            Err(e) => {
+                tracing::warn!("the invite works at this node only: {e}");
+                Vec::new()
+            }
+        };
         let invite = Invite {
             group,
             genesis: state.genesis,
@@ -79,12 +98,15 @@ impl Node {
             expires_at,
             hint,
             loopback_port,
+            answerers,
         };
         let text = invite.to_text();
         let (tx, done) = oneshot::channel();
         let node = self.clone();
         let host = InviteHost::new(invite);
-        tokio::spawn(async move {
+        // Kept with the node's tasks: a node that goes offline stops
+        // hosting its invites too (the members named in it answer them).
+        self.spawn(async move {
             let admitted = node.host_invite(group, roles, listener, key, host, approval).await;
             let _ = tx.send(admitted);
         });
@@ -155,6 +177,7 @@ impl Node {
         else {
             return Ok(None);
         };
+        let invite = host.invite().id();
         let pending = match host.handle_join(now(), peer, &binding, &proof, key_package, name) {
             Ok(p) => p,
             Err(code) => {
@@ -162,19 +185,107 @@ impl Node {
                 return Ok(None);
             }
         };
-        if !self.approved(group, &pending, approval).await {
+        let admitted = self.admit_redeemer(&mut conn, group, roles, invite, &pending, approval);
+        Ok(admitted.await?.then_some(pending.identity))
+    }
+
+    /// Approves (or has a person approve) a checked join request, admits
+    /// the redeemer with the invitation's id, and welcomes it. False if the
+    /// invitation was redeemed meanwhile or the person refused.
+    async fn admit_redeemer(
+        &self,
+        conn: &mut PeerConn,
+        group: GroupId,
+        roles: &[String],
+        invite: InviteId,
+        pending: &PendingJoin,
+        approval: Approval,
+    ) -> Result<bool, NodeError> {
+        // Another member may have admitted someone with it already.
+        if self.state(&group)?.used_invites.contains(&invite) {
+            let code = PeerErrorCode::InviteUsed.number();
+            conn.send(&PeerMessage::Error { code, info: 0 }).await?;
+            return Ok(false);
+        }
+        if !self.approved(group, pending, approval).await {
             let code = PeerErrorCode::NotApproved.number();
             conn.send(&PeerMessage::Error { code, info: 0 }).await?;
-            return Ok(None);
+            return Ok(false);
         }
-        let admitted_by = self.admit(group, roles, &pending).await?;
+        let admitted_by = self.admit(group, roles, Some(invite), pending).await?;
         let genesis = self.state(&group)?.genesis;
         let inviter_onion = self.identity().onion_key().public();
         conn.send(&PeerMessage::Welcome { group, genesis, admitted_by, inviter_onion }).await?;
         // Keep the service up until the redeemer has the welcome and hangs
         // up: tearing the service down at once can lose the last cells.
         let _ = conn.next_message(REPLY_TIMEOUT).await;
-        Ok(Some(pending.identity))
+        Ok(true)
+    }
+
+    /// A join request on this member's own peer service: it redeems an
+    /// invitation shared in a group where this member may answer it
+    /// (`peer.md`, "Invitations"), found by the proof (bound to this
+    /// session), then approved, admitted and welcomed as at the inviter's
+    /// own service.
+    pub(crate) async fn answer_join(
+        &self,
+        conn: &mut PeerConn,
+        proof: [u8; 32],
+        key_package: cairn_proto::epoch::KeyPackage,
+        name: String,
+    ) -> Result<(), NodeError> {
+        let (Some(peer), Some(binding)) = (conn.peer(), conn.binding()) else { return Ok(()) };
+        let Some((group, genesis, content)) = self.invitation_for(&binding, &proof) else {
+            let code = PeerErrorCode::NotAuthorized.number();
+            conn.send(&PeerMessage::Error { code, info: 0 }).await?;
+            return Ok(());
+        };
+        let me = self.identity().onion_key().public();
+        let invite = Invite {
+            group,
+            genesis,
+            service: me,
+            secret: content.secret,
+            expires_at: content.expires_at,
+            hint: String::new(),
+            loopback_port: None,
+            answerers: Vec::new(),
+        };
+        let id = invite.id();
+        let mut host = InviteHost::new(invite);
+        let pending = match host.handle_join(now(), peer, &binding, &proof, key_package, name) {
+            Ok(p) => p,
+            Err(code) => {
+                conn.send(&PeerMessage::Error { code: code.number(), info: 0 }).await?;
+                return Ok(());
+            }
+        };
+        let approval = if content.manual { Approval::Manual } else { Approval::Automatic };
+        let roles = content.roles.clone();
+        self.admit_redeemer(conn, group, &roles, id, &pending, approval).await?;
+        Ok(())
+    }
+
+    /// The group, genesis and invitation whose secret `proof` proves for
+    /// the session `binding`, among those this member may answer now.
+    fn invitation_for(
+        &self,
+        binding: &[u8; 32],
+        proof: &[u8; 32],
+    ) -> Option<(GroupId, MessageId, InvitationContent)> {
+        let core = self.core();
+        for group in core.member_groups() {
+            let Ok(replica) = core.replica(&group) else { continue };
+            let Some(genesis) = replica.state().map(|s| s.genesis) else { continue };
+            for (_, content) in replica.open_invitations(now()) {
+                let expected = cairn_proto::invite::proof(&content.secret, binding);
+                let differ = expected.iter().zip(proof).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+                if differ == 0 {
+                    return Some((group, genesis, content));
+                }
+            }
+        }
+        None
     }
 
     async fn approved(&self, group: GroupId, pending: &PendingJoin, approval: Approval) -> bool {
@@ -207,6 +318,7 @@ impl Node {
         &self,
         group: GroupId,
         roles: &[String],
+        invite: Option<InviteId>,
         pending: &PendingJoin,
     ) -> Result<MessageId, NodeError> {
         let member = pending.identity;
@@ -215,7 +327,12 @@ impl Node {
         let id = self.build_and_write(group, |replica| {
             let (rekey, _) =
                 replica.build_rekey(&mut os_rng(), Some((&member, &pending.key_package)), &[])?;
-            Ok(Body::MemberAdd(MemberAdd { member, roles: roles.to_vec(), rekey: Some(rekey) }))
+            Ok(Body::MemberAdd(MemberAdd {
+                member,
+                roles: roles.to_vec(),
+                rekey: Some(rekey),
+                invite,
+            }))
         })?;
         self.flush(ADMISSION_POST_WAIT).await;
         Ok(id)
@@ -239,7 +356,13 @@ impl Node {
         let me = self.identity().public_key();
         let (replica, kp) = Replica::joining(&mut os_rng(), me, group, invite.genesis);
         let target = PeerTarget { onion: invite.address(), identity: None };
-        let mut conn = self.reach_invite(&addr, &group, target).await?;
+        // The inviter's own service first; if it is gone, the members the
+        // invite names, each on its own service (`peer.md`, "Invitations").
+        let mut conn = match self.reach_invite(&addr, &group, target).await {
+            Ok(conn) => conn,
+            Err(NodeError::InviteGone) => self.reach_answerer(&invite).await?,
+            Err(e) => return Err(e),
+        };
         let (Some(binding), Some(inviter)) = (conn.binding(), conn.peer()) else {
             return Err(NodeError::Bug("session without binding"));
         };
@@ -319,6 +442,25 @@ impl Node {
         }
     }
 
+    /// The first member the invite names whose own service answers.
+    async fn reach_answerer(&self, invite: &Invite) -> Result<PeerConn, NodeError> {
+        for onion in &invite.answerers {
+            let Ok(addr) = self.net().peer_addr(onion) else { continue };
+            let target = PeerTarget { onion: onion_address(onion), identity: None };
+            let transport = self.net().transport();
+            let isolation = isolation(&invite.group);
+            let attempt = async {
+                let stream = transport.connect(&addr, &isolation);
+                let stream = tokio::time::timeout(REPLY_TIMEOUT, stream).await.ok()?.ok()?;
+                PeerConn::initiate(stream, self.identity(), target).await.ok()
+            };
+            if let Some(conn) = attempt.await {
+                return Ok(conn);
+            }
+        }
+        Err(NodeError::InviteGone)
+    }
+
     /// Whether this member holds the key of `group`'s current epoch (it can
     /// write).
     fn holds_current_epoch(&self, group: GroupId) -> Result<bool, NodeError> {
@@ -356,6 +498,19 @@ impl Node {
         let page = self.core().resync_for(&group, peer, &have, 1024)?;
         Ok(page.map(|p| p.messages).unwrap_or_default())
     }
+}
+
+/// The onion keys of the members who may answer an invite of `state`'s
+/// group: every member who may invite and published a contact, this one
+/// first, at most [`cairn_proto::invite::MAX_ANSWERERS`].
+fn answerers(state: &GroupState, me: &PublicKey) -> Vec<PublicKey> {
+    let may = |k: &PublicKey| capability(state, k).is_ok_and(|c| c.powers.contains(&Power::Invite));
+    let mut keys: Vec<&PublicKey> = state.members.keys().filter(|k| may(k)).collect();
+    keys.sort_by_key(|k| (*k != me, state.members.get(*k).map(|m| m.since)));
+    (keys.into_iter())
+        .filter_map(|k| state.members.get(k)?.onion)
+        .take(cairn_proto::invite::MAX_ANSWERERS)
+        .collect()
 }
 
 /// `name` without control characters, cut (at a character boundary) to

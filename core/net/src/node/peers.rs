@@ -149,6 +149,13 @@ impl Node {
             PeerMessage::Deliver { group, message } if self.is_member_of(&group, peer) => {
                 self.off_workers(move |n| n.receive_messages(group, vec![message])).await;
             }
+            // Someone redeems an invitation this member may answer: the
+            // inviter's own service is gone (`peer.md`, "Invitations").
+            PeerMessage::JoinRequest { proof, key_package, name } => {
+                if let Err(e) = self.answer_join(conn, proof, key_package, name).await {
+                    tracing::debug!("answering a join request failed: {e}");
+                }
+            }
             _ => {}
         }
         Ok(())

@@ -329,6 +329,18 @@ mod test {
             .await
             .expect("invite");
         assert_eq!(b.join(&ticket.text, "b").await.expect("join"), group);
+        // B takes in everything A wrote since (the grant of the member key
+        // A reads: `keys.md`, "Who holds which key"), so that the one
+        // delivery below is all B lacks.
+        let held_by = |n: &Node| n.with_replica(&group, |r| r.chain().version_vector()).ok();
+        for _ in 0..100 {
+            b.resync_group(group).await.expect("resync");
+            if held_by(&a) == held_by(&b) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(held_by(&a), held_by(&b), "b caught up with a");
         b.shutdown();
 
         let chat = Action::Chat { group, text: "late".into(), reply_to: None };

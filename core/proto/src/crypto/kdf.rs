@@ -71,6 +71,8 @@ pub mod context {
     pub const INVITE_PROOF: &str = "cairn 2026 invite v1 secret proof";
     /// Invitations: the short code both people compare.
     pub const INVITE_SHORT_CODE: &str = "cairn 2026 invite v1 short code";
+    /// Invitations: the public id of an invitation, from its secret.
+    pub const INVITE_ID: &str = "cairn 2026 invite v1 id";
 }
 
 /// BLAKE3 `derive_key(context, material)`, 32 bytes, zeroized on drop.
@@ -119,6 +121,7 @@ mod test {
             context::INVITE_CHECKSUM,
             context::INVITE_PROOF,
             context::INVITE_SHORT_CODE,
+            context::INVITE_ID,
         ];
         let set: std::collections::BTreeSet<_> = all.iter().collect();
         assert_eq!(set.len(), all.len());

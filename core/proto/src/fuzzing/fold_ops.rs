@@ -40,7 +40,7 @@ impl World {
         w.sign(0, m);
         for (who, role) in [(1, "coordinator"), (2, "coordinator"), (3, "contributor")] {
             let member = w.keys[who].public();
-            let add = MemberAdd { member, roles: vec![role.into()], rekey: None };
+            let add = MemberAdd { member, roles: vec![role.into()], rekey: None, invite: None };
             w.write(0, Body::MemberAdd(add), None);
         }
         w
@@ -86,7 +86,9 @@ impl World {
             1 => Body::MemberRemove(MemberRemove { member, rekey: None }),
             2 => Body::RoleRevoke(RoleRevoke { member, role, rekey: None }),
             3 => Body::RoleAssign(RoleAssign { member, role }),
-            4 => Body::MemberAdd(MemberAdd { member, roles: vec![role], rekey: None }),
+            4 => {
+                Body::MemberAdd(MemberAdd { member, roles: vec![role], rekey: None, invite: None })
+            }
             5 => {
                 let mut rules = templates::pursuance();
                 rules.newcomer = Some(role);

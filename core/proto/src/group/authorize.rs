@@ -94,6 +94,10 @@ pub enum Refusal {
     /// The rekey wraps the secret to a key package of a non-member.
     #[error("rekey wraps the epoch secret for non-member {0:?}")]
     WrapsForNonMember(PublicKey),
+    /// The admission redeems an invitation an applied admission already
+    /// redeemed: an invitation admits once.
+    #[error("the invitation was already used")]
+    InviteUsed,
     /// An epoch re-wrap to a member admitted after the epoch began (the
     /// admission's rekey did not make it): a new epoch must let it in.
     #[error("epoch re-wrap to {0:?}, admitted after the epoch began")]
@@ -165,6 +169,7 @@ impl Refusal {
             Refusal::WrapsForNonMember(_) => "wraps-for-non-member",
             Refusal::MissesMember(_) => "misses-member",
             Refusal::RewrapMismatch => "rewrap-mismatch",
+            Refusal::InviteUsed => "invite-used",
             Refusal::RewrapPredatesAdmission(_) => "rewrap-predates-admission",
             Refusal::BadKeyPackage => "bad-key-package",
             Refusal::GrantByNonHolder(_) => "grant-by-non-holder",
@@ -243,6 +248,9 @@ pub fn authorize(s: &GroupState, m: &UnsignedMessage) -> Verdict {
         // A member says it holds no key of an epoch (`keys.md`, "Stranded
         // members"); a removed member's request is refused above.
         Body::KeyRequest(r) => r.key_package.validate(&s.group).map_err(|_| Refusal::BadKeyPackage),
+        // An invitation is shared by a member who may invite; what it
+        // admits is judged when someone redeems it (`MemberAdd`).
+        Body::Invitation(_) => need(&cap, Power::Invite),
         // Any member who holds the current epoch may re-wrap it, to members
         // only; the fold checks it is the epoch's own secret
         // (`Fold::rewrap_in_context`).
@@ -351,6 +359,9 @@ fn member_add(s: &GroupState, cap: &Role, author: &PublicKey, a: &MemberAdd) -> 
         if s.rules.newcomer.as_deref() != Some(role.as_str()) {
             manages(s, cap, role)?;
         }
+    }
+    if a.invite.is_some_and(|id| s.used_invites.contains(&id)) {
+        return Err(Refusal::InviteUsed);
     }
     Ok(())
 }

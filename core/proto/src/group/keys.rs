@@ -884,6 +884,27 @@ impl MemberKeys {
         content: &TaskContent,
         readable_by: &[String],
     ) -> Result<Sealed, KeyError> {
+        let plain = zeroize::Zeroizing::new(content.encode());
+        self.seal_bytes(rng, binding, epoch, &plain, readable_by)
+    }
+
+    /// Whether this member can seal to `role` in `epoch`: it holds the
+    /// role's key there and the key is not exposed.
+    pub fn can_seal(&self, role: &str, epoch: &EpochId) -> bool {
+        self.ring.role_key(role, epoch).is_some()
+            && !self.exposed.contains(&(role.to_owned(), *epoch))
+    }
+
+    /// Seals `plain` (any content layer: a task's, an invitation's) for the
+    /// holders of `readable_by`'s keys in `epoch`.
+    pub fn seal_bytes(
+        &self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        binding: &[u8; 32],
+        epoch: EpochId,
+        plain: &[u8],
+        readable_by: &[String],
+    ) -> Result<Sealed, KeyError> {
         let mut roles = Vec::with_capacity(readable_by.len());
         for role in readable_by {
             if self.exposed.contains(&(role.clone(), epoch)) {
@@ -892,9 +913,19 @@ impl MemberKeys {
             roles.push((role.as_str(), self.role_key(role, epoch)?));
         }
         let group = self.group();
-        let plain = zeroize::Zeroizing::new(content.encode());
-        let sealed = SealedContent::seal(rng, &group, binding, epoch, &plain, &roles)?;
+        let sealed = SealedContent::seal(rng, &group, binding, epoch, plain, &roles)?;
         Ok(Sealed(sealed.encode()))
+    }
+
+    /// Opens a content layer sealed by [`MemberKeys::seal_bytes`] with any
+    /// role key this member holds.
+    pub fn open_bytes(
+        &self,
+        binding: &[u8; 32],
+        sealed: &Sealed,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, KeyError> {
+        let content = SealedContent::decode(&sealed.0)?;
+        Ok(content.open_with(&self.group(), binding, &self.ring)?)
     }
 
     /// Opens a content layer with any role key this member holds. An error

@@ -202,7 +202,12 @@ impl World {
     }
 
     pub(super) fn add(&self, who: usize, role: &str, rekey: Option<Rekey>) -> Body {
-        Body::MemberAdd(MemberAdd { member: self.key(who), roles: vec![role.into()], rekey })
+        Body::MemberAdd(MemberAdd {
+            member: self.key(who),
+            roles: vec![role.into()],
+            rekey,
+            invite: None,
+        })
     }
 
     /// A rekey of `replaces` wrapped to the key packages of `to`.

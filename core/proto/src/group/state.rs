@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::rules::Rules;
 use crate::crypto::PublicKey;
 use crate::epoch::{KeyPackageId, RekeyCandidate, RekeyKind, rekey_precedence};
-use crate::wire::{Body, EpochId, GroupId, KeyRequest, MessageId, UnsignedMessage, encode};
+use crate::wire::{
+    Body, EpochId, GroupId, InviteId, KeyRequest, MessageId, UnsignedMessage, encode,
+};
 
 /// Context of the state hash (`BLAKE3-derive_key`).
 pub const STATE_HASH_CONTEXT: &str = "cairn 2026 group state v1";
@@ -101,6 +103,8 @@ pub struct GroupState {
     pub epoch: EpochState,
     /// Every key package announced, with its owner.
     pub key_packages: BTreeMap<KeyPackageId, PublicKey>,
+    /// Invitations redeemed by an applied admission: each admits once.
+    pub used_invites: BTreeSet<InviteId>,
 }
 
 impl GroupState {
@@ -130,6 +134,7 @@ impl GroupState {
                 exposed_to: BTreeSet::new(),
             },
             key_packages: BTreeMap::new(),
+            used_invites: BTreeSet::new(),
         }
     }
 
@@ -180,6 +185,7 @@ impl GroupState {
                 }
             }
             Body::MemberAdd(a) => {
+                self.used_invites.extend(a.invite);
                 self.former.remove(&a.member);
                 let roles = a.roles.iter().cloned().collect();
                 self.members.insert(
@@ -212,6 +218,7 @@ impl GroupState {
             | Body::TaskComment(_)
             | Body::Rekey(_)
             | Body::EpochRewrap(_)
+            | Body::Invitation(_)
             | Body::RoleKeyGrant(_) => {}
         }
     }

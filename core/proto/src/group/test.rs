@@ -31,7 +31,7 @@ fn chat(text: &str) -> Body {
 
 fn add(sim: &Sim, who: usize, roles: &[&str]) -> Body {
     let roles = roles.iter().map(|r| (*r).to_string()).collect();
-    Body::MemberAdd(MemberAdd { member: sim.key(who), roles, rekey: None })
+    Body::MemberAdd(MemberAdd { member: sim.key(who), roles, rekey: None, invite: None })
 }
 
 fn assign(sim: &Sim, who: usize, role: &str) -> Body {

@@ -12,6 +12,7 @@ fn invite() -> Invite {
         expires_at: 2_000,
         hint: "bastion".into(),
         loopback_port: None,
+        answerers: vec![PublicKey([8; 32]), PublicKey([6; 32])],
     }
 }
 

@@ -110,7 +110,12 @@ impl World {
             .replica
             .build_rekey(&mut self.rng, Some((&me, &kp)), &[])
             .expect("step works");
-        let add = MemberAdd { member: me, roles: vec!["member".into()], rekey: Some(rekey) };
+        let add = MemberAdd {
+            member: me,
+            roles: vec!["member".into()],
+            rekey: Some(rekey),
+            invite: None,
+        };
         self.write(0, Body::MemberAdd(add));
         self.people.push(Person { id, replica, store: MemoryStore::new() });
         let who = self.people.len() - 1;
@@ -477,6 +482,7 @@ fn scenario_6_the_revoked_member_gets_the_new_epoch() {
     assert_eq!(w.people[bob].replica.task_content(&task).expect("bob reads").title, "members only");
 }
 
+mod invitations;
 mod soak;
 mod stranded;
 

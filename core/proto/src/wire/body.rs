@@ -93,6 +93,9 @@ pub enum Body {
     /// packages of members who asked for it ([`KeyRequest`]): the same
     /// `replaces` and confirmation as the rekey that made the epoch.
     EpochRewrap(EpochRewrap),
+    /// Index 22: an invitation shared with the members who may answer it
+    /// ([`Invitation`]).
+    Invitation(Invitation),
 }
 
 /// A member holds no key of `epoch`: re-wrap it to `key_package`.
@@ -230,6 +233,26 @@ pub struct MemberAdd {
     pub roles: Vec<String>,
     /// The rekey carried with the admission, if any.
     pub rekey: Option<Rekey>,
+    /// The invitation it redeems ([`Invitation`]), if any: an invitation
+    /// admits once (`protocol-spec/peer.md`, "Invitations").
+    pub invite: Option<InviteId>,
+}
+
+/// The public id of an invitation: `BLAKE3-derive_key("cairn 2026 invite v1
+/// id", secret)` (`crate::invite::Invite::id`).
+pub type InviteId = [u8; 32];
+
+/// An invitation shared with the members who may answer it, so that a
+/// join does not need the inviter online (`protocol-spec/peer.md`,
+/// "Invitations"): its id, and its secret, expiry, roles and approval mode
+/// sealed to every role with the invite power the author holds a key of.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// The invitation's id.
+    #[serde(with = "serde_bytes")]
+    pub id: InviteId,
+    /// [`crate::invite::InvitationContent`], role-sealed.
+    pub content: Sealed,
 }
 
 /// Removes a member, with the rekey that shuts them out.
@@ -332,6 +355,7 @@ impl Body {
             Body::MemberRemove(m) => rekey_within(m.rekey.as_ref()),
             Body::Rekey(r) => rekey_within(Some(r)),
             Body::EpochRewrap(r) => rekey_within(Some(&r.rekey)),
+            Body::Invitation(i) => sealed_within(&i.content),
             Body::RoleKeyGrant(g) => g.check_shape(),
             Body::RelayListChange(r) => {
                 within(&r.relays, MAX_RELAYS, "too many relays")?;
@@ -370,7 +394,7 @@ mod test {
             Body::RuleChange(RuleChange { rules: vec![1, 2, 3] }),
             Body::RoleAssign(RoleAssign { member: key(), role: "member".into() }),
             Body::RoleRevoke(RoleRevoke { member: key(), role: "member".into(), rekey: None }),
-            Body::MemberAdd(MemberAdd { member: key(), roles: vec![], rekey: None }),
+            Body::MemberAdd(MemberAdd { member: key(), roles: vec![], rekey: None, invite: None }),
             Body::MemberRemove(MemberRemove { member: key(), rekey: None }),
             Body::Leave,
             Body::KeyPackage(KeyPackage { group: GroupId([1; 32]), x25519: [9; 32] }),

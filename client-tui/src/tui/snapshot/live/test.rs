@@ -74,7 +74,8 @@ impl World {
         self.read(0, usize::MAX);
         let r = &mut self.people[0].replica;
         let (rekey, _) = r.build_rekey(&mut self.rng, Some((&me, &kp)), &[]).expect("rekey");
-        let add = MemberAdd { member: me, roles: vec![role.into()], rekey: Some(rekey) };
+        let add =
+            MemberAdd { member: me, roles: vec![role.into()], rekey: Some(rekey), invite: None };
         self.write(0, Body::MemberAdd(add));
         self.people.push(Member { id, replica, read: 0 });
         let who = self.people.len() - 1;

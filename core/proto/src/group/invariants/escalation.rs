@@ -284,7 +284,15 @@ mod test {
         let mut sim = Sim::new(b"escalation", 4, &rules());
         for (who, role) in [(MOD, "mod"), (MEMBER, "member")] {
             let roles = vec![role.to_string()];
-            sim.act(A, Body::MemberAdd(MemberAdd { member: sim.key(who), roles, rekey: None }));
+            sim.act(
+                A,
+                Body::MemberAdd(MemberAdd {
+                    member: sim.key(who),
+                    roles,
+                    rekey: None,
+                    invite: None,
+                }),
+            );
         }
         sim
     }
@@ -334,7 +342,12 @@ mod test {
     fn a_moderator_admitting_an_admin_is_caught() {
         let mut sim = group();
         let roles = vec!["admin".to_string()];
-        let add = Body::MemberAdd(MemberAdd { member: sim.key(OUTSIDER), roles, rekey: None });
+        let add = Body::MemberAdd(MemberAdd {
+            member: sim.key(OUTSIDER),
+            roles,
+            rekey: None,
+            invite: None,
+        });
         let id = sim.act(MOD, add);
         escalation(as_if_applied(&sim, id), "neither manages nor is the newcomer role");
     }

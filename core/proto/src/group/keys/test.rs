@@ -181,7 +181,10 @@ impl World {
             .build_rekey(&mut self.rng, &state, Some((&joiner, &kp)), &[])
             .expect("rekey");
         let roles = roles.iter().map(|r| (*r).to_string()).collect();
-        self.act(by, Body::MemberAdd(MemberAdd { member: joiner, roles, rekey: Some(rekey) }))
+        self.act(
+            by,
+            Body::MemberAdd(MemberAdd { member: joiner, roles, rekey: Some(rekey), invite: None }),
+        )
     }
 
     /// `by` removes node `who`, with the rekey that shuts it out.

@@ -181,6 +181,7 @@ impl Soak {
                 member: self.sim.key(other),
                 roles: vec!["observer".into()],
                 rekey: Some(rk),
+                invite: None,
             }),
             _ => Body::MemberRemove(MemberRemove { member: self.sim.key(other), rekey: Some(rk) }),
         }

@@ -170,7 +170,12 @@ fn scenario_7_an_inviter_cannot_displace_a_settled_epoch_or_lock_members_out() {
         let secret = EpochSecret::random(&mut rng);
         let rekey = Rekey::build(&mut rng, &GROUP, genesis_epoch, &secret, &refs).expect("build");
         let member = SigningKey::random(&mut XofRng::from_seed(seed)).public();
-        Body::MemberAdd(MemberAdd { member, roles: vec!["observer".into()], rekey: Some(rekey) })
+        Body::MemberAdd(MemberAdd {
+            member,
+            roles: vec!["observer".into()],
+            rekey: Some(rekey),
+            invite: None,
+        })
     };
     // Wrapped to its author alone: every other member would be locked out.
     let b = hijack(b"puppet 1", &kps[1..2]);
@@ -231,6 +236,7 @@ fn a_winning_membership_rekey_must_wrap_to_every_member_who_stays() {
             member: sim.key(member),
             roles: vec!["observer".into()],
             rekey: Some(rekey),
+            invite: None,
         })
     };
     // Concurrent with the rotation, before anyone saw it: wrapped only to
@@ -289,7 +295,8 @@ fn a_sibling_rekey_that_saw_the_current_epoch_is_stale() {
     let previous = EpochId(sim.genesis.0);
     let rekey = Rekey::build(&mut rng, &GROUP, previous, &secret, &refs).expect("build");
     let member = SigningKey::random(&mut XofRng::from_seed(b"joiner")).public();
-    let add = MemberAdd { member, roles: vec!["observer".into()], rekey: Some(rekey) };
+    let add =
+        MemberAdd { member, roles: vec!["observer".into()], rekey: Some(rekey), invite: None };
     let id = sim.act(1, Body::MemberAdd(add));
     for who in 0..5 {
         assert_eq!(verdict(&sim, who, &id), Verdict::RekeyDropped(Refusal::StaleEpoch));

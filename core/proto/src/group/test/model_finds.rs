@@ -114,6 +114,7 @@ fn a_stale_carried_rekey_becomes_the_epoch_and_leaves_members_out() {
         member: sim.key(3),
         roles: vec!["member".into()],
         rekey: Some(stale),
+        invite: None,
     });
     let admission = sim.act(1, body);
     let s = sim.nodes[0].fold.state().expect("state");

@@ -296,7 +296,8 @@ impl Soak {
         self.packages.insert(KeyPackageId::owned_by(&key, &kp), kp.clone());
         let b = &mut self.members[by];
         let (rekey, _) = b.replica.build_rekey(&mut self.rng, Some((&key, &kp)), &[]).ok()?;
-        let add = MemberAdd { member: key, roles: vec![role.into()], rekey: Some(rekey) };
+        let add =
+            MemberAdd { member: key, roles: vec![role.into()], rekey: Some(rekey), invite: None };
         let id = self.write(by, Body::MemberAdd(add))?;
         self.welcome(by, who);
         Some(id)

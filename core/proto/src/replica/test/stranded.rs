@@ -255,7 +255,8 @@ fn a_member_admitted_after_the_epoch_began_gets_a_new_epoch_not_a_rewrap() {
     w.read_wire(carol);
     let said = w.write(carol, chat("said while bob was out"));
     w.read_wire(0);
-    let add = MemberAdd { member: bob_key, roles: vec!["member".into()], rekey: None };
+    let add =
+        MemberAdd { member: bob_key, roles: vec!["member".into()], rekey: None, invite: None };
     w.write(0, Body::MemberAdd(add));
     w.read_wire(carol);
     let out_epoch = w.people[0].replica.epoch();

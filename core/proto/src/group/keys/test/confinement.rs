@@ -86,7 +86,12 @@ fn scenario_3_a_winning_membership_rekey_does_not_let_the_revoked_member_read_th
         let state = w.state(5);
         let (rekey, _) =
             w.keys[5].build_rekey(&mut w.rng, &state, Some((&joiner, &kp)), &[]).expect("rekey");
-        Body::MemberAdd(MemberAdd { member: joiner, roles: vec![], rekey: Some(rekey) })
+        Body::MemberAdd(MemberAdd {
+            member: joiner,
+            roles: vec![],
+            rekey: Some(rekey),
+            invite: None,
+        })
     });
     w.settle();
     for i in [1, 4, 5] {

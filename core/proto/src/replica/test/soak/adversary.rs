@@ -113,7 +113,15 @@ impl Soak {
         let rp = &mut self.members[who].replica;
         let rekey = rp.build_rekey(&mut self.rng, Some((&ok, &kp)), &[]).ok().map(|r| r.0);
         let rekey = rekey.filter(|_| with_rekey);
-        Some((Body::MemberAdd(MemberAdd { member: ok, roles: vec![role.into()], rekey }), Some(o)))
+        Some((
+            Body::MemberAdd(MemberAdd {
+                member: ok,
+                roles: vec![role.into()],
+                rekey,
+                invite: None,
+            }),
+            Some(o),
+        ))
     }
 
     /// A rekey built by hand: a sibling of the current epoch (stale), or
@@ -287,6 +295,7 @@ impl Soak {
                 member: sybil,
                 roles: vec![ROLES[0].into()],
                 rekey: None,
+                invite: None,
             }),
             2 => Body::MemberRemove(MemberRemove { member: self.key(0), rekey: None }),
             3 => match rp.state() {
