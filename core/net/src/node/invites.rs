@@ -27,6 +27,9 @@ use crate::{Listener, PeerAddr, TcpLoopbackTransport};
 
 /// How long a redeemer keeps trying to reach a freshly made invite service.
 pub const INVITE_REACH: Duration = Duration::from_secs(90);
+/// How long a redeemer tries an invite's own service before it turns to
+/// the members the invite names (`peer.md`, "Joins without the inviter").
+pub const ANSWERER_AFTER: Duration = Duration::from_secs(30);
 /// How long a redeemer waits for a person to approve.
 pub const APPROVAL_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long the inviter waits for the admission to reach a relay before it
@@ -277,7 +280,8 @@ impl Node {
         for group in core.member_groups() {
             let Ok(replica) = core.replica(&group) else { continue };
             let Some(genesis) = replica.state().map(|s| s.genesis) else { continue };
-            for (_, content) in replica.open_invitations(now()) {
+            // Used ones too: `admit_redeemer` tells a second redeemer so.
+            for (_, content) in replica.invitations(now(), true) {
                 let expected = cairn_proto::invite::proof(&content.secret, binding);
                 let differ = expected.iter().zip(proof).fold(0u8, |acc, (a, b)| acc | (a ^ b));
                 if differ == 0 {
@@ -358,7 +362,10 @@ impl Node {
         let target = PeerTarget { onion: invite.address(), identity: None };
         // The inviter's own service first; if it is gone, the members the
         // invite names, each on its own service (`peer.md`, "Invitations").
-        let mut conn = match self.reach_invite(&addr, &group, target).await {
+        // With members to fall back on, the inviter's service gets less
+        // patience: it may be gone for good (its node is offline).
+        let patience = if invite.answerers.is_empty() { INVITE_REACH } else { ANSWERER_AFTER };
+        let mut conn = match self.reach_invite(&addr, &group, target, patience).await {
             Ok(conn) => conn,
             Err(NodeError::InviteGone) => self.reach_answerer(&invite).await?,
             Err(e) => return Err(e),
@@ -392,7 +399,7 @@ impl Node {
         // The inviter's own service may have been launched moments ago.
         let own = self.net().peer_addr(&inviter_onion)?;
         let target = PeerTarget { onion: onion_address(&inviter_onion), identity: Some(inviter) };
-        let mut conn = self.reach_invite(&own, &group, target).await?;
+        let mut conn = self.reach_invite(&own, &group, target, INVITE_REACH).await?;
         // The admission that carries this member's epoch key comes last in
         // causal order: a history longer than one session's pages (16,384
         // messages) takes several before this member can write.
@@ -414,15 +421,17 @@ impl Node {
 
     /// Reaches an invite's service: a freshly launched onion service needs
     /// a moment before its descriptor is published, so failures are retried
-    /// for [`INVITE_REACH`].
+    /// for `patience` over Tor ([`INVITE_REACH`], or [`ANSWERER_AFTER`]
+    /// when members can answer instead).
     async fn reach_invite(
         &self,
         addr: &PeerAddr,
         group: &GroupId,
         target: PeerTarget,
+        patience: Duration,
     ) -> Result<PeerConn, NodeError> {
         // Over loopback a refused connection is final.
-        let patience = if self.net().is_tor() { INVITE_REACH } else { Duration::ZERO };
+        let patience = if self.net().is_tor() { patience } else { Duration::ZERO };
         let deadline = tokio::time::Instant::now() + patience;
         loop {
             let attempt = async {

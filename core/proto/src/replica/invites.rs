@@ -42,6 +42,12 @@ impl Replica {
     /// expired; none if it may not invite. Reads the whole timeline: a
     /// join request is rare.
     pub fn open_invitations(&self, now: u64) -> Vec<(MessageId, InvitationContent)> {
+        self.invitations(now, false)
+    }
+
+    /// Like [`Replica::open_invitations`], with the redeemed ones too if
+    /// `with_used` (to tell a second redeemer the invitation is used up).
+    pub fn invitations(&self, now: u64, with_used: bool) -> Vec<(MessageId, InvitationContent)> {
         let Some(state) = self.state() else { return Vec::new() };
         let may = capability(state, &self.me).is_ok_and(|c| c.powers.contains(&Power::Invite));
         if !may {
@@ -50,7 +56,7 @@ impl Replica {
         let mut out = Vec::new();
         for (id, m) in self.fold.timeline() {
             let Body::Invitation(inv) = &m.body else { continue };
-            if state.used_invites.contains(&inv.id) {
+            if !with_used && state.used_invites.contains(&inv.id) {
                 continue;
             }
             let binding = content_binding(&m.group, &m.author, m.seq);
