@@ -451,23 +451,41 @@ impl Node {
         }
     }
 
-    /// The first member the invite names whose own service answers.
+    /// The first member the invite names whose own service answers, trying
+    /// them in turn for [`INVITE_REACH`] over Tor (a first connection to an
+    /// onion service can fail while its descriptor is fetched), once over
+    /// loopback.
     async fn reach_answerer(&self, invite: &Invite) -> Result<PeerConn, NodeError> {
-        for onion in &invite.answerers {
-            let Ok(addr) = self.net().peer_addr(onion) else { continue };
-            let target = PeerTarget { onion: onion_address(onion), identity: None };
-            let transport = self.net().transport();
-            let isolation = isolation(&invite.group);
-            let attempt = async {
-                let stream = transport.connect(&addr, &isolation);
-                let stream = tokio::time::timeout(REPLY_TIMEOUT, stream).await.ok()?.ok()?;
-                PeerConn::initiate(stream, self.identity(), target).await.ok()
-            };
-            if let Some(conn) = attempt.await {
-                return Ok(conn);
+        let patience = if self.net().is_tor() { INVITE_REACH } else { Duration::ZERO };
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            for onion in &invite.answerers {
+                match self.try_answerer(invite, onion).await {
+                    Ok(conn) => return Ok(conn),
+                    Err(e) => tracing::debug!("an answerer of the invite is unreachable: {e}"),
+                }
             }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(NodeError::InviteGone);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        Err(NodeError::InviteGone)
+    }
+
+    async fn try_answerer(
+        &self,
+        invite: &Invite,
+        onion: &PublicKey,
+    ) -> Result<PeerConn, NodeError> {
+        let addr = self.net().peer_addr(onion)?;
+        let target = PeerTarget { onion: onion_address(onion), identity: None };
+        let transport = self.net().transport();
+        let isolation = isolation(&invite.group);
+        let stream = transport.connect(&addr, &isolation);
+        let stream = tokio::time::timeout(REPLY_TIMEOUT, stream)
+            .await
+            .map_err(|_| NodeError::Peer(PeerConnError::Timeout(REPLY_TIMEOUT)))??;
+        Ok(PeerConn::initiate(stream, self.identity(), target).await?)
     }
 
     /// Whether this member holds the key of `group`'s current epoch (it can
