@@ -429,6 +429,57 @@ async fn a_join_completes_with_the_inviters_node_stopped_and_the_invite_works_on
     assert!(b.state(&g).is_ok_and(|s| !s.members.contains_key(&dave)));
 }
 
+/// A manual invite answered by a member while the inviter is stopped: the
+/// answering member's node shows the join request with the short code the
+/// joiner sees too, and admits only when its person approves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_invite_is_approved_by_the_member_who_answers_it() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (started(root.path(), "alice").await, started(root.path(), "bob").await);
+    let g = found(&a, "g", &templates::organizer_member_observer(), vec![]).expect("group");
+    admit(&a, &b, g, "bob").await;
+    let bob = b.identity().public_key();
+    eventually("alice knows where bob listens", WAIT, || {
+        a.state(&g).is_ok_and(|s| s.members.get(&bob).is_some_and(|m| m.onion.is_some()))
+    })
+    .await
+    .expect("contact");
+    let ticket = a
+        .invite(g, vec!["member".into()], Duration::from_secs(600), Approval::Manual)
+        .await
+        .expect("invite");
+    let now = cairn_net::node::profile::now();
+    eventually("bob can answer the invitation", WAIT, || {
+        b.with_replica(&g, |r| !r.open_invitations(now).is_empty()).unwrap_or(false)
+    })
+    .await
+    .expect("shared");
+    a.shutdown();
+    drop(a);
+
+    let c = started(root.path(), "carol").await;
+    let (mut b_events, mut c_events) = (b.events(), c.events());
+    let text = ticket.text.clone();
+    let joiner = c.clone();
+    let join = tokio::spawn(async move { joiner.join(&text, "carol").await });
+    let code_b = loop {
+        if let Ok(NodeEvent::JoinRequest { short_code, name, .. }) = b_events.recv().await {
+            assert_eq!(name, "carol");
+            break short_code;
+        }
+    };
+    let code_c = loop {
+        if let Ok(NodeEvent::Joining { short_code, .. }) = c_events.recv().await {
+            break short_code;
+        }
+    };
+    assert_eq!(code_b, code_c, "both see one code");
+    assert!(!b.state(&g).expect("s").members.contains_key(&c.identity().public_key()));
+    b.act(Action::Approve { code: code_b, admit: true }).expect("bob approves");
+    assert_eq!(join.await.expect("task").expect("joined"), g);
+    assert!(b.state(&g).expect("s").members.contains_key(&c.identity().public_key()));
+}
+
 /// A profile restored from its recovery string holds no key of any epoch
 /// (`keys.md`, "Stranded members"): once it may sign, it asks for the
 /// current epoch through its peers, the only other member re-wraps it at
