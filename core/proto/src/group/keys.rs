@@ -532,7 +532,7 @@ impl MemberKeys {
         }
     }
 
-    /// The baseline of [`MemberKeys::track_access`]: every member's key
+    /// The baseline of `MemberKeys::track_access`: every member's key
     /// roles in `state` (a replica's state when it opens).
     pub fn baseline(&mut self, state: &GroupState) {
         self.access = state.members.keys().map(|k| (*k, key_roles(state, k))).collect();
