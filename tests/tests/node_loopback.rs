@@ -360,6 +360,36 @@ async fn a_restored_identity_comes_back_from_a_peer_with_every_relay_stopped() {
     restored.act(Action::ConfirmRestored).expect("confirm");
 }
 
+/// Alice, who founded `g`, makes an invite giving `roles`, waits until bob
+/// (who may invite) can answer it and alice knows where he listens, then
+/// stops her node for good. Returns the invite string.
+async fn invite_then_stop(
+    a: Node,
+    b: &Node,
+    g: GroupId,
+    roles: &[&str],
+    approval: Approval,
+) -> zeroize::Zeroizing<String> {
+    let bob = b.identity().public_key();
+    // The invite names the members who may answer it and can be reached:
+    // bob's contact must have reached alice.
+    eventually("alice knows where bob listens", WAIT, || {
+        a.state(&g).is_ok_and(|s| s.members.get(&bob).is_some_and(|m| m.onion.is_some()))
+    })
+    .await
+    .expect("contact");
+    let roles = roles.iter().map(|r| (*r).to_owned()).collect();
+    let ticket = a.invite(g, roles, Duration::from_secs(600), approval).await.expect("invite");
+    let now = cairn_net::node::profile::now();
+    eventually("bob can answer the invitation", WAIT, || {
+        b.with_replica(&g, |r| !r.open_invitations(now).is_empty()).unwrap_or(false)
+    })
+    .await
+    .expect("shared");
+    a.shutdown();
+    ticket.text
+}
+
 /// An invite redeemed while the inviter's node is stopped (`peer.md`,
 /// "Invitations"): the member the invite names who may invite answers on
 /// its own service, admits the joiner with the invitation's id and
@@ -379,29 +409,11 @@ async fn a_join_completes_with_the_inviters_node_stopped_and_the_invite_works_on
         .await
         .expect("invite bob");
     assert_eq!(b.join(&to_bob.text, "bob").await.expect("bob joins"), g);
-    // The invite names the members who may answer it and can be reached:
-    // bob's contact must have reached alice.
     let bob = b.identity().public_key();
-    eventually("alice knows where bob listens", WAIT, || {
-        a.state(&g).is_ok_and(|s| s.members.get(&bob).is_some_and(|m| m.onion.is_some()))
-    })
-    .await
-    .expect("contact");
-    let ticket = a
-        .invite(g, vec!["contributor".into()], Duration::from_secs(600), Approval::Automatic)
-        .await
-        .expect("invite");
-    let now = cairn_net::node::profile::now();
-    eventually("bob can answer the invitation", WAIT, || {
-        b.with_replica(&g, |r| !r.open_invitations(now).is_empty()).unwrap_or(false)
-    })
-    .await
-    .expect("shared");
-    a.shutdown();
-    drop(a);
+    let ticket = invite_then_stop(a, &b, g, &["contributor"], Approval::Automatic).await;
 
     let c = started(root.path(), "carol").await;
-    assert_eq!(c.join(&ticket.text, "carol").await.expect("join without alice"), g);
+    assert_eq!(c.join(&ticket, "carol").await.expect("join without alice"), g);
     let carol = c.identity().public_key();
     let admitted_by = b.with_replica(&g, |r| {
         r.fold().timeline().find_map(|(_, m)| match &m.body {
@@ -420,7 +432,7 @@ async fn a_join_completes_with_the_inviters_node_stopped_and_the_invite_works_on
         .expect("read");
 
     let d = started(root.path(), "dave").await;
-    let again = d.join(&ticket.text, "dave").await;
+    let again = d.join(&ticket, "dave").await;
     assert!(
         matches!(again, Err(cairn_net::node::NodeError::JoinRefused(_))),
         "a used invitation admitted again: {again:?}"
@@ -438,28 +450,11 @@ async fn a_manual_invite_is_approved_by_the_member_who_answers_it() {
     let (a, b) = (started(root.path(), "alice").await, started(root.path(), "bob").await);
     let g = found(&a, "g", &templates::organizer_member_observer(), vec![]).expect("group");
     admit(&a, &b, g, "bob").await;
-    let bob = b.identity().public_key();
-    eventually("alice knows where bob listens", WAIT, || {
-        a.state(&g).is_ok_and(|s| s.members.get(&bob).is_some_and(|m| m.onion.is_some()))
-    })
-    .await
-    .expect("contact");
-    let ticket = a
-        .invite(g, vec!["member".into()], Duration::from_secs(600), Approval::Manual)
-        .await
-        .expect("invite");
-    let now = cairn_net::node::profile::now();
-    eventually("bob can answer the invitation", WAIT, || {
-        b.with_replica(&g, |r| !r.open_invitations(now).is_empty()).unwrap_or(false)
-    })
-    .await
-    .expect("shared");
-    a.shutdown();
-    drop(a);
+    let ticket = invite_then_stop(a, &b, g, &["member"], Approval::Manual).await;
 
     let c = started(root.path(), "carol").await;
     let (mut b_events, mut c_events) = (b.events(), c.events());
-    let text = ticket.text.clone();
+    let text = ticket.clone();
     let joiner = c.clone();
     let join = tokio::spawn(async move { joiner.join(&text, "carol").await });
     let code_b = loop {
