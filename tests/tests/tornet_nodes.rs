@@ -194,3 +194,54 @@ async fn three_members_over_onion_services_and_a_removed_member_reads_nothing_ne
     );
     assert!(say(&restored, g, "too early").is_err(), "a restored identity signed at once");
 }
+
+/// An invite redeemed over onion services while the inviter's node is
+/// stopped (`peer.md`, "Joins without the inviter"): bob, a member who may
+/// invite, answers on his own onion service; dave joins, writes, and bob
+/// reads him.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_over_onion_services_completes_with_the_inviters_node_stopped() {
+    let net =
+        tokio::task::spawn_blocking(TorNet::shared).await.expect("join").expect("tor network");
+    let tor = Network::Tor(TorNetwork::Custom(net.arti_config_path().to_owned()));
+    let root = net.scratch_dir("nodes-offline-inviter").expect("scratch");
+    let extra = format!("[tor]\nnetwork_config = {:?}\n", net.arti_config_path());
+    let relay = RelayProc::start(&root.join("relay"), false, true, &extra).expect("relay");
+    let relay_addr = relay.onion.clone().expect("relay onion address");
+    let (a, b, d) = (
+        node(&root, "alice", tor.clone()).await.expect("alice"),
+        node(&root, "bob", tor.clone()).await.expect("bob"),
+        node(&root, "dave", tor.clone()).await.expect("dave"),
+    );
+    for n in [&a, &b, &d] {
+        listening(n).await;
+    }
+    let g = found(&a, "bastion", &templates::organizer_member_observer(), vec![relay_addr])
+        .expect("group");
+    admit(&a, &b, g, "bob").await;
+    let bob = b.identity().public_key();
+    eventually("alice knows bob's onion service", WAIT, || {
+        a.state(&g).is_ok_and(|s| s.members.get(&bob).is_some_and(|m| m.onion.is_some()))
+    })
+    .await
+    .expect("contact");
+    let ticket = a
+        .invite(g, vec!["member".into()], Duration::from_secs(600), Approval::Automatic)
+        .await
+        .expect("invite");
+    let now = cairn_net::node::profile::now();
+    eventually("bob can answer the invitation", WAIT, || {
+        b.with_replica(&g, |r| !r.open_invitations(now).is_empty()).unwrap_or(false)
+    })
+    .await
+    .expect("shared");
+    a.shutdown();
+    drop(a);
+    let start = Instant::now();
+    assert_eq!(d.join(&ticket.text, "dave").await.expect("join without alice"), g);
+    eprintln!("dave joined through bob in {:?} with alice offline", start.elapsed());
+    say(&d, g, "in through bob").expect("dave writes");
+    eventually("bob reads dave", WAIT, || chat(&b, &g).contains(&"in through bob".into()))
+        .await
+        .expect("read");
+}

@@ -27,9 +27,6 @@ use crate::{Listener, PeerAddr, TcpLoopbackTransport};
 
 /// How long a redeemer keeps trying to reach a freshly made invite service.
 pub const INVITE_REACH: Duration = Duration::from_secs(90);
-/// How long a redeemer tries an invite's own service before it turns to
-/// the members the invite names (`peer.md`, "Joins without the inviter").
-pub const ANSWERER_AFTER: Duration = Duration::from_secs(30);
 /// How long a redeemer waits for a person to approve.
 pub const APPROVAL_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long the inviter waits for the admission to reach a relay before it
@@ -362,13 +359,10 @@ impl Node {
         let target = PeerTarget { onion: invite.address(), identity: None };
         // The inviter's own service first; if it is gone, the members the
         // invite names, each on its own service (`peer.md`, "Invitations").
-        // With members to fall back on, the inviter's service gets less
-        // patience: it may be gone for good (its node is offline).
-        let patience = if invite.answerers.is_empty() { INVITE_REACH } else { ANSWERER_AFTER };
-        let mut conn = match self.reach_invite(&addr, &group, target, patience).await {
-            Ok(conn) => conn,
-            Err(NodeError::InviteGone) => self.reach_answerer(&invite).await?,
-            Err(e) => return Err(e),
+        let mut conn = if invite.answerers.is_empty() {
+            self.reach_invite(&addr, &group, target, INVITE_REACH).await?
+        } else {
+            self.reach_service_or_answerer(&invite, &addr, target).await?
         };
         let (Some(binding), Some(inviter)) = (conn.binding(), conn.peer()) else {
             return Err(NodeError::Bug("session without binding"));
@@ -421,8 +415,7 @@ impl Node {
 
     /// Reaches an invite's service: a freshly launched onion service needs
     /// a moment before its descriptor is published, so failures are retried
-    /// for `patience` over Tor ([`INVITE_REACH`], or [`ANSWERER_AFTER`]
-    /// when members can answer instead).
+    /// for `patience` over Tor.
     async fn reach_invite(
         &self,
         addr: &PeerAddr,
@@ -451,14 +444,27 @@ impl Node {
         }
     }
 
-    /// The first member the invite names whose own service answers, trying
-    /// them in turn for [`INVITE_REACH`] over Tor (a first connection to an
-    /// onion service can fail while its descriptor is fetched), once over
-    /// loopback.
-    async fn reach_answerer(&self, invite: &Invite) -> Result<PeerConn, NodeError> {
+    /// The invite's own service or, failing it, the first member the invite
+    /// names whose own service answers: each tried once per round, rounds
+    /// backing off (1 s, doubling, at most 8 s) for [`INVITE_REACH`] over
+    /// Tor (a fresh service needs a moment before its descriptor is
+    /// published; hammering a service that is gone for good made arti's
+    /// circuits to the directories time out for the others too), one round
+    /// over loopback.
+    async fn reach_service_or_answerer(
+        &self,
+        invite: &Invite,
+        service: &PeerAddr,
+        target: PeerTarget,
+    ) -> Result<PeerConn, NodeError> {
         let patience = if self.net().is_tor() { INVITE_REACH } else { Duration::ZERO };
         let deadline = tokio::time::Instant::now() + patience;
+        let mut pause = Duration::from_secs(1);
         loop {
+            match self.try_invite_service(invite, service, target.clone()).await {
+                Ok(conn) => return Ok(conn),
+                Err(e) => tracing::debug!("the invite's service is unreachable: {e}"),
+            }
             for onion in &invite.answerers {
                 match self.try_answerer(invite, onion).await {
                     Ok(conn) => return Ok(conn),
@@ -468,8 +474,24 @@ impl Node {
             if tokio::time::Instant::now() >= deadline {
                 return Err(NodeError::InviteGone);
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(8));
         }
+    }
+
+    async fn try_invite_service(
+        &self,
+        invite: &Invite,
+        service: &PeerAddr,
+        target: PeerTarget,
+    ) -> Result<PeerConn, NodeError> {
+        let transport = self.net().transport();
+        let isolation = isolation(&invite.group);
+        let stream = transport.connect(service, &isolation);
+        let stream = tokio::time::timeout(REPLY_TIMEOUT, stream)
+            .await
+            .map_err(|_| NodeError::Peer(PeerConnError::Timeout(REPLY_TIMEOUT)))??;
+        Ok(PeerConn::initiate(stream, self.identity(), target).await?)
     }
 
     async fn try_answerer(
@@ -480,7 +502,13 @@ impl Node {
         let addr = self.net().peer_addr(onion)?;
         let target = PeerTarget { onion: onion_address(onion), identity: None };
         let transport = self.net().transport();
-        let isolation = isolation(&invite.group);
+        // A circuit of its own per answerer: a circuit shared with the
+        // attempts at a service that is gone can fail this one too.
+        let material = [&invite.group.0[..], &onion.0].concat();
+        let isolation = crate::IsolationKey::from_bytes(blake3::derive_key(
+            "cairn isolation answerer v1",
+            &material,
+        ));
         let stream = transport.connect(&addr, &isolation);
         let stream = tokio::time::timeout(REPLY_TIMEOUT, stream)
             .await
