@@ -193,6 +193,25 @@ async fn three_members_over_onion_services_and_a_removed_member_reads_nothing_ne
         start.elapsed()
     );
     assert!(say(&restored, g, "too early").is_err(), "a restored identity signed at once");
+
+    // The restored profile holds no key of the group (`keys.md`, "Stranded
+    // members"): once bob confirms, it asks alice over the peer channel,
+    // and she re-wraps the current epoch to its fresh key package.
+    restored.act(Action::ConfirmRestored).expect("confirm");
+    let epoch = a.state(&g).expect("state").epoch.id;
+    let start = Instant::now();
+    eventually("restored bob is re-wrapped into the epoch", WAIT, || {
+        restored
+            .with_replica(&g, |r| r.keys().ring().epoch_secret(&epoch).is_some())
+            .unwrap_or(false)
+    })
+    .await
+    .expect("re-wrapped");
+    eprintln!("restored bob was let back into the epoch {:?} after confirming", start.elapsed());
+    say(&restored, g, "back in").expect("bob writes");
+    eventually("alice reads bob", WAIT, || chat(&a, &g).contains(&"back in".into()))
+        .await
+        .expect("alice reads");
 }
 
 /// An invite redeemed over onion services while the inviter's node is
