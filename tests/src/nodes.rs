@@ -101,3 +101,34 @@ pub async fn next_event<T>(
         .await
         .map_err(|_| anyhow::anyhow!("no such event in time"))?
 }
+
+/// `inviter`, a member of `group`, makes an invite giving `roles`, waits
+/// (up to `wait` for each) until it knows where `answerer` (a member who
+/// may invite) listens and `answerer` can answer the invite, then stops
+/// its node for good (`peer.md`, "Joins without the inviter"). Returns the
+/// invite string.
+pub async fn invite_then_stop(
+    inviter: Node,
+    answerer: &Node,
+    group: GroupId,
+    roles: &[&str],
+    approval: cairn_net::node::invites::Approval,
+    wait: Duration,
+) -> Result<Zeroizing<String>> {
+    let key = answerer.identity().public_key();
+    // The invite names the members who may answer it and can be reached:
+    // the answerer's contact must have reached the inviter.
+    eventually("the inviter knows where the answerer listens", wait, || {
+        inviter.state(&group).is_ok_and(|s| s.members.get(&key).is_some_and(|m| m.onion.is_some()))
+    })
+    .await?;
+    let roles = roles.iter().map(|r| (*r).to_owned()).collect();
+    let ticket = inviter.invite(group, roles, Duration::from_secs(600), approval).await?;
+    let now = cairn_net::node::profile::now();
+    eventually("the answerer can answer the invitation", wait, || {
+        answerer.with_replica(&group, |r| !r.open_invitations(now).is_empty()).unwrap_or(false)
+    })
+    .await?;
+    inviter.shutdown();
+    Ok(ticket.text)
+}

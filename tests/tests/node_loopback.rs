@@ -12,8 +12,11 @@ use cairn_net::node::peers::PeerLimits;
 use cairn_net::node::{Action, Network, Node, NodeEvent, SecurityWarning};
 use cairn_net::proto::group::{TaskContent, templates};
 use cairn_net::proto::wire::GroupId;
-use cairn_tests::nodes::{PASS, chat, eventually, found, next_event, node, open, open_with, say};
+use cairn_tests::nodes::{
+    PASS, chat, eventually, found, invite_then_stop, next_event, node, open, open_with, say,
+};
 use cairn_tests::relay_proc::RelayProc;
+use zeroize::Zeroizing;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -326,19 +329,31 @@ async fn a_relay_asking_too_much_work_is_reported_and_the_message_waits_in_the_o
     assert!(waiting >= 2, "genesis and chat wait in the outbox: {waiting}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restored_identity_comes_back_from_a_peer_with_every_relay_stopped() {
-    use cairn_net::node::restore_profile;
-    use cairn_net::proto::identity::{KdfParams, parse_recovery, recovery_string};
-    let root = tempfile::tempdir().expect("tempdir");
-    let relay = RelayProc::start(&root.path().join("relay"), true, false, "").expect("relay");
-    let (a, b) = (started(root.path(), "alice").await, started(root.path(), "bob").await);
+/// Alice founds a group on a relay of its own and admits bob, who writes
+/// `line`, which alice holds; returns the relay, both nodes, the group
+/// and bob's recovery string.
+async fn bob_writes(
+    root: &std::path::Path,
+    line: &str,
+) -> (RelayProc, Node, Node, GroupId, Zeroizing<String>) {
+    let relay = RelayProc::start(&root.join("relay"), true, false, "").expect("relay");
+    let (a, b) = (started(root, "alice").await, started(root, "bob").await);
     let rules = templates::organizer_member_observer();
     let g = found(&a, "g", &rules, vec![relay.tcp.clone().expect("tcp")]).expect("group");
     admit(&a, &b, g, "bob").await;
-    say(&b, g, "bob wrote this before losing his laptop").expect("chat");
+    say(&b, g, line).expect("chat");
     eventually("alice has it", WAIT, || chat(&a, &g).len() == 1).await.expect("delivered");
-    let words = recovery_string(b.identity().seed());
+    let words = cairn_net::proto::identity::recovery_string(b.identity().seed());
+    (relay, a, b, g, words)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_identity_comes_back_from_a_peer_with_every_relay_stopped() {
+    use cairn_net::node::restore_profile;
+    use cairn_net::proto::identity::{KdfParams, parse_recovery};
+    let root = tempfile::tempdir().expect("tempdir");
+    let (relay, a, b, g, words) =
+        bob_writes(root.path(), "bob wrote this before losing his laptop").await;
     relay.kill();
 
     let seed = parse_recovery(&words).expect("recovery string");
@@ -358,36 +373,6 @@ async fn a_restored_identity_comes_back_from_a_peer_with_every_relay_stopped() {
     let refused = say(&restored, g, "too early").expect_err("must not sign yet");
     assert!(refused.to_string().contains("restored"), "{refused}");
     restored.act(Action::ConfirmRestored).expect("confirm");
-}
-
-/// Alice, who founded `g`, makes an invite giving `roles`, waits until bob
-/// (who may invite) can answer it and alice knows where he listens, then
-/// stops her node for good. Returns the invite string.
-async fn invite_then_stop(
-    a: Node,
-    b: &Node,
-    g: GroupId,
-    roles: &[&str],
-    approval: Approval,
-) -> zeroize::Zeroizing<String> {
-    let bob = b.identity().public_key();
-    // The invite names the members who may answer it and can be reached:
-    // bob's contact must have reached alice.
-    eventually("alice knows where bob listens", WAIT, || {
-        a.state(&g).is_ok_and(|s| s.members.get(&bob).is_some_and(|m| m.onion.is_some()))
-    })
-    .await
-    .expect("contact");
-    let roles = roles.iter().map(|r| (*r).to_owned()).collect();
-    let ticket = a.invite(g, roles, Duration::from_secs(600), approval).await.expect("invite");
-    let now = cairn_net::node::profile::now();
-    eventually("bob can answer the invitation", WAIT, || {
-        b.with_replica(&g, |r| !r.open_invitations(now).is_empty()).unwrap_or(false)
-    })
-    .await
-    .expect("shared");
-    a.shutdown();
-    ticket.text
 }
 
 /// An invite redeemed while the inviter's node is stopped (`peer.md`,
@@ -410,7 +395,9 @@ async fn a_join_completes_with_the_inviters_node_stopped_and_the_invite_works_on
         .expect("invite bob");
     assert_eq!(b.join(&to_bob.text, "bob").await.expect("bob joins"), g);
     let bob = b.identity().public_key();
-    let ticket = invite_then_stop(a, &b, g, &["contributor"], Approval::Automatic).await;
+    let ticket = invite_then_stop(a, &b, g, &["contributor"], Approval::Automatic, WAIT)
+        .await
+        .expect("invite, then alice stops");
 
     let c = started(root.path(), "carol").await;
     assert_eq!(c.join(&ticket, "carol").await.expect("join without alice"), g);
@@ -450,7 +437,9 @@ async fn a_manual_invite_is_approved_by_the_member_who_answers_it() {
     let (a, b) = (started(root.path(), "alice").await, started(root.path(), "bob").await);
     let g = found(&a, "g", &templates::organizer_member_observer(), vec![]).expect("group");
     admit(&a, &b, g, "bob").await;
-    let ticket = invite_then_stop(a, &b, g, &["member"], Approval::Manual).await;
+    let ticket = invite_then_stop(a, &b, g, &["member"], Approval::Manual, WAIT)
+        .await
+        .expect("invite, then alice stops");
 
     let c = started(root.path(), "carol").await;
     let (mut b_events, mut c_events) = (b.events(), c.events());
@@ -483,16 +472,9 @@ async fn a_manual_invite_is_approved_by_the_member_who_answers_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_profile_restored_with_no_keys_asks_and_is_let_back_in_within_a_minute() {
     use cairn_net::node::restore_profile;
-    use cairn_net::proto::identity::{KdfParams, parse_recovery, recovery_string};
+    use cairn_net::proto::identity::{KdfParams, parse_recovery};
     let root = tempfile::tempdir().expect("tempdir");
-    let relay = RelayProc::start(&root.path().join("relay"), true, false, "").expect("relay");
-    let (a, b) = (started(root.path(), "alice").await, started(root.path(), "bob").await);
-    let rules = templates::organizer_member_observer();
-    let g = found(&a, "g", &rules, vec![relay.tcp.clone().expect("tcp")]).expect("group");
-    admit(&a, &b, g, "bob").await;
-    say(&b, g, "before the laptop was lost").expect("chat");
-    eventually("alice has it", WAIT, || chat(&a, &g).len() == 1).await.expect("delivered");
-    let words = recovery_string(b.identity().seed());
+    let (_relay, a, b, g, words) = bob_writes(root.path(), "before the laptop was lost").await;
     b.shutdown();
     drop(b);
 

@@ -18,7 +18,7 @@ use cairn_net::proto::identity::{KdfParams, parse_recovery, recovery_string};
 use cairn_net::proto::relay_proto::{ClientHandshake, MAX_RESPONSE_FRAME, RelayEvent};
 use cairn_net::proto::wire::GroupId;
 use cairn_net::{PeerAddr, TorNetwork, Transport};
-use cairn_tests::nodes::{chat, eventually, found, node, say};
+use cairn_tests::nodes::{chat, eventually, found, invite_then_stop, node, say};
 use cairn_tests::relay_proc::RelayProc;
 use cairn_tests::tornet::TorNet;
 use tokio::io::{AsyncRead, AsyncWriteExt};
@@ -238,26 +238,11 @@ async fn a_join_over_onion_services_completes_with_the_inviters_node_stopped() {
     let g = found(&a, "bastion", &templates::organizer_member_observer(), vec![relay_addr])
         .expect("group");
     admit(&a, &b, g, "bob").await;
-    let bob = b.identity().public_key();
-    eventually("alice knows bob's onion service", WAIT, || {
-        a.state(&g).is_ok_and(|s| s.members.get(&bob).is_some_and(|m| m.onion.is_some()))
-    })
-    .await
-    .expect("contact");
-    let ticket = a
-        .invite(g, vec!["member".into()], Duration::from_secs(600), Approval::Automatic)
+    let ticket = invite_then_stop(a, &b, g, &["member"], Approval::Automatic, WAIT)
         .await
-        .expect("invite");
-    let now = cairn_net::node::profile::now();
-    eventually("bob can answer the invitation", WAIT, || {
-        b.with_replica(&g, |r| !r.open_invitations(now).is_empty()).unwrap_or(false)
-    })
-    .await
-    .expect("shared");
-    a.shutdown();
-    drop(a);
+        .expect("invite, then alice stops");
     let start = Instant::now();
-    assert_eq!(d.join(&ticket.text, "dave").await.expect("join without alice"), g);
+    assert_eq!(d.join(&ticket, "dave").await.expect("join without alice"), g);
     eprintln!("dave joined through bob in {:?} with alice offline", start.elapsed());
     say(&d, g, "in through bob").expect("dave writes");
     eventually("bob reads dave", WAIT, || chat(&b, &g).contains(&"in through bob".into()))
