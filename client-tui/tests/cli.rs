@@ -36,7 +36,26 @@ impl Env {
     fn run(&self, profile: &str, pass: &str, args: &[&str]) -> Output {
         self.cmd(profile, pass).args(args).output().expect("run cairn")
     }
+
+    /// Starts `cairn invite GROUP --role member --auto-approve` on
+    /// `profile`; returns the process, its further output lines and the
+    /// invite it printed first.
+    fn auto_invite(&self, profile: &str, group: &str) -> (Child, InviterLines, String) {
+        use std::io::{BufRead as _, BufReader};
+        let mut inviter = self
+            .cmd(profile, "pass")
+            .args(["invite", group, "--role", "member", "--auto-approve"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("invite");
+        let mut lines = BufReader::new(inviter.stdout.take().expect("stdout")).lines();
+        let invite = lines.next().expect("a line").expect("utf8");
+        (inviter, lines, invite)
+    }
 }
+
+/// What a running `cairn invite` prints after the invite.
+type InviterLines = std::io::Lines<std::io::BufReader<std::process::ChildStdout>>;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -284,20 +303,12 @@ fn a_message_written_offline_survives_sigkill_and_is_delivered_after_restart() {
 
 #[test]
 fn invite_and_join_on_the_command_line_and_a_used_invite_is_refused() {
-    use std::io::{BufRead as _, BufReader};
     let env = Env::new();
     for p in ["a", "b"] {
         assert!(env.run(p, "pass", &["init"]).status.success());
     }
     assert!(env.run("a", "pass", &["group", "create", "g"]).status.success());
-    let mut inviter = env
-        .cmd("a", "pass")
-        .args(["invite", "g", "--role", "member", "--auto-approve"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("invite");
-    let mut lines = BufReader::new(inviter.stdout.take().expect("stdout")).lines();
-    let invite = lines.next().expect("a line").expect("utf8");
+    let (mut inviter, mut lines, invite) = env.auto_invite("a", "g");
     assert!(invite.starts_with("cairn-invite1-"), "{invite}");
     let joined = env.run("b", "pass", &["join", &invite, "--name", "bob"]);
     assert!(joined.status.success(), "{}", stderr(&joined));
@@ -447,7 +458,6 @@ fn every_subcommand_works_from_a_script_and_refuses_bad_input() {
 /// out).
 #[test]
 fn leaving_on_the_command_line_reaches_the_others_and_deletes_when_asked() {
-    use std::io::{BufRead as _, BufReader};
     let env = Env::new();
     let relay = cairn_tests::relay_proc::RelayProc::start(&env.path("relay"), true, false, "")
         .expect("relay");
@@ -457,14 +467,8 @@ fn leaving_on_the_command_line_reaches_the_others_and_deletes_when_asked() {
     }
     let created = env.run("a", "pass", &["group", "create", "g", "--relay", &relay_addr]);
     assert!(created.status.success(), "{}", stderr(&created));
-    let mut inviter = env
-        .cmd("a", "pass")
-        .args(["invite", "g", "--role", "member", "--auto-approve"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("invite");
-    let mut lines = BufReader::new(inviter.stdout.take().expect("stdout")).lines();
-    let invite = lines.next().expect("a line").expect("utf8");
+    // Its output is kept open: it prints the admission before it exits.
+    let (mut inviter, _output, invite) = env.auto_invite("a", "g");
     let joined = env.run("b", "pass", &["join", &invite, "--name", "bob"]);
     assert!(joined.status.success(), "{}", stderr(&joined));
     assert!(inviter.wait().expect("wait").success());
