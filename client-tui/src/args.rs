@@ -67,10 +67,12 @@ enum Command {
     ///
     /// Example: `cairn invite bastion --role member`
     Invite(invite::InviteArgs),
-    /// Answer the join requests a running `cairn invite` on this profile
-    /// waits on: without CODE, lists them (name, fingerprint, short code);
-    /// with CODE, admits the person who shows that code (or refuses, with
-    /// `--deny`). Compare the code with the person first.
+    /// Answer join requests: those a running `cairn invite` or `cairn run`
+    /// on this profile waits on, and those other members who may invite
+    /// shared with you (a join waiting at their node). Without CODE, lists
+    /// them (name, fingerprint, short code); with CODE, admits the person
+    /// who shows that code (or refuses, with `--deny`). Compare the code
+    /// with the person first.
     ///
     /// Example: `cairn approve` then `cairn approve 123-456`
     Approve {

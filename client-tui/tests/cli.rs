@@ -336,11 +336,10 @@ fn approve_answers_a_waiting_invite_from_another_process() {
         assert!(env.run(p, "pass", &["init"]).status.success());
     }
     assert!(env.run("a", "pass", &["group", "create", "g"]).status.success());
-    assert_refused(
-        &env.run("a", "pass", &["approve"]),
-        5,
-        "no `cairn invite` or `cairn run` is waiting",
-    );
+    // Nothing waits here and nobody shared a request: it says so.
+    let none = env.run("a", "pass", &["approve"]);
+    assert!(none.status.success(), "{}", stderr(&none));
+    assert!(stdout(&none).contains("no join request is waiting"), "{}", stdout(&none));
     let mut inviter = env
         .cmd("a", "pass")
         .args(["invite", "g"])
@@ -380,6 +379,70 @@ fn approve_answers_a_waiting_invite_from_another_process() {
     assert!(admitted.starts_with("admitted "), "{admitted}");
     assert!(inviter.wait().expect("wait").success());
     assert!(!env.path("a").join("approve.sock").exists(), "the socket is removed");
+}
+
+/// A join waiting at the inviter's `cairn invite` is shared with the other
+/// member who may invite: with no node of its own running, `cairn approve`
+/// lists it (`cairn group show` too) and admits it; the inviter welcomes
+/// the joiner into that admission, and the joiner is in.
+#[test]
+fn another_member_lists_and_admits_a_join_waiting_at_the_inviter() {
+    use std::io::{BufRead as _, BufReader};
+    let env = Env::new();
+    let relay = cairn_tests::relay_proc::RelayProc::start(&env.path("relay"), true, false, "")
+        .expect("relay");
+    let relay_addr = relay.tcp.clone().expect("tcp");
+    for p in ["a", "b", "c"] {
+        assert!(env.run(p, "pass", &["init"]).status.success());
+    }
+    let o = env.run("a", "pass", &["group", "create", "g", "--relay", &relay_addr]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (mut inviter, mut first, invite) = env.auto_invite("a", "g");
+    let joined = env.run("b", "pass", &["join", &invite, "--name", "bob"]);
+    assert!(joined.status.success(), "{}", stderr(&joined));
+    assert!(first.next().expect("a line").expect("utf8").starts_with("admitted "));
+    assert!(inviter.wait().expect("wait").success());
+
+    let mut inviter = env
+        .cmd("a", "pass")
+        .args(["invite", "g"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("invite");
+    let mut lines = BufReader::new(inviter.stdout.take().expect("stdout")).lines();
+    let invite = lines.next().expect("a line").expect("utf8");
+    let joiner = env
+        .cmd("c", "pass")
+        .args(["join", &invite, "--name", "carol"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("join");
+    let mut listed = String::new();
+    for _ in 0..20 {
+        let o = env.run("b", "pass", &["approve"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        listed = stdout(&o);
+        if listed.contains("wants to join") {
+            break;
+        }
+    }
+    assert!(listed.contains("\"carol\" wants to join"), "{listed}");
+    let code = listed.rsplit("code ").next().expect("code").trim().to_owned();
+    let shown = env.run("b", "pass", &["group", "show", "g"]);
+    assert!(stdout(&shown).contains(&format!("join    code {code}")), "{}", stdout(&shown));
+    let o = env.run("b", "pass", &["approve", &code]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let joined = joiner.wait_with_output().expect("join");
+    assert!(joined.status.success(), "{}", String::from_utf8_lossy(&joined.stderr));
+    assert!(String::from_utf8_lossy(&joined.stderr).contains(&code), "the joiner saw the code");
+    let admitted = lines.next().expect("a line").expect("utf8");
+    assert!(admitted.starts_with("admitted "), "{admitted}");
+    assert!(inviter.wait().expect("wait").success());
+    let members = env.run("b", "pass", &["member", "list", "g"]);
+    assert_eq!(stdout(&members).lines().count(), 3, "{}", stdout(&members));
+    drop(relay);
 }
 
 /// Every subcommand once, as a script would use it, against a real relay:

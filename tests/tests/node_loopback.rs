@@ -836,3 +836,122 @@ async fn joining_a_long_history_through_a_rate_limit_takes_it_all_and_can_write(
     assert!(held(&b) > history, "bob holds {} messages", held(&b));
     say(&b, g, "caught up").expect("bob writes");
 }
+
+/// A manual join waits at whichever member the joiner reached (the
+/// inviter is stopped); it is shown to the other member who may invite,
+/// who declines it, then admits the joiner's second try (`peer.md`,
+/// "Pending joins"). The member holding the session follows each answer:
+/// it refuses the first try, and welcomes the second into the other
+/// member's admission; it is told who answered, both times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_waiting_at_one_member_is_answered_by_another_who_may_invite() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let a = started(root.path(), "alice").await;
+    let (b, d) = (started(root.path(), "bob").await, started(root.path(), "dave").await);
+    let g = found(&a, "g", &templates::organizer_member_observer(), vec![]).expect("group");
+    admit(&a, &b, g, "bob").await;
+    admit(&a, &d, g, "dave").await;
+    let ticket = invite_then_stop(a, &b, g, &["member"], Approval::Manual, WAIT)
+        .await
+        .expect("invite, then alice stops");
+    let c = started(root.path(), "carol").await;
+    let carol = c.identity().public_key();
+
+    // First try: the other member declines.
+    let (holder, other, code, join) = try_join(&c, &b, &d, g, &ticket).await;
+    let mut holder_events = holder.events();
+    other.act(Action::Approve { code: code.clone(), admit: false }).expect("declines");
+    let refused = tokio::time::timeout(WAIT, join).await.expect("answered in time").expect("task");
+    assert!(
+        matches!(refused, Err(cairn_net::node::NodeError::JoinRefused(_))),
+        "a declined join went on: {refused:?}"
+    );
+    let by = answered(&mut holder_events, &code, false).await;
+    assert_eq!(by, other.identity().public_key(), "the holder is told who declined");
+    assert!(holder.state(&g).is_ok_and(|s| !s.members.contains_key(&carol)));
+
+    // Second try: the other member admits.
+    let (holder, other, code, join) = try_join(&c, &b, &d, g, &ticket).await;
+    let mut holder_events = holder.events();
+    other.act(Action::Approve { code: code.clone(), admit: true }).expect("admits");
+    let joined = tokio::time::timeout(WAIT, join).await.expect("answered in time");
+    assert_eq!(joined.expect("task").expect("joined"), g);
+    let by = answered(&mut holder_events, &code, true).await;
+    assert_eq!(by, other.identity().public_key(), "the holder is told who admitted");
+    let author = c.with_replica(&g, |r| {
+        r.fold().timeline().find_map(|(_, m)| match &m.body {
+            cairn_net::proto::wire::Body::MemberAdd(add) if add.member == carol => Some(m.author),
+            _ => None,
+        })
+    });
+    let admitter = author.expect("replica").expect("carol's admission");
+    assert_eq!(admitter, other.identity().public_key(), "welcomed into the other's admission");
+    say(&c, g, "answered by another").expect("carol writes");
+    eventually("the holder reads carol", WAIT, || {
+        chat(&holder, &g).contains(&"answered by another".into())
+    })
+    .await
+    .expect("read");
+}
+
+/// `joiner` redeems `ticket` in the background; returns the member holding
+/// its session, the other member (shown the request through the chain),
+/// the code (the same at the joiner and at the other member) and the join.
+async fn try_join(
+    joiner: &Node,
+    b: &Node,
+    d: &Node,
+    g: GroupId,
+    ticket: &str,
+) -> (Node, Node, String, Joining) {
+    let (mut b_events, mut d_events, mut c_events) = (b.events(), d.events(), joiner.events());
+    let text = Zeroizing::new(ticket.to_owned());
+    let c = joiner.clone();
+    let join = tokio::spawn(async move { c.join(&text, "carol").await });
+    let code = next_event(&mut c_events, WAIT, |e| match e {
+        NodeEvent::Joining { short_code, .. } => Some(short_code),
+        _ => None,
+    })
+    .await
+    .expect("the joiner shows a code");
+    let now = cairn_net::node::profile::now();
+    let holder_key = |n: &Node| {
+        n.with_replica(&g, |r| {
+            r.pending_joins(now).iter().find(|j| j.content.short_code == code).map(|j| j.answerer)
+        })
+        .ok()
+        .flatten()
+    };
+    eventually("the request is shared", WAIT, || holder_key(b).or(holder_key(d)).is_some())
+        .await
+        .expect("shared");
+    let held_by = holder_key(b).or(holder_key(d)).expect("holder");
+    let b_holds = held_by == b.identity().public_key();
+    let (holder, other, other_events) =
+        if b_holds { (b, d, &mut d_events) } else { (d, b, &mut b_events) };
+    let shown = next_event(other_events, WAIT, |e| match e {
+        NodeEvent::JoinRequest { short_code, name, .. } if short_code == code => Some(name),
+        _ => None,
+    })
+    .await
+    .expect("the other member is shown the request");
+    assert_eq!(shown, "carol");
+    (holder.clone(), other.clone(), code, join)
+}
+
+/// The next answer to the join request `code`; who gave it.
+async fn answered(
+    events: &mut tokio::sync::broadcast::Receiver<NodeEvent>,
+    code: &str,
+    admit: bool,
+) -> cairn_net::proto::crypto::PublicKey {
+    next_event(events, WAIT, |e| match e {
+        NodeEvent::JoinAnswered { short_code, admitted, by, .. } if short_code == code => {
+            assert_eq!(admitted, admit);
+            Some(by)
+        }
+        _ => None,
+    })
+    .await
+    .expect("the holder is told the answer")
+}

@@ -3,7 +3,9 @@
 //! same profile waits on, so that inviting and approving can be
 //! scripted or done from another terminal. The two talk over a Unix socket
 //! inside the profile directory (owner-only), one line each way:
-//! `list`, `approve CODE` or `deny CODE`.
+//! `list`, `approve CODE` or `deny CODE`. With nothing running on the
+//! profile, it opens the profile itself and answers the join requests other
+//! members shared with it (`peer.md`, "Pending joins").
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -76,10 +78,13 @@ async fn answer(stream: UnixStream, node: &Node, waiting: &Waiting) -> std::io::
     BufReader::new(read.take_bounded()).read_line(&mut line).await?;
     let reply = match line.trim().split_once(' ') {
         None if line.trim() == "list" => {
-            let list = waiting.lock().map(|w| w.clone()).unwrap_or_default();
-            list.iter()
-                .map(|p| format!("{}\t{}\t{}\n", p.code, p.fingerprint, text::line(&p.name)))
-                .collect()
+            let mut list = waiting.lock().map(|w| w.clone()).unwrap_or_default();
+            for shared in shared_joins(node) {
+                if !list.iter().any(|p| p.code == shared.code) {
+                    list.push(shared);
+                }
+            }
+            rows(&list)
         }
         Some((verb @ ("approve" | "deny"), code)) => {
             let admit = verb == "approve";
@@ -97,6 +102,48 @@ async fn answer(stream: UnixStream, node: &Node, waiting: &Waiting) -> std::io::
     };
     write.write_all(reply.as_bytes()).await?;
     write.shutdown().await
+}
+
+/// The join requests other members shared with this one, open.
+fn shared_joins(node: &Node) -> Vec<Pending> {
+    (node.pending_joins().into_iter())
+        .map(|(_, n)| Pending {
+            code: n.content.short_code.clone(),
+            fingerprint: n.content.fingerprint(),
+            name: n.content.name.clone(),
+        })
+        .collect()
+}
+
+/// One line per request: code, fingerprint, name (tab-separated).
+fn rows(list: &[Pending]) -> String {
+    list.iter()
+        .map(|p| format!("{}\t{}\t{}\n", p.code, p.fingerprint, text::line(&p.name)))
+        .collect()
+}
+
+/// Without a running `cairn run` or `cairn invite` on the profile: opens
+/// it, takes in what the relays and peers hold, and answers a join request
+/// another member shared (or lists them), then sends the answer out.
+async fn answer_here(g: &Global, code: Option<&str>, deny: bool) -> Result<String, Failure> {
+    let node = g.open().await?;
+    node.start().await;
+    node.sync(super::SYNC_WAIT).await;
+    let reply = match code {
+        None => rows(&shared_joins(&node)),
+        Some(code) => {
+            let answer = cairn_net::node::Action::Approve { code: code.into(), admit: !deny };
+            match node.act(answer) {
+                Ok(_) => "ok\n".to_owned(),
+                Err(e) => format!("error {e}\n"),
+            }
+        }
+    };
+    let waiting = node.flush(super::FLUSH_WAIT).await;
+    if waiting > 0 {
+        eprintln!("cairn: the answer waits in the outbox; it goes out on the next run");
+    }
+    Ok(reply)
 }
 
 /// Bounds what one request may send.
@@ -121,7 +168,10 @@ pub(crate) async fn approve(g: &Global, code: Option<String>, deny: bool) -> Out
         Some(c) => format!("{} {c}\n", if deny { "deny" } else { "approve" }),
         None => "list\n".to_owned(),
     };
-    let reply = ask(&profile.join(SOCKET), &request).await?;
+    let reply = match ask(&profile.join(SOCKET), &request).await? {
+        Some(reply) => reply,
+        None => answer_here(g, code.as_deref(), deny).await?,
+    };
     match code {
         Some(code) => match reply.trim().strip_prefix("error ") {
             Some(why) => Err(Failure::input(format!("{why} (code {code})"))),
@@ -160,17 +210,13 @@ fn list(g: &Global, reply: &str) {
     }
 }
 
-async fn ask(socket: &Path, request: &str) -> Result<String, Failure> {
+/// Asks the running `cairn invite` or `cairn run`; `None` if none runs.
+async fn ask(socket: &Path, request: &str) -> Result<Option<String>, Failure> {
     use tokio::io::AsyncReadExt as _;
-    let mut stream = UnixStream::connect(socket).await.map_err(|_| {
-        Failure::input(
-            "no `cairn invite` or `cairn run` is waiting on this profile: start one \
-             (`invite` prints the invite), then answer its join requests here",
-        )
-    })?;
+    let Ok(mut stream) = UnixStream::connect(socket).await else { return Ok(None) };
     let io = |e: std::io::Error| Failure { code: 1, message: format!("cairn invite: {e}") };
     stream.write_all(request.as_bytes()).await.map_err(io)?;
     let mut reply = String::new();
     stream.take(1 << 16).read_to_string(&mut reply).await.map_err(io)?;
-    Ok(reply)
+    Ok(Some(reply))
 }

@@ -146,6 +146,12 @@ pub(crate) async fn run(g: &Global, command: GroupCommand) -> Outcome {
         GroupCommand::Show { group } => {
             let id = find_group(&node, &group)?;
             let s = node.state(&id)?;
+            let joins: Vec<_> = node
+                .pending_joins()
+                .into_iter()
+                .filter(|(g, _)| *g == id)
+                .map(|(_, n)| n)
+                .collect();
             let members: Vec<_> = s
                 .members
                 .iter()
@@ -155,6 +161,11 @@ pub(crate) async fn run(g: &Global, command: GroupCommand) -> Outcome {
                 "group": hex(&id.0), "name": s.name, "members": members,
                 "relays": s.relays, "epoch": hex(&s.epoch.id.0), "left": node.has_left(&id),
                 "stranded": node.with_replica(&id, |r| r.keys().stranded(&s).is_some())?,
+                "pending_joins": joins.iter().map(|n| serde_json::json!({
+                    "code": n.content.short_code, "name": n.content.name,
+                    "fingerprint": n.content.fingerprint(), "held_by": hex(&n.answerer.0),
+                    "until": n.content.until,
+                })).collect::<Vec<_>>(),
             });
             if g.json {
                 println!("{json}");
@@ -174,6 +185,15 @@ pub(crate) async fn run(g: &Global, command: GroupCommand) -> Outcome {
                     let roles: Vec<&str> = m.roles.iter().map(String::as_str).collect();
                     let name = text::line(m.name.as_deref().unwrap_or("-"));
                     println!("member  {} {} {name}", hex(&k.0), text::line(&roles.join(",")));
+                }
+                for n in &joins {
+                    println!(
+                        "join    code {} {:?} fingerprint {} (answer: cairn approve {} [--deny])",
+                        n.content.short_code,
+                        text::line(&n.content.name),
+                        n.content.fingerprint(),
+                        n.content.short_code
+                    );
                 }
             }
         }

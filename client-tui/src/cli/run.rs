@@ -33,6 +33,11 @@ pub(crate) async fn run(g: &Global) -> Outcome {
                             name: name.clone(),
                         });
                     }
+                    if let NodeEvent::JoinAnswered { short_code, .. } = &e
+                        && let Ok(mut w) = waiting.lock()
+                    {
+                        w.retain(|p| p.code != *short_code);
+                    }
                     printing = printing && print_event(g, &e);
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
@@ -82,6 +87,10 @@ fn describe(e: &NodeEvent) -> String {
                 "join-request {name:?} fingerprint {fingerprint} code {short_code} \
                  (answer: cairn approve {short_code} [--deny])"
             )
+        }
+        NodeEvent::JoinAnswered { short_code, name, admitted, by, .. } => {
+            let what = if *admitted { "admitted" } else { "declined" };
+            format!("join-answered code {short_code} {name:?} {what} by {}", hex(&by.0))
         }
         NodeEvent::Joining { short_code, inviter } => {
             format!("joining: compare code {short_code} with the inviter ({inviter})")

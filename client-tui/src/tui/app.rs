@@ -187,6 +187,14 @@ impl App {
         self.snapshot.group.as_ref()
     }
 
+    /// How a member of `group` is shown: its name when that group is the
+    /// one on screen, else the first digits of its key.
+    fn member_name(&self, group: &GroupId, key: &PublicKey) -> String {
+        let shown = self.group().filter(|g| g.id == *group);
+        let row = shown.and_then(|g| g.members.iter().find(|m| m.key == *key));
+        row.map_or_else(|| hex(&key.0)[..12].to_string(), |m| m.name.clone())
+    }
+
     /// The tasks the board shows, column by column.
     pub(crate) fn visible_tasks(&self) -> Vec<&TaskRow> {
         let Some(g) = self.group() else { return Vec::new() };
@@ -260,6 +268,18 @@ impl App {
             }
             NodeEvent::Joining { short_code, inviter } => {
                 self.popup = Some(Popup::Joining { code: short_code, inviter });
+            }
+            NodeEvent::JoinAnswered { group, short_code, name, admitted, by } => {
+                // Answered by another member (or here): the question is
+                // moot; everyone who could answer it is told.
+                if matches!(&self.popup, Some(Popup::JoinRequest { code, .. }) if *code == short_code)
+                {
+                    self.popup = None;
+                }
+                let who = self.member_name(&group, &by);
+                let what = if admitted { "admitted" } else { "declined" };
+                let name = crate::text::line(&name);
+                self.say(format!("join request {short_code} ({name}) {what} by {who}"));
             }
             NodeEvent::Warning(w) => self.warn(&w),
             NodeEvent::PostRefused { relay, reason, .. } => {

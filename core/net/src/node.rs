@@ -53,6 +53,7 @@ mod handle;
 pub mod health;
 mod inbound;
 pub mod invites;
+mod joins;
 pub mod lock;
 pub mod network;
 pub mod peer_conn;

@@ -118,6 +118,40 @@ impl InvitationContent {
     }
 }
 
+/// What a [`crate::wire::JoinPending`] seals for the members who may answer
+/// it: who asks, the code to compare with them, and what an admission
+/// needs (their key package), until the answering member gives up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingJoinContent {
+    /// The redeemer's identity (proven in its session with the author).
+    pub identity: PublicKey,
+    /// The name it gave.
+    pub name: String,
+    /// The code both people compare (from the session's binding).
+    pub short_code: String,
+    /// Its key package, for the admission's rekey.
+    pub key_package: crate::epoch::KeyPackage,
+    /// Unix seconds after which the author no longer holds the session.
+    pub until: u64,
+}
+
+impl PendingJoinContent {
+    /// The canonical encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Decodes a sealed pending join (at most 4 KiB, canonical).
+    pub fn decode(bytes: &[u8]) -> Result<Self, crate::wire::DecodeError> {
+        decode_canonical(bytes, 4096)
+    }
+
+    /// The redeemer's fingerprint, to show.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.identity)
+    }
+}
+
 /// The public id of an invite with this secret:
 /// `BLAKE3-derive_key("cairn 2026 invite v1 id", secret)`.
 pub fn invite_id(secret: &[u8; 32]) -> crate::wire::InviteId {

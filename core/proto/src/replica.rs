@@ -27,10 +27,12 @@ use crate::wire::{
 
 mod changes;
 mod invites;
+mod joins;
 mod resync;
 mod tasks;
 
 pub use changes::{ChangeMark, Since};
+pub use joins::{JoinNote, JoinOutcome, MAX_JOIN_NOTES};
 
 pub use resync::{NotEntitled, PAGE_BYTES, READ_AHEAD, READ_AHEAD_BYTES, ResyncReply};
 
@@ -92,6 +94,9 @@ pub struct Received {
     /// node compares what relays delivered with what peers hold, `node.md`
     /// "Withholding").
     pub carried: Vec<Carried>,
+    /// Pending joins shared with this member, admitted or declined
+    /// (`protocol-spec/peer.md`, "Pending joins").
+    pub joins: Vec<JoinNote>,
 }
 
 /// A message that arrived, by position (see [`Received::carried`]).
@@ -127,6 +132,7 @@ impl Received {
         self.equivocators.extend(other.equivocators);
         self.duplicates += other.duplicates;
         self.carried.extend(other.carried);
+        self.joins.extend(other.joins);
     }
 }
 
@@ -159,6 +165,8 @@ pub struct Replica {
     unsaved: Vec<StoredEntry>,
     /// Where the fold changed, for readers that keep a view of it.
     changes: changes::ChangeLog,
+    /// Pending joins shared with this member, and their outcomes.
+    joins: joins::JoinBoard,
 }
 
 impl core::fmt::Debug for Replica {
@@ -228,6 +236,7 @@ impl Replica {
             epoch_keys: BTreeMap::new(),
             unsaved: Vec::new(),
             changes: changes::ChangeLog::new(),
+            joins: joins::JoinBoard::default(),
         };
         replica.refresh_mailboxes();
         replica
@@ -531,6 +540,9 @@ impl Replica {
                 self.keys.observe(rng, state, change.id, e.message(), &change.verdict, now);
             out.key_events.extend(events);
         }
+        for change in &changes {
+            out.joins.extend(self.note_join(change.id, &change.verdict));
+        }
         out.changes = changes;
         out
     }
@@ -831,6 +843,7 @@ impl Replica {
         if let Some(state) = replica.fold.state() {
             replica.keys.baseline(state);
         }
+        replica.rebuild_joins();
         Ok(replica)
     }
 }

@@ -164,6 +164,37 @@ fn a_join_request_pops_up_and_y_admits_with_its_code() {
     assert_eq!(a.input, "oy");
 }
 
+/// A request answered by another member who may invite: its popup goes,
+/// and the notice says who answered; another request's popup stays.
+#[test]
+fn a_join_request_answered_elsewhere_closes_its_popup_and_says_who_answered() {
+    let mut a = app();
+    let ask = |code: &str| {
+        Update::Event(NodeEvent::JoinRequest {
+            group: GROUP,
+            fingerprint: "ab12".into(),
+            short_code: code.into(),
+            name: "carol".into(),
+        })
+    };
+    let answer = |code: &str, admitted: bool| {
+        Update::Event(NodeEvent::JoinAnswered {
+            group: GROUP,
+            short_code: code.into(),
+            name: "carol".into(),
+            admitted,
+            by: PublicKey([0xbb; 32]),
+        })
+    };
+    a.update(ask("123-456"));
+    a.update(answer("999-000", true));
+    assert!(matches!(a.popup, Some(Popup::JoinRequest { .. })), "another request's answer");
+    a.update(answer("123-456", false));
+    assert_eq!(a.popup, None);
+    let (_, text) = a.notice.clone().expect("a notice");
+    assert!(text.contains("123-456") && text.contains("declined by bbbb"), "{text}");
+}
+
 #[test]
 fn question_mark_opens_help_only_on_an_empty_line() {
     let mut a = app();

@@ -69,6 +69,10 @@ pub(super) fn event(
         }
         Body::Invitation(_) => "shared an invitation with those who may answer it".into(),
         Body::KeyRequest(_) => "holds no key of the epoch and asked for it".into(),
+        Body::JoinPending(_) => {
+            "holds a join request open for those who may invite to answer".into()
+        }
+        Body::JoinDeclined(d) => format!("declined the join request of {}", name_of(&d.member)),
         Body::MemberRemove(r) => format!("removed {}; the keys rotated", name_of(&r.member)),
         Body::Leave => "left the group".into(),
         Body::RoleAssign(a) if a.member == *author => {

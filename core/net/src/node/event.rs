@@ -96,6 +96,21 @@ pub enum NodeEvent {
         /// The name they gave.
         name: String,
     },
+    /// A join request this member could answer was answered, here or by
+    /// another member who may invite (`peer.md`, "Pending joins"): take
+    /// down its prompt.
+    JoinAnswered {
+        /// The group.
+        group: GroupId,
+        /// The code of the request.
+        short_code: String,
+        /// The name the redeemer gave.
+        name: String,
+        /// Admitted (else declined).
+        admitted: bool,
+        /// The member who answered.
+        by: PublicKey,
+    },
     /// This node redeemed an invite and waits for approval: show the code.
     Joining {
         /// The code both people compare.

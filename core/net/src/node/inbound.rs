@@ -55,6 +55,7 @@ impl Node {
     }
 
     fn after_receive(&self, group: GroupId, received: Received, queued: Vec<Queued>) {
+        self.join_news(group, &received);
         for (id, error) in received.rejected {
             let reason = error.to_string();
             self.emit(NodeEvent::Warning(SecurityWarning::Rejected { group, id, reason }));

@@ -18,6 +18,7 @@ use rand_core::Rng as _;
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
+use super::joins::Answer;
 use super::network::PEER_PORT;
 use super::peer_conn::{PeerConn, PeerConnError, REPLY_TIMEOUT};
 use super::profile::now;
@@ -203,16 +204,18 @@ impl Node {
     ) -> Result<bool, NodeError> {
         // Another member may have admitted someone with it already.
         if self.state(&group)?.used_invites.contains(&invite) {
-            let code = PeerErrorCode::InviteUsed.number();
-            conn.send(&PeerMessage::Error { code, info: 0 }).await?;
-            return Ok(false);
+            return self.refuse(conn, PeerErrorCode::InviteUsed).await;
         }
-        if !self.approved(group, pending, approval).await {
-            let code = PeerErrorCode::NotApproved.number();
-            conn.send(&PeerMessage::Error { code, info: 0 }).await?;
-            return Ok(false);
-        }
-        let admitted_by = self.admit(group, roles, Some(invite), pending).await?;
+        let admitted_by = match self.join_answer(group, invite, pending, approval).await {
+            Answer::Approved => match self.answered_elsewhere(group, &invite, &pending.identity) {
+                // Answered elsewhere while this member's person said yes.
+                Some(Answer::AdmittedElsewhere(id)) => id,
+                Some(Answer::Refused(code)) => return self.refuse(conn, code).await,
+                _ => self.admit(group, roles, Some(invite), pending).await?,
+            },
+            Answer::AdmittedElsewhere(id) => id,
+            Answer::Refused(code) => return self.refuse(conn, code).await,
+        };
         let genesis = self.state(&group)?.genesis;
         let inviter_onion = self.identity().onion_key().public();
         conn.send(&PeerMessage::Welcome { group, genesis, admitted_by, inviter_onion }).await?;
@@ -289,28 +292,9 @@ impl Node {
         None
     }
 
-    async fn approved(&self, group: GroupId, pending: &PendingJoin, approval: Approval) -> bool {
-        if approval == Approval::Automatic {
-            return true;
-        }
-        let (tx, rx) = oneshot::channel();
-        self.approvals().insert(pending.short_code.clone(), tx);
-        self.emit(NodeEvent::JoinRequest {
-            group,
-            fingerprint: pending.fingerprint.clone(),
-            short_code: pending.short_code.clone(),
-            name: pending.name.clone(),
-        });
-        let answer = tokio::time::timeout(APPROVAL_TIMEOUT, rx).await;
-        self.approvals().remove(&pending.short_code);
-        matches!(answer, Ok(Ok(true)))
-    }
-
-    /// Answers a [`NodeEvent::JoinRequest`] by its short code.
-    pub(super) fn approve(&self, short_code: &str, admit: bool) -> Result<(), NodeError> {
-        let tx = self.approvals().remove(short_code).ok_or(NodeError::NoSuchJoin)?;
-        let _ = tx.send(admit);
-        Ok(())
+    async fn refuse(&self, conn: &mut PeerConn, code: PeerErrorCode) -> Result<bool, NodeError> {
+        conn.send(&PeerMessage::Error { code: code.number(), info: 0 }).await?;
+        Ok(false)
     }
 
     /// Posts the admission with the rekey wrapped to the joiner's package,
@@ -326,14 +310,7 @@ impl Node {
         // Built and written under one hold of the core lock: the rekey
         // wraps to the members of the epoch it is written in.
         let id = self.build_and_write(group, |replica| {
-            let (rekey, _) =
-                replica.build_rekey(&mut os_rng(), Some((&member, &pending.key_package)), &[])?;
-            Ok(Body::MemberAdd(MemberAdd {
-                member,
-                roles: roles.to_vec(),
-                rekey: Some(rekey),
-                invite,
-            }))
+            admission(replica, member, &pending.key_package, roles, invite)
         })?;
         self.flush(ADMISSION_POST_WAIT).await;
         Ok(id)
@@ -580,6 +557,19 @@ fn fit_name(name: &str) -> String {
         fitted.push(c);
     }
     fitted
+}
+
+/// The admission of `member` with `roles`, its rekey wrapped to
+/// `key_package`, redeeming `invite` if given.
+pub(super) fn admission(
+    replica: &mut Replica,
+    member: PublicKey,
+    key_package: &cairn_proto::epoch::KeyPackage,
+    roles: &[String],
+    invite: Option<InviteId>,
+) -> Result<Body, NodeError> {
+    let (rekey, _) = replica.build_rekey(&mut os_rng(), Some((&member, key_package)), &[])?;
+    Ok(Body::MemberAdd(MemberAdd { member, roles: roles.to_vec(), rekey: Some(rekey), invite }))
 }
 
 #[cfg(test)]

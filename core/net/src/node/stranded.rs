@@ -42,7 +42,7 @@ impl Node {
 
     /// Resyncs `group` with each of `members` reachable on its onion
     /// service: what they lack (a re-wrap to them) is delivered.
-    async fn push_to(&self, group: GroupId, members: &[PublicKey]) {
+    pub(crate) async fn push_to(&self, group: GroupId, members: &[PublicKey]) {
         for member in members {
             let onion =
                 self.with_replica(&group, |r| r.state()?.members.get(member)?.onion).ok().flatten();
@@ -55,14 +55,18 @@ impl Node {
 
     /// Runs `work` on the runtime unless the node is shut down; it ends on
     /// its own (every peer exchange has timeouts), so it is not kept.
-    fn in_background<F>(&self, work: impl FnOnce(Node) -> F + Send + 'static)
+    pub(crate) fn in_background<F>(&self, work: impl FnOnce(Node) -> F + Send + 'static)
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         if self.relays().stopped {
             return;
         }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::debug!("no runtime for background work: skipped");
+            return;
+        };
         let node = self.clone();
-        tokio::runtime::Handle::current().spawn(async move { work(node).await });
+        runtime.spawn(async move { work(node).await });
     }
 }

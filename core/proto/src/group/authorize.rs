@@ -251,6 +251,9 @@ pub fn authorize(s: &GroupState, m: &UnsignedMessage) -> Verdict {
         // An invitation is shared by a member who may invite; what it
         // admits is judged when someone redeems it (`MemberAdd`).
         Body::Invitation(_) => need(&cap, Power::Invite),
+        // A pending join is shared, and declined, by members who may answer
+        // it; only an admission (`MemberAdd`) changes the state.
+        Body::JoinPending(_) | Body::JoinDeclined(_) => need(&cap, Power::Invite),
         // Any member who holds the current epoch may re-wrap it, to members
         // only; the fold checks it is the epoch's own secret
         // (`Fold::rewrap_in_context`).

@@ -468,12 +468,11 @@ pub(super) fn containment(
     let after = verdicts(fold, h);
     let mut seeds: Vec<&Written> = arrived.iter().filter_map(|id| h.get(id)).collect();
     seeds.extend(after.keys().filter(|id| !before.contains_key(*id)).filter_map(|id| h.get(id)));
-    let changed: Vec<&Written> = before
+    let (neutralised, changed): (Vec<&Written>, Vec<&Written>) = before
         .iter()
         .filter(|(id, v)| after.get(*id).is_none_or(|a| !same_effect(a, v)))
-        .filter(|(id, _)| after.get(*id) != Some(&Verdict::Refused(Refusal::Equivocator)))
         .filter_map(|(id, _)| h.get(id))
-        .collect();
+        .partition(|x| after.get(&x.id) == Some(&Verdict::Refused(Refusal::Equivocator)));
     // A rekey wrapping to a member the arrival concerns depends on it too.
     let packages = package_owners(h);
     let wraps_to = |s: &Written, x: &Written| {
@@ -506,21 +505,35 @@ pub(super) fn containment(
             })
     };
     // An arrival is also an acknowledgement. Concurrent with a reduction
-    // that concerns `x`'s author (or its author's first message to see
-    // one), it may settle `x` before that reduction and lift its cut-off,
-    // or settle the reduction before `x` and take away the seniority that
-    // spared it; only while `x` is not final.
+    // that concerns `x`'s author or exposes the epoch `x` heals, or with a
+    // rekey rivalling `x`'s (or its author's first message to see one), it
+    // may settle `x` before that reduction and lift its cut-off, or settle
+    // the reduction (or rival) before `x` and take away the seniority, the
+    // exposure or the precedence that spared it; only while `x` is not
+    // final.
+    // A rekey healing an exposed epoch depends on every removal that
+    // exposes it, whoever it concerns (any member may heal).
+    let heal_of = |r: &Written, x: &Written| {
+        matches!(x.msg.body, Body::Rekey(_)) && matches!(r.msg.body, Body::MemberRemove(_))
+    };
+    // Of two concurrent rekeys, the one settled first wins (`keys.md`).
+    let rivals = |r: &Written, x: &Written| {
+        rekey_of(&r.msg.body).is_some() && rekey_of(&x.msg.body).is_some()
+    };
     let by_ack = |x: &Written| {
         !settled_before.contains(&x.id)
             && h.iter().any(|r| {
-                is_reduction(&r.msg.body)
-                    && concerns_author(r, x)
+                (is_reduction(&r.msg.body) && (concerns_author(r, x) || heal_of(r, x))
+                    || rivals(r, x))
                     && h.concurrent(&r.id, &x.id)
                     && seeds.iter().any(|s| h.concurrent(&s.id, &r.id) || h.in_past(&r.id, &s.id))
             })
     };
-    // (c) follows changes of (b) only: a seed's own reach is (b).
-    let mut allowed: Vec<&Written> = Vec::new();
+    // (c) follows changes of (b) only: a seed's own reach is (b). A message
+    // neutralised by a proven equivocation is always allowed to change,
+    // and what depends on it (a removal undone restores its member's
+    // messages) follows it.
+    let mut allowed: Vec<&Written> = neutralised;
     let mut pending: Vec<&Written> = Vec::new();
     for x in changed {
         if direct(x) || by_ack(x) { allowed.push(x) } else { pending.push(x) }

@@ -219,6 +219,8 @@ impl GroupState {
             | Body::Rekey(_)
             | Body::EpochRewrap(_)
             | Body::Invitation(_)
+            | Body::JoinPending(_)
+            | Body::JoinDeclined(_)
             | Body::RoleKeyGrant(_) => {}
         }
     }

@@ -7,7 +7,7 @@ use rand_core::CryptoRng;
 use super::{Replica, ReplicaError};
 use crate::group::{Power, capability, content_binding};
 use crate::invite::InvitationContent;
-use crate::wire::{Body, Invitation, MessageId};
+use crate::wire::{Body, Invitation, MessageId, Sealed};
 
 impl Replica {
     /// The body sharing `content` with the members who may answer it:
@@ -19,6 +19,18 @@ impl Replica {
         content: &InvitationContent,
         now: u64,
     ) -> Result<Body, ReplicaError> {
+        let sealed = self.seal_to_inviters(rng, &content.encode(), now)?;
+        Ok(Body::Invitation(Invitation { id: content.id(), content: sealed }))
+    }
+
+    /// `plain` sealed, as this member's next message, to every role with
+    /// the invite power whose key it can seal to in the current epoch.
+    pub(super) fn seal_to_inviters(
+        &self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        plain: &[u8],
+        now: u64,
+    ) -> Result<Sealed, ReplicaError> {
         let state = self.state().ok_or(ReplicaError::Refused("no group state".into()))?;
         let next = self.draft(Body::Leave, now);
         let roles: Vec<String> = (state.rules.roles.iter())
@@ -31,10 +43,8 @@ impl Replica {
             return Err(ReplicaError::Refused(why.into()));
         }
         let binding = content_binding(&next.group, &next.author, next.seq);
-        let plain = content.encode();
-        let sealed = (self.keys.seal_bytes(rng, &binding, next.epoch, &plain, &roles))
-            .map_err(|e| ReplicaError::Refused(e.to_string()))?;
-        Ok(Body::Invitation(Invitation { id: content.id(), content: sealed }))
+        (self.keys.seal_bytes(rng, &binding, next.epoch, plain, &roles))
+            .map_err(|e| ReplicaError::Refused(e.to_string()))
     }
 
     /// The invitations this member may answer at `now`: applied, opened

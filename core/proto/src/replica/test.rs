@@ -101,6 +101,11 @@ impl World {
 
     /// The founder admits a new person as `member`, who resyncs from them.
     fn admit(&mut self) -> usize {
+        self.admit_as("member")
+    }
+
+    /// The founder admits a new person with `role`, who resyncs from them.
+    fn admit_as(&mut self, role: &str) -> usize {
         let id = identity(&mut self.rng);
         let genesis = self.people[0].replica.state().expect("step works").genesis;
         let group = self.people[0].replica.group();
@@ -110,12 +115,8 @@ impl World {
             .replica
             .build_rekey(&mut self.rng, Some((&me, &kp)), &[])
             .expect("step works");
-        let add = MemberAdd {
-            member: me,
-            roles: vec!["member".into()],
-            rekey: Some(rekey),
-            invite: None,
-        };
+        let add =
+            MemberAdd { member: me, roles: vec![role.into()], rekey: Some(rekey), invite: None };
         self.write(0, Body::MemberAdd(add));
         self.people.push(Person { id, replica, store: MemoryStore::new() });
         let who = self.people.len() - 1;
@@ -483,6 +484,7 @@ fn scenario_6_the_revoked_member_gets_the_new_epoch() {
 }
 
 mod invitations;
+mod joins;
 mod soak;
 mod stranded;
 

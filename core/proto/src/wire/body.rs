@@ -96,6 +96,11 @@ pub enum Body {
     /// Index 22: an invitation shared with the members who may answer it
     /// ([`Invitation`]).
     Invitation(Invitation),
+    /// Index 23: a join request held open at the author's service, shown to
+    /// every member who may answer it ([`JoinPending`]).
+    JoinPending(JoinPending),
+    /// Index 24: the author declined a pending join ([`JoinDeclined`]).
+    JoinDeclined(JoinDeclined),
 }
 
 /// A member holds no key of `epoch`: re-wrap it to `key_package`.
@@ -255,6 +260,32 @@ pub struct Invitation {
     pub content: Sealed,
 }
 
+/// A join request that waits for a person's approval at the author's
+/// service (the session with the redeemer is there), shared so that every
+/// member who may answer it sees it and can admit or decline it
+/// (`protocol-spec/peer.md`, "Pending joins").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinPending {
+    /// The invitation the request redeems.
+    #[serde(with = "serde_bytes")]
+    pub invite: InviteId,
+    /// [`crate::invite::PendingJoinContent`], role-sealed like the
+    /// invitation.
+    pub content: Sealed,
+}
+
+/// A member who may answer a pending join declined it: the member holding
+/// the session refuses the redeemer (`protocol-spec/peer.md`, "Pending
+/// joins").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinDeclined {
+    /// The invitation the request redeemed.
+    #[serde(with = "serde_bytes")]
+    pub invite: InviteId,
+    /// The redeemer's identity key.
+    pub member: PublicKey,
+}
+
 /// Removes a member, with the rekey that shuts them out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberRemove {
@@ -356,6 +387,7 @@ impl Body {
             Body::Rekey(r) => rekey_within(Some(r)),
             Body::EpochRewrap(r) => rekey_within(Some(&r.rekey)),
             Body::Invitation(i) => sealed_within(&i.content),
+            Body::JoinPending(j) => sealed_within(&j.content),
             Body::RoleKeyGrant(g) => g.check_shape(),
             Body::RelayListChange(r) => {
                 within(&r.relays, MAX_RELAYS, "too many relays")?;

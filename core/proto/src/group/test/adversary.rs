@@ -346,7 +346,10 @@ fn run(seed: &[u8], steps: usize) -> Soak {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(16))]
+    // `CAIRN_ADVERSARY_CASES` explores more (16 by default, for CI).
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("CAIRN_ADVERSARY_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(16)
+    ))]
 
     #[test]
     fn adversaries_break_no_enforced_invariant(seed in any::<[u8; 8]>(), steps in 10usize..40) {

@@ -6,7 +6,7 @@ use super::*;
 use crate::group::{Refusal, Verdict};
 use crate::invite::InvitationContent;
 
-fn content(secret: u8) -> InvitationContent {
+pub(super) fn content(secret: u8) -> InvitationContent {
     InvitationContent {
         secret: [secret; 32],
         expires_at: NOW + 600,
@@ -82,19 +82,7 @@ fn an_invitation_opens_for_those_who_may_answer_it_and_admits_once() {
 #[test]
 fn a_member_who_may_not_invite_opens_no_invitation() {
     let mut w = World::new();
-    let id = identity(&mut w.rng);
-    let genesis = w.people[0].replica.state().expect("state").genesis;
-    let group = w.people[0].replica.group();
-    let (replica, kp) = Replica::joining(&mut w.rng, id.public_key(), group, genesis);
-    let me = id.public_key();
-    let (rekey, _) =
-        w.people[0].replica.build_rekey(&mut w.rng, Some((&me, &kp)), &[]).expect("rekey");
-    let add =
-        MemberAdd { member: me, roles: vec!["observer".into()], rekey: Some(rekey), invite: None };
-    w.write(0, Body::MemberAdd(add));
-    w.people.push(Person { id, replica, store: MemoryStore::new() });
-    let observer = w.people.len() - 1;
-    w.resync(observer, 0);
+    let observer = w.admit_as("observer");
     let body = w.people[0].replica.invitation_body(&mut w.rng, &content(9), NOW).expect("sealed");
     w.write(0, body);
     w.resync(observer, 0);
