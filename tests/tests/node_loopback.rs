@@ -727,6 +727,41 @@ async fn a_member_who_leaves_and_deletes_the_history_keeps_nothing_and_is_seen_l
     .expect("unfollowed");
 }
 
+/// A member who left keeping the history read-only is told, clearly, to
+/// delete it before joining again; once deleted, a new invite lets it back
+/// in, and it reads and writes again (`node.md`, "Leaving").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_who_left_is_invited_back_once_the_kept_history_is_deleted() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (_relay, [a, _b, c], g) = three_in_a_group(root.path(), |_| {}).await;
+    let carol = c.identity().public_key();
+    c.act(Action::Leave { group: g, keep_history: true }).expect("carol leaves");
+    eventually("alice sees carol gone", WAIT, || {
+        a.state(&g).is_ok_and(|s| !s.members.contains_key(&carol))
+    })
+    .await
+    .expect("left");
+    let ticket = a
+        .invite(g, vec!["member".into()], Duration::from_secs(600), Approval::Automatic)
+        .await
+        .expect("invite");
+    let kept = c.join(&ticket.text, "carol").await;
+    assert!(
+        matches!(kept, Err(cairn_net::node::NodeError::LeftKeptHistory)),
+        "a kept history was joined over: {kept:?}"
+    );
+    c.act(Action::Leave { group: g, keep_history: false }).expect("the history deleted");
+    assert_eq!(c.join(&ticket.text, "carol").await.expect("joins again"), g);
+    say(&a, g, "welcome back").expect("chat");
+    eventually("carol reads again", WAIT, || chat(&c, &g).contains(&"welcome back".into()))
+        .await
+        .expect("reads");
+    say(&c, g, "glad to be back").expect("carol writes");
+    eventually("alice reads carol", WAIT, || chat(&a, &g).contains(&"glad to be back".into()))
+        .await
+        .expect("writes");
+}
+
 /// With no one writing, an exposed epoch is healed by the member first in
 /// the heal order, and rotation happens on schedule without anyone asking
 /// (`node.md`, "Key duty"). Short periods here; a week by default.

@@ -127,6 +127,13 @@ pub enum NodeError {
          leaving again with the history deleted removes it"
     )]
     LeaveNeedsHistory,
+    /// Joining again a group this member left keeping its history: the
+    /// read-only copy must go first (the join starts a fresh one).
+    #[error(
+        "you left this group and kept its history read-only: delete it first \
+         (`cairn group leave GROUP --delete-history`), then join again"
+    )]
+    LeftKeptHistory,
     /// A restored identity must not sign before its own latest messages are
     /// back (it would fork its own chain).
     #[error(

@@ -323,6 +323,9 @@ impl Node {
         let invite = Invite::parse(text, now()).map_err(NodeError::Invite)?;
         let name = fit_name(name);
         let group = invite.group;
+        if self.core().has_left(&group) && self.core().replica(&group).is_ok() {
+            return Err(NodeError::LeftKeptHistory);
+        }
         if self.core().replica(&group).is_ok() {
             return Err(NodeError::AlreadyMember);
         }
