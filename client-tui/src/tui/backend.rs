@@ -68,6 +68,16 @@ pub(crate) async fn run(
             cairn_net::node::SecurityWarning::RestoredUnconfirmed,
         )));
     }
+    // Join requests other members shared before this UI started.
+    for (group, note) in b.node.pending_joins() {
+        let asked = NodeEvent::JoinRequest {
+            group,
+            fingerprint: note.content.fingerprint(),
+            short_code: note.content.short_code.clone(),
+            name: note.content.name.clone(),
+        };
+        b.event(asked, Due::default());
+    }
     b.refresh();
     loop {
         tokio::select! {
