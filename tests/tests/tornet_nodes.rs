@@ -18,7 +18,7 @@ use cairn_net::proto::identity::{KdfParams, parse_recovery, recovery_string};
 use cairn_net::proto::relay_proto::{ClientHandshake, MAX_RESPONSE_FRAME, RelayEvent};
 use cairn_net::proto::wire::GroupId;
 use cairn_net::{PeerAddr, TorNetwork, Transport};
-use cairn_tests::nodes::{chat, eventually, found, invite_then_stop, node, say};
+use cairn_tests::nodes::{chat, eventually, found, invite_then_stop, next_event, node, say};
 use cairn_tests::relay_proc::RelayProc;
 use cairn_tests::tornet::TorNet;
 use tokio::io::{AsyncRead, AsyncWriteExt};
@@ -217,7 +217,8 @@ async fn three_members_over_onion_services_and_a_removed_member_reads_nothing_ne
 /// An invite redeemed over onion services while the inviter's node is
 /// stopped (`peer.md`, "Joins without the inviter"): bob, a member who may
 /// invite, answers on his own onion service; dave joins, writes, and bob
-/// reads him.
+/// reads him. Then a manual join waiting at bob is shown to dave, who
+/// admits it ("Pending joins").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_join_over_onion_services_completes_with_the_inviters_node_stopped() {
     let net =
@@ -248,4 +249,42 @@ async fn a_join_over_onion_services_completes_with_the_inviters_node_stopped() {
     eventually("bob reads dave", WAIT, || chat(&b, &g).contains(&"in through bob".into()))
         .await
         .expect("read");
+
+    // A manual join waiting at bob's invite service is shown to dave, who
+    // may invite too, and dave admits it (`peer.md`, "Pending joins").
+    let e = node(&root, "erin", tor.clone()).await.expect("erin");
+    listening(&e).await;
+    let (mut d_events, mut e_events) = (d.events(), e.events());
+    let ticket = b
+        .invite(g, vec!["member".into()], Duration::from_secs(600), Approval::Manual)
+        .await
+        .expect("bob invites");
+    let joiner = e.clone();
+    let join = tokio::spawn(async move { joiner.join(&ticket.text, "erin").await });
+    let code = next_event(&mut e_events, WAIT, |ev| match ev {
+        NodeEvent::Joining { short_code, .. } => Some(short_code),
+        _ => None,
+    })
+    .await
+    .expect("erin shows a code");
+    let start = Instant::now();
+    next_event(&mut d_events, WAIT, |ev| match ev {
+        NodeEvent::JoinRequest { short_code, .. } if short_code == code => Some(()),
+        _ => None,
+    })
+    .await
+    .expect("dave is shown the request waiting at bob");
+    eprintln!("the request reached dave {:?} after erin saw her code", start.elapsed());
+    d.act(Action::Approve { code, admit: true }).expect("dave admits");
+    let joined = tokio::time::timeout(WAIT, join).await.expect("in time").expect("task");
+    assert_eq!(joined.expect("erin joins"), g);
+    eprintln!("erin was in {:?} after erin saw her code", start.elapsed());
+    let erin = e.identity().public_key();
+    let admitter = e.with_replica(&g, |r| {
+        r.fold().timeline().find_map(|(_, m)| match &m.body {
+            cairn_net::proto::wire::Body::MemberAdd(add) if add.member == erin => Some(m.author),
+            _ => None,
+        })
+    });
+    assert_eq!(admitter.expect("replica"), Some(d.identity().public_key()), "dave admitted erin");
 }

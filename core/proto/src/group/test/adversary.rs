@@ -336,6 +336,16 @@ impl Soak {
     }
 }
 
+fn adversary_config() -> ProptestConfig {
+    let explore: Option<u32> =
+        std::env::var("CAIRN_ADVERSARY_CASES").ok().and_then(|s| s.parse().ok());
+    let mut config = ProptestConfig::with_cases(explore.unwrap_or(16));
+    if explore.is_none() {
+        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x00ca_1e2f);
+    }
+    config
+}
+
 fn run(seed: &[u8], steps: usize) -> Soak {
     let mut soak = Soak::new(seed);
     for _ in 0..steps {
@@ -346,10 +356,10 @@ fn run(seed: &[u8], steps: usize) -> Soak {
 }
 
 proptest! {
-    // `CAIRN_ADVERSARY_CASES` explores more (16 by default, for CI).
-    #![proptest_config(ProptestConfig::with_cases(
-        std::env::var("CAIRN_ADVERSARY_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(16)
-    ))]
+    // 16 cases from a fixed seed by default (CI must not fail on a draw);
+    // `CAIRN_ADVERSARY_CASES=N` explores N cases from a random seed (a
+    // failure is kept in `proptest-regressions/` and re-run first).
+    #![proptest_config(adversary_config())]
 
     #[test]
     fn adversaries_break_no_enforced_invariant(seed in any::<[u8; 8]>(), steps in 10usize..40) {
@@ -390,4 +400,22 @@ fn adversary_soak_many_seeds() {
         eprintln!("  first: {v}");
     }
     assert!(settled > 0, "nothing settles: finality would be trivial");
+}
+
+/// A known gap, kept visible (found by `CAIRN_ADVERSARY_CASES=4000`): two
+/// members who may invite admit the same key concurrently; the admission
+/// that arrives first is settled, then the other, withheld by its author
+/// and sorting earlier, arrives and takes over: the settled admission
+/// becomes `AlreadySo`. The state holds the same member with the same
+/// roles either way; what moves is who admitted it and its `since` (its
+/// seniority). Settled admissions are not protected from a concurrent
+/// duplicate as settled epochs are from a sibling rekey (`security.md`,
+/// "Known gaps"). This test fails once the fold closes the gap: then it
+/// goes, and the seed joins the regressions.
+#[test]
+fn known_gap_a_late_duplicate_admission_displaces_a_settled_one() {
+    let soak = run(&[86, 183, 19, 181, 245, 171, 194, 197], 36);
+    let broken = soak.enforced();
+    assert_eq!(broken.len(), 1, "{broken:?}");
+    assert!(broken[0].starts_with("Finality:") && broken[0].contains("AlreadySo"), "{broken:?}");
 }
