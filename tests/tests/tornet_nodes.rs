@@ -268,12 +268,24 @@ async fn a_join_over_onion_services_completes_with_the_inviters_node_stopped() {
     .await
     .expect("erin shows a code");
     let start = Instant::now();
-    next_event(&mut d_events, WAIT, |ev| match ev {
+    let shown = next_event(&mut d_events, WAIT, |ev| match ev {
         NodeEvent::JoinRequest { short_code, .. } if short_code == code => Some(()),
         _ => None,
     })
-    .await
-    .expect("dave is shown the request waiting at bob");
+    .await;
+    if let Err(e) = shown {
+        let held = d.with_replica(&g, |r| {
+            let shared = (r.fold().timeline())
+                .filter(|(_, m)| matches!(m.body, cairn_net::proto::wire::Body::JoinPending(_)))
+                .count();
+            let epoch = r.state().map(|s| s.epoch.id);
+            let key = epoch.and_then(|e| r.keys().ring().role_key("member", &e).map(|_| ()));
+            (shared, key.is_some(), r.pending_joins(cairn_net::node::profile::now()).len())
+        });
+        panic!(
+            "dave was not shown the request: {e}; (JoinPending held, member key, pending) = {held:?}"
+        );
+    }
     eprintln!("the request reached dave {:?} after erin saw her code", start.elapsed());
     d.act(Action::Approve { code, admit: true }).expect("dave admits");
     let joined = tokio::time::timeout(WAIT, join).await.expect("in time").expect("task");

@@ -543,6 +543,13 @@ impl Replica {
         for change in &changes {
             out.joins.extend(self.note_join(change.id, &change.verdict));
         }
+        let keys_came = out
+            .key_events
+            .iter()
+            .any(|e| matches!(e, KeyEvent::RoleKeyReceived { .. } | KeyEvent::EpochEntered { .. }));
+        if keys_came && !self.joins.is_settled() {
+            out.joins.extend(self.reopen_joins());
+        }
         out.changes = changes;
         out
     }
@@ -705,6 +712,9 @@ impl Replica {
             bodies.push(Body::Rekey(rekey));
             return bodies;
         }
+        // A role key the designated holder owes and has not granted by
+        // this member's turn (it is offline) is granted by this member.
+        self.keys.promote_backup_grants(&state, now);
         bodies.extend(self.keys.take_due_grants(rng, &state));
         // A role key a revoked member knows is replaced in the next epoch:
         // one member (the rotator) posts the rekey that brings it.

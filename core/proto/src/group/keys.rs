@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand_core::CryptoRng;
 
 use super::fold::Verdict;
+use super::schedule::{REWRAP_MAX_WAIT_SECS, REWRAP_STEP_SECS};
 use super::state::GroupState;
 use super::task::TaskContent;
 use crate::crypto::{PublicKey, context, derive_key};
@@ -210,6 +211,13 @@ pub struct MemberKeys {
     handled: BTreeSet<MessageId>,
     /// (role, member): grants this member owes.
     due: BTreeSet<(String, PublicKey)>,
+    /// (role, member) → when it was owed: grants the role's designated
+    /// holder owes, which this member (another holder) posts if no grant to
+    /// that member is applied by its turn ([`MemberKeys::promote_backup_grants`]):
+    /// a designated holder offline must not keep a newcomer from a role's
+    /// key. Not persisted: after a restart only newly owed grants are
+    /// backed up.
+    backup: BTreeMap<(String, PublicKey), u64>,
     /// Role keys a member the role was revoked from held or could derive:
     /// never ratcheted from, never sealed under (`keys.md`, "Replacement").
     exposed: BTreeSet<Slot>,
@@ -311,6 +319,7 @@ impl MemberKeys {
             built: BTreeMap::new(),
             handled: BTreeSet::new(),
             due: BTreeSet::new(),
+            backup: BTreeMap::new(),
             exposed: BTreeSet::new(),
             provisional: BTreeSet::new(),
             fenced: BTreeSet::new(),
@@ -380,7 +389,7 @@ impl MemberKeys {
                 _ => {}
             }
             if changes_access(&m.body) {
-                self.track_access(state, id, &mut events);
+                self.track_access(state, id, now, &mut events);
             }
             if let Some(rekey) = carried(m)
                 && !matches!(verdict, Verdict::RekeyDropped(_))
@@ -418,10 +427,48 @@ impl MemberKeys {
     }
 
     /// Records that a grant of `role` is owed to `to` if this member is the
-    /// designated holder ([`designated_holder`]).
-    fn owe(&mut self, state: &GroupState, role: &str, to: PublicKey) {
-        if designated_holder(state, role, &to) == Some(self.me) {
-            self.due.insert((role.to_owned(), to));
+    /// designated holder ([`designated_holder`]), or backs it up if this
+    /// member holds the role's key too.
+    fn owe(&mut self, state: &GroupState, role: &str, to: PublicKey, now: u64) {
+        match designated_holder(state, role, &to) {
+            Some(d) if d == self.me => drop(self.due.insert((role.to_owned(), to))),
+            Some(_) if has_key_of(state, &self.me, role) => {
+                self.backup.entry((role.to_owned(), to)).or_insert(now);
+            }
+            _ => {}
+        }
+    }
+
+    /// Moves to the owed grants the backed-up ones whose turn has come
+    /// for this member: its place among the role's holders (other than the
+    /// recipient, by admission, as [`designated_holder`]: the designated
+    /// holder is place 0) times [`REWRAP_STEP_SECS`], at most
+    /// [`REWRAP_MAX_WAIT_SECS`], after the grant was owed. Ones no longer
+    /// owed (the recipient left or lost the role) are dropped.
+    pub fn promote_backup_grants(&mut self, state: &GroupState, now: u64) {
+        let me = self.me;
+        let mut promoted = Vec::new();
+        self.backup.retain(|(role, to), since| {
+            if !has_key_of(state, to, role) || !has_key_of(state, &me, role) {
+                return false;
+            }
+            let Some(place) = holder_place(state, role, to, &me) else { return false };
+            let wait = (place as u64).saturating_mul(REWRAP_STEP_SECS).min(REWRAP_MAX_WAIT_SECS);
+            let due = now >= since.saturating_add(wait);
+            if due {
+                promoted.push((role.clone(), *to));
+            }
+            !due
+        });
+        self.due.extend(promoted);
+    }
+
+    /// A grant of `role` to `members` was applied: nobody else owes it.
+    fn granted(&mut self, role: &str, members: &[PublicKey]) {
+        for who in members {
+            // The designated holder's debt too, if a backup paid it.
+            self.backup.remove(&(role.to_owned(), *who));
+            self.due.remove(&(role.to_owned(), *who));
         }
     }
 
@@ -451,6 +498,9 @@ impl MemberKeys {
         events: &mut Vec<KeyEvent>,
     ) {
         self.handled.insert(id);
+        let to: Vec<PublicKey> =
+            g.recipients().filter_map(|kp| state.key_packages.get(kp).copied()).collect();
+        self.granted(&g.role, &to);
         let group = self.group();
         let slot = (g.role.clone(), g.epoch);
         let provisional = self.provisional.contains(&slot);
@@ -545,7 +595,13 @@ impl MemberKeys {
     /// stays (a revocation, a rule change narrowing `reads`) knew it, so
     /// every key of that role this member holds is fenced as after a
     /// revocation (`keys.md`, "Who holds which key", "Replacement").
-    fn track_access(&mut self, state: &GroupState, id: MessageId, events: &mut Vec<KeyEvent>) {
+    fn track_access(
+        &mut self,
+        state: &GroupState,
+        id: MessageId,
+        now: u64,
+        events: &mut Vec<KeyEvent>,
+    ) {
         let after: BTreeMap<PublicKey, BTreeSet<String>> =
             state.members.keys().map(|k| (*k, key_roles(state, k))).collect();
         let before = std::mem::replace(&mut self.access, after);
@@ -561,7 +617,7 @@ impl MemberKeys {
             }
         }
         for (role, who) in gained {
-            self.owe(state, &role, who);
+            self.owe(state, &role, who, now);
         }
         if !lost.is_empty() {
             self.fence(state, id, &lost, events);
@@ -602,7 +658,7 @@ impl MemberKeys {
         self.requests.insert(m.author, request);
         let _ = member;
         for role in key_roles(state, &m.author) {
-            self.owe(state, &role, m.author);
+            self.owe(state, &role, m.author, now);
         }
     }
 
@@ -748,6 +804,7 @@ impl MemberKeys {
                 self.ring.retire_key_package(kid, now);
             }
             self.due.clear();
+            self.backup.clear();
             return;
         };
         let mine = key_roles(state, &self.me);
@@ -1017,6 +1074,7 @@ impl MemberKeys {
         let erased = self.ring.erase_on_leave(keep_role_keys);
         self.own.clear();
         self.due.clear();
+        self.backup.clear();
         self.exposed.clear();
         self.provisional.clear();
         erased
@@ -1030,6 +1088,23 @@ impl MemberKeys {
 pub fn designated_holder(state: &GroupState, role: &str, except: &PublicKey) -> Option<PublicKey> {
     let holders = state.members.iter().filter(|(k, _)| *k != except && has_key_of(state, k, role));
     holders.min_by_key(|(k, m)| (m.since, **k)).map(|(k, _)| *k)
+}
+
+/// `who`'s place among the holders of `role` other than `except`, in the
+/// order of [`designated_holder`] (admitted earliest first, then lowest
+/// key): 0 is the designated holder.
+fn holder_place(
+    state: &GroupState,
+    role: &str,
+    except: &PublicKey,
+    who: &PublicKey,
+) -> Option<usize> {
+    let mut holders: Vec<_> = (state.members.iter())
+        .filter(|(k, _)| *k != except && has_key_of(state, k, role))
+        .map(|(k, m)| (m.since, *k))
+        .collect();
+    holders.sort();
+    holders.iter().position(|(_, k)| k == who)
 }
 
 /// The roles whose keys `who` holds (`keys.md`, "Who holds which key"):

@@ -54,9 +54,18 @@ pub enum JoinOutcome {
 #[derive(Debug, Default)]
 pub(super) struct JoinBoard {
     notes: BTreeMap<(InviteId, PublicKey), JoinNote>,
+    /// Pending joins this member could not open yet (the role key they are
+    /// sealed to had not reached it), tried again when a key arrives; at
+    /// most [`MAX_JOIN_NOTES`], the oldest dropped.
+    unopened: Vec<MessageId>,
 }
 
 impl JoinBoard {
+    /// Whether no pending join waits to be opened.
+    pub(super) fn is_settled(&self) -> bool {
+        self.unopened.is_empty()
+    }
+
     /// Keeps `note`, dropping the one that ends first when full.
     fn insert(&mut self, note: JoinNote) {
         self.notes.insert((note.invite, note.content.identity), note);
@@ -125,7 +134,12 @@ impl Replica {
         let m = entry.message();
         match &m.body {
             Body::JoinPending(j) => {
-                let note = self.open_join(id, m, j)?;
+                let Some(note) = self.open_join(id, m, j) else {
+                    self.joins.unopened.push(id);
+                    let excess = self.joins.unopened.len().saturating_sub(MAX_JOIN_NOTES);
+                    self.joins.unopened.drain(..excess);
+                    return None;
+                };
                 self.joins.insert(note.clone());
                 Some(note)
             }
@@ -138,6 +152,28 @@ impl Replica {
             }
             _ => None,
         }
+    }
+
+    /// Tries again the pending joins this member could not open (a role
+    /// key arrived); the notes it opens now.
+    pub(super) fn reopen_joins(&mut self) -> Vec<JoinNote> {
+        let waiting = std::mem::take(&mut self.joins.unopened);
+        let mut opened = Vec::new();
+        for id in waiting {
+            let note = self.chain.entry(&id).and_then(|e| match &e.message().body {
+                Body::JoinPending(j) => self.open_join(id, e.message(), j),
+                _ => None,
+            });
+            match note {
+                Some(n) if n.outcome.is_none() => {
+                    self.joins.insert(n.clone());
+                    opened.push(n);
+                }
+                Some(_) => {}
+                None => self.joins.unopened.push(id),
+            }
+        }
+        opened
     }
 
     fn open_join(&self, id: MessageId, m: &UnsignedMessage, j: &JoinPending) -> Option<JoinNote> {

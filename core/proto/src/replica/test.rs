@@ -104,6 +104,34 @@ impl World {
         self.admit_as("member")
     }
 
+    /// `by` admits a new person as `member`, who resyncs from it and
+    /// publishes its key package; nobody is asked for the grants owed.
+    fn admit_by_without_grants(&mut self, by: usize) -> usize {
+        let id = identity(&mut self.rng);
+        let genesis = self.people[0].replica.state().expect("state").genesis;
+        let group = self.people[0].replica.group();
+        let (replica, kp) = Replica::joining(&mut self.rng, id.public_key(), group, genesis);
+        let key = id.public_key();
+        let (rekey, _) = self.people[by]
+            .replica
+            .build_rekey(&mut self.rng, Some((&key, &kp)), &[])
+            .expect("rekey");
+        let add = MemberAdd {
+            member: key,
+            roles: vec!["member".into()],
+            rekey: Some(rekey),
+            invite: None,
+        };
+        self.write(by, Body::MemberAdd(add));
+        self.people.push(Person { id, replica, store: MemoryStore::new() });
+        let who = self.people.len() - 1;
+        self.resync(who, by);
+        let kp = self.people[who].replica.publish_key_package().expect("key package");
+        self.write(who, kp);
+        self.read_wire(by);
+        who
+    }
+
     /// The founder admits a new person with `role`, who resyncs from them.
     fn admit_as(&mut self, role: &str) -> usize {
         let id = identity(&mut self.rng);
@@ -633,4 +661,35 @@ fn a_member_who_leaves_erases_its_keys_and_opens_nothing_new() {
         }
         assert!(!texts(&w.people[bob].replica).contains(&"after bob left".to_string()));
     }
+}
+
+/// A role's key is owed by its designated holder (the holder admitted
+/// earliest: here the founder). When a member the founder did not admit
+/// joins while the founder is offline, the next holder grants the key at
+/// its turn (10 s after it was owed), not before; the founder, back, sees
+/// the grant and owes nothing (`keys.md`, "Who holds which key").
+#[test]
+fn a_role_key_is_granted_by_the_next_holder_when_the_designated_one_is_offline() {
+    let mut w = World::new();
+    let bob = w.admit();
+    let carol = w.admit_by_without_grants(bob);
+    let epoch = w.people[bob].replica.state().expect("state").epoch.id;
+    let holds =
+        |w: &World| w.people[carol].replica.keys().ring().role_key("member", &epoch).is_some();
+    assert!(!holds(&w), "carol holds no member key yet");
+    let grants = |bodies: &[Body]| {
+        bodies.iter().filter(|b| matches!(b, Body::RoleKeyGrant(g) if g.role == "member")).count()
+    };
+    let early = w.people[bob].replica.key_actions(&mut w.rng, &[], NOW + 9);
+    assert_eq!(grants(&early), 0, "bob waits for the founder's turn");
+    let later = w.people[bob].replica.key_actions(&mut w.rng, &[], NOW + 10);
+    assert_eq!(grants(&later), 1, "bob's turn: {later:?}");
+    for body in later {
+        w.write(bob, body);
+    }
+    w.read_wire(carol);
+    assert!(holds(&w), "carol opens bob's grant");
+    w.read_wire(0);
+    let founder = w.people[0].replica.key_actions(&mut w.rng, &[], NOW + 100);
+    assert_eq!(grants(&founder), 0, "the founder saw the grant: {founder:?}");
 }

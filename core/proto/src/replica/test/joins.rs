@@ -144,3 +144,40 @@ fn pending_joins_kept_are_bounded_and_rebuilt_on_reopening() {
     before.sort_by_key(|n| n.shared_in);
     assert_eq!(again, before);
 }
+
+/// A pending join shared before this member holds the role key it is
+/// sealed to (admitted by bob while the founder, the key's designated
+/// holder, is offline) is shown once the key arrives.
+#[test]
+fn a_pending_join_sealed_before_the_role_key_arrived_is_shown_when_it_does() {
+    let mut w = World::new();
+    let bob = w.admit();
+    let carol = w.admit_by_without_grants(bob);
+    let invitation = content(7);
+    let body = w.people[bob].replica.invitation_body(&mut w.rng, &invitation, NOW).expect("sealed");
+    w.write(bob, body);
+    let (_, request) = redeemer(&mut w, "5555-0000");
+    let body = (w.people[bob].replica)
+        .join_pending_body(&mut w.rng, invitation.id(), &request, NOW)
+        .expect("sealed");
+    w.write(bob, body);
+    w.read_wire(carol);
+    assert!(w.people[carol].replica.pending_joins(NOW).is_empty(), "no key to open it yet");
+    let grants = w.people[bob].replica.key_actions(&mut w.rng, &[], NOW + 60);
+    assert!(!grants.is_empty(), "bob grants at his turn");
+    let mut news = Vec::new();
+    for body in grants {
+        let written = w.write(bob, body);
+        drop(written);
+    }
+    let p = &mut w.people[carol];
+    for env in &w.wire {
+        if let Ok(r) = p.replica.receive_envelope(&mut w.rng, env, NOW) {
+            news.extend(r.joins);
+        }
+    }
+    let shown = w.people[carol].replica.pending_joins(NOW);
+    assert_eq!(shown.len(), 1, "opened once the key came");
+    assert_eq!(shown[0].content, request);
+    assert!(news.iter().any(|n| n.content == request), "and told as news");
+}
