@@ -122,11 +122,12 @@ impl Global {
             None => read_secret(prompt)
                 .map_err(|e| Failure::input(format!("cannot read the passphrase: {e}")))?,
         };
-        let first = text.lines().next().unwrap_or_default();
-        if first.is_empty() {
+        // The first line, in NFC (`identity.md`, "Passphrase bytes").
+        let bytes = cairn_net::proto::identity::passphrase_bytes(&text);
+        if bytes.is_empty() {
             return Err(Failure::input("the passphrase is empty"));
         }
-        Ok(Zeroizing::new(first.as_bytes().to_vec()))
+        Ok(bytes)
     }
 
     /// Which network the node uses.

@@ -11,7 +11,7 @@ mod onion;
 mod recovery;
 mod seed;
 
-pub use keyfile::{KdfParams, KeyFile, KeyFileError, ProfileSecrets};
+pub use keyfile::{KdfParams, KeyFile, KeyFileError, ProfileSecrets, passphrase_bytes};
 pub use onion::{BadOnionAddress, OnionAddress, onion_address};
 pub(crate) use recovery::encoding as recovery_encoding;
 pub use recovery::{RecoveryError, parse_recovery, recovery_string};

@@ -22,7 +22,7 @@ pub use body::{
     KeyRequest, MAX_CHAT_LEN, MAX_MEMBER_LIST, MAX_MEMBER_NAME_LEN, MAX_NAME_LEN, MAX_RELAY_LEN,
     MAX_RELAYS, MAX_ROLE_LEN, MAX_ROLE_LIST, MAX_RULES_BYTES, MAX_SEALED_LEN, MemberAdd,
     MemberRemove, Name, RelayListChange, RoleAssign, RoleRevoke, RuleChange, Sealed, TaskAssign,
-    TaskComment, TaskCreate, TaskEdit, TaskRef,
+    TaskComment, TaskCreate, TaskEdit, TaskRef, forbidden_in_name,
 };
 pub use codec::{DecodeError, decode_canonical, encode};
 pub use envelope::{

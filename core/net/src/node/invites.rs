@@ -553,7 +553,7 @@ fn answerers(state: &GroupState, me: &PublicKey) -> Vec<PublicKey> {
 fn fit_name(name: &str) -> String {
     let max = cairn_proto::peer_proto::MAX_JOIN_NAME.min(cairn_proto::wire::MAX_MEMBER_NAME_LEN);
     let mut fitted = String::new();
-    for c in name.trim().chars().filter(|c| !c.is_control()) {
+    for c in name.trim().chars().filter(|c| !cairn_proto::wire::forbidden_in_name(*c)) {
         if fitted.len() + c.len_utf8() > max {
             break;
         }
@@ -583,6 +583,7 @@ mod test {
     fn names_are_cut_at_a_character_boundary_within_64_bytes() {
         assert_eq!(fit_name("  bob \n"), "bob");
         assert_eq!(fit_name("a\x1b[2Jb"), "a[2Jb");
+        assert_eq!(fit_name("evil\u{202e}gnp.exe"), "evilgnp.exe");
         let long = "é".repeat(40); // 80 bytes
         let fitted = fit_name(&long);
         assert_eq!(fitted.len(), 64);

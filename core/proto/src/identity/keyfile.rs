@@ -99,6 +99,21 @@ pub struct ProfileSecrets {
 /// Encoding and decoding of key files (pure: the caller does the file I/O).
 pub struct KeyFile;
 
+/// The bytes of a typed passphrase as Argon2id takes them (`identity.md`,
+/// "Passphrase bytes"): the text up to its first line break (`\n`, `\r\n`
+/// or `\r`; a passphrase file ends with one), in Unicode Normalization Form
+/// C, as UTF-8. Nothing else is changed (no trimming, no case folding).
+/// Typed on two systems, a letter with an accent may arrive precomposed
+/// (`é`, U+00E9) or decomposed (`e` + U+0301); NFC makes both one byte
+/// string, so a profile opens wherever its passphrase is typed.
+pub fn passphrase_bytes(text: &str) -> Zeroizing<Vec<u8>> {
+    let line = text.split(['\n', '\r']).next().unwrap_or_default();
+    // Room for the worst NFC growth, so that no reallocation leaves a copy.
+    let mut nfc = Zeroizing::new(String::with_capacity(line.len() * 3 + 4));
+    nfc.extend(unicode_normalization::UnicodeNormalization::nfc(line));
+    Zeroizing::new(nfc.as_bytes().to_vec())
+}
+
 fn kdf(passphrase: &[u8], salt: &[u8; 16], params: KdfParams) -> Result<AeadKey, KeyFileError> {
     let p = Params::new(params.memory_kib, params.passes, params.lanes, Some(32))
         .map_err(|e| KeyFileError::Kdf(e.to_string()))?;

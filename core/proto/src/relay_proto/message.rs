@@ -241,6 +241,9 @@ mod test {
     fn hello_encoding_is_frozen() {
         let hello = ClientHello { magic: MAGIC, versions: vec![1] };
         assert_eq!(hello.encode(), b"cairnRLY\x01\x01");
+        // As framed in relay.md's example.
+        let framed = crate::hex::encode(&super::super::frame::encode(&hello.encode()));
+        assert_eq!(framed, "0a000000636169726e524c590101");
         let welcome = ServerHello::Welcome { version: 1, limits: RelayLimits::default() };
         assert_eq!(welcome.encode(), [0, 1, 2, 0x40, 0x40, 0xc8, 1, 0x90, 3, 0, 0xac, 2]);
         let refused = ServerHello::Refused { code: 8, supported: vec![1] };

@@ -313,8 +313,29 @@ pub struct Contact {
 /// The name a member goes by in a group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Name {
-    /// At most [`MAX_MEMBER_NAME_LEN`] bytes, no control characters.
+    /// At most [`MAX_MEMBER_NAME_LEN`] bytes, no [`forbidden_in_name`]
+    /// character.
     pub name: String,
+}
+
+/// Whether a member name may not hold `c` (`protocol-spec/group.md`,
+/// "Names"): a control character (general category Cc: U+0000–U+001F,
+/// U+007F–U+009F, the same in every Unicode version) or a bidirectional
+/// formatting character (U+061C, U+200E, U+200F, U+202A–U+202E,
+/// U+2066–U+2069), which would let a name reorder what is shown around it.
+/// Listed by code point, so every implementation judges alike whatever
+/// Unicode tables it has.
+pub fn forbidden_in_name(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0}'..='\u{1f}'
+            | '\u{7f}'..='\u{9f}'
+            | '\u{61c}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+    )
 }
 
 fn within<T>(items: &[T], max: usize, what: &'static str) -> Result<(), &'static str> {
@@ -356,7 +377,7 @@ impl Body {
             Body::Genesis(g) if g.rules.len() > MAX_RULES_BYTES => Err("rules too long"),
             Body::Chat(c) if c.text.len() > MAX_CHAT_LEN => Err("chat text too long"),
             Body::Name(n) if n.name.len() > MAX_MEMBER_NAME_LEN => Err("member name too long"),
-            Body::Name(n) if n.name.chars().any(char::is_control) => {
+            Body::Name(n) if n.name.chars().any(forbidden_in_name) => {
                 Err("control character in a member name")
             }
             Body::TaskCreate(t) => {
@@ -469,6 +490,26 @@ mod test {
         let escape = name("bob\x1b[2J");
         assert_eq!(escape.check_limits(), Err("control character in a member name"));
         assert_eq!(name("two\nlines").check_limits(), Err("control character in a member name"));
+        for c in
+            ['\u{0}', '\u{7f}', '\u{85}', '\u{9f}', '\u{61c}', '\u{200f}', '\u{202e}', '\u{2069}']
+        {
+            let bad = format!("a{c}b");
+            assert_eq!(
+                name(&bad).check_limits(),
+                Err("control character in a member name"),
+                "{c:?}"
+            );
+        }
+        // Other format characters (a zero-width joiner in an emoji) stay.
+        for ok in ["\u{200d}", "\u{a0}", "\u{2065}", "\u{202f}"] {
+            assert_eq!(name(&format!("a{ok}b")).check_limits(), Ok(()), "{ok:?}");
+        }
+        // Exactly the Cc category, as Rust's table has it, plus the list.
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            let bidi =
+                matches!(c as u32, 0x61c | 0x200e | 0x200f | 0x202a..=0x202e | 0x2066..=0x2069);
+            assert_eq!(forbidden_in_name(c), c.is_control() || bidi, "{c:?}");
+        }
     }
 
     #[test]

@@ -57,6 +57,7 @@ fn identity_vectors() -> Value {
                 "onion_address": id.onion_address().to_string(),
                 "x25519_public": hex::encode(id.handshake_key().public().0),
                 "recovery": recovery_string(id.seed()).to_string(),
+                "recovery_bytes": hex::encode(crockford_bytes(&recovery_string(id.seed()))),
             })
         })
         .collect();
@@ -269,6 +270,65 @@ fn keyfile_vectors() -> Value {
         "storage_key": hex::encode(secrets.storage_key.as_bytes()),
         "wrong_passphrase": "correct horse battery stapler",
         "wrong_passphrase_error": "WrongPassphrase",
+        "passphrase_bytes": passphrase_cases(),
+    })
+}
+
+/// Typed passphrases and the bytes Argon2id takes (`identity.md`,
+/// "Passphrase bytes"): the first line, in NFC.
+fn passphrase_cases() -> Value {
+    let cases: Vec<Value> = [
+        "correct horse battery staple\n",
+        "caf\u{e9}",
+        "cafe\u{301}",
+        "  two  spaces kept\r\nsecond line ignored",
+        "\u{212b}ngstr\u{f6}m",
+    ]
+    .into_iter()
+    .map(|typed| {
+        json!({
+            "typed_hex": hex::encode(typed.as_bytes()),
+            "bytes": hex::encode(&*cairn_proto::identity::passphrase_bytes(typed)),
+        })
+    })
+    .collect();
+    Value::Array(cases)
+}
+
+/// The 37 bytes a recovery string stands for (version ‖ seed ‖ checksum),
+/// read back from its Crockford base32 groups (`identity.md`), so that the
+/// vector shows the checksum.
+fn crockford_bytes(text: &str) -> Vec<u8> {
+    const ALPHABET: &str = "0123456789abcdefghjkmnpqrstvwxyz";
+    let (mut acc, mut bits, mut out) = (0u32, 0u32, Vec::new());
+    for c in text.chars().filter(|c| *c != '-') {
+        let value = ALPHABET.find(c).unwrap_or_default() as u32;
+        acc = (acc << 5) | value;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// The relay's proof of work (`relay.md` §7) for the mailbox of
+/// `envelope.json`: the hash of nonce 0, and the first nonce with 16 zero
+/// bits with its hash.
+fn pow_vectors() -> Value {
+    use cairn_proto::relay_proto::pow;
+    let keys = EpochKeys::derive(&Zeroizing::new([0x33u8; 32]));
+    let mailbox = keys.mailbox;
+    let found = pow::solve(&mailbox, 16, 0, 1 << 20).unwrap_or_default();
+    json!({
+        "description": "Proof of work for a new mailbox (protocol-spec/relay.md §7): hash = BLAKE3-derive_key(context, mailbox ‖ nonce u64 LE); valid when it starts with `difficulty` zero bits.",
+        "mailbox": hex::encode(mailbox.0),
+        "cases": [
+            { "nonce": 0, "hash": hex::encode(pow::hash(&mailbox, 0)) },
+            { "nonce": found, "difficulty": 16, "first_valid": true, "hash": hex::encode(pow::hash(&mailbox, found)) },
+        ],
     })
 }
 
@@ -280,6 +340,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("message.json", message_vectors()),
         ("envelope.json", envelope_vectors()),
         ("keyfile.json", keyfile_vectors()),
+        ("pow.json", pow_vectors()),
     ]
 }
 

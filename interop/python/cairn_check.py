@@ -1,0 +1,509 @@
+#!/usr/bin/env python3
+"""A second implementation of cairn's wire formats, written from
+protocol-spec/ (not from the Rust source), that recomputes what the vector
+files state and fails on any disagreement.
+
+    python3 interop/python/cairn_check.py [protocol-spec/vectors]
+
+What it recomputes, per file (each section names the spec it follows):
+
+* identity.json  - keys derived from a seed, onion address, recovery string
+                   and its 37 bytes (identity.md);
+* message.json   - postcard decoding of signed messages, the canonical-form
+                   and shape rules, ZIP-215 signatures, ids; each invalid
+                   case's error (wire.md, chain.md, crypto.md);
+* envelope.json  - epoch keys, envelope checks, XChaCha20-Poly1305 opening,
+                   fragment parsing; each invalid case's error (wire.md);
+* keyfile.json   - passphrase bytes (NFC), Argon2id, the sealed secrets
+                   (identity.md);
+* pow.json       - the proof-of-work hash and its leading zero bits
+                   (relay.md);
+* fold/*.json    - every message's signature, author key and id; the state
+                   hash of the final state's encoding (group.md). The
+                   verdicts themselves are not recomputed yet (no fold here).
+
+Signatures are checked with this file's own ZIP-215 rule (cofactored,
+non-canonical encodings accepted), not with a library: libsodium and
+OpenSSL verify more strictly and would disagree (crypto.md).
+"""
+
+import hashlib
+import json
+import pathlib
+import sys
+import unicodedata
+
+import blake3
+from argon2.low_level import Type, hash_secret_raw
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+FAILURES = []
+
+
+def check(cond, what):
+    if not cond:
+        FAILURES.append(what)
+    return cond
+
+
+def derive_key(context, material):
+    return blake3.blake3(material, derive_key_context=context).digest()
+
+
+# ---------------------------------------------------------------- ed25519
+# crypto.md, "The one validity rule (ZIP-215)". Extended twisted Edwards
+# coordinates over GF(2^255 - 19).
+
+P = 2**255 - 19
+L = 2**252 + 27742317777372353535851937790883648493
+D = (-121665 * pow(121666, P - 2, P)) % P
+SQRT_M1 = pow(2, (P - 1) // 4, P)
+IDENTITY = (0, 1, 1, 0)
+
+
+def point_add(a, b):
+    x1, y1, z1, t1 = a
+    x2, y2, z2, t2 = b
+    aa = (y1 - x1) * (y2 - x2) % P
+    bb = (y1 + x1) * (y2 + x2) % P
+    cc = 2 * D * t1 * t2 % P
+    dd = 2 * z1 * z2 % P
+    e, f, g, h = bb - aa, dd - cc, dd + cc, bb + aa
+    return (e * f % P, g * h % P, f * g % P, e * h % P)
+
+
+def scalar_mult(k, point):
+    out = IDENTITY
+    while k:
+        if k & 1:
+            out = point_add(out, point)
+        point = point_add(point, point)
+        k >>= 1
+    return out
+
+
+def same_point(a, b):
+    x1, y1, z1, _ = a
+    x2, y2, z2, _ = b
+    return (x1 * z2 - x2 * z1) % P == 0 and (y1 * z2 - y2 * z1) % P == 0
+
+
+def decode_point(raw, canonical_only=False):
+    """A point from 32 bytes; ZIP-215 accepts y >= p (reduced) and the sign
+    bit on x = 0 unless `canonical_only`. None if no point has that y."""
+    n = int.from_bytes(raw, "little")
+    sign, y = n >> 255, n & ((1 << 255) - 1)
+    if canonical_only and y >= P:
+        return None
+    y %= P
+    u, v = (y * y - 1) % P, (D * y * y + 1) % P
+    x = (u * pow(v, 3, P) * pow(u * pow(v, 7, P), (P - 5) // 8, P)) % P
+    if (v * x * x - u) % P != 0:
+        x = x * SQRT_M1 % P
+        if (v * x * x - u) % P != 0:
+            return None
+    if x == 0 and sign and canonical_only:
+        return None
+    if x & 1 != sign:
+        x = (P - x) % P
+    return (x, y, 1, x * y % P)
+
+
+def encode_point(point):
+    x, y, z, _ = point
+    zi = pow(z, P - 2, P)
+    x, y = x * zi % P, y * zi % P
+    return (y | ((x & 1) << 255)).to_bytes(32, "little")
+
+
+BASE = decode_point((4 * pow(5, P - 2, P) % P).to_bytes(32, "little"))
+
+
+def zip215_verify(public, message, signature):
+    if len(signature) != 64 or len(public) != 32:
+        return False
+    s = int.from_bytes(signature[32:], "little")
+    if s >= L:
+        return False
+    a, r = decode_point(public), decode_point(signature[:32])
+    if a is None or r is None:
+        return False
+    k = int.from_bytes(hashlib.sha512(signature[:32] + public + message).digest(), "little") % L
+    left = scalar_mult(8, scalar_mult(s, BASE))
+    right = scalar_mult(8, point_add(r, scalar_mult(k, a)))
+    return same_point(left, right)
+
+
+def is_strong(public):
+    """crypto.md, "Strong keys": the canonical encoding of a point not of
+    small order."""
+    point = decode_point(public, canonical_only=True)
+    if point is None or encode_point(point) != public:
+        return False
+    return not same_point(scalar_mult(8, point), IDENTITY)
+
+
+def ed25519_public(secret):
+    """RFC 8032 public key of a 32-byte secret (identity.md)."""
+    h = bytearray(hashlib.sha512(secret).digest()[:32])
+    h[0] &= 248
+    h[31] &= 127
+    h[31] |= 64
+    return encode_point(scalar_mult(int.from_bytes(h, "little"), BASE))
+
+
+# ---------------------------------------------------------------- XChaCha20
+
+def _quarter(s, a, b, c, d):
+    m = 0xFFFFFFFF
+    s[a] = (s[a] + s[b]) & m; s[d] ^= s[a]; s[d] = ((s[d] << 16) | (s[d] >> 16)) & m
+    s[c] = (s[c] + s[d]) & m; s[b] ^= s[c]; s[b] = ((s[b] << 12) | (s[b] >> 20)) & m
+    s[a] = (s[a] + s[b]) & m; s[d] ^= s[a]; s[d] = ((s[d] << 8) | (s[d] >> 24)) & m
+    s[c] = (s[c] + s[d]) & m; s[b] ^= s[c]; s[b] = ((s[b] << 7) | (s[b] >> 25)) & m
+
+
+def hchacha20(key, nonce16):
+    words = lambda b: [int.from_bytes(b[i:i + 4], "little") for i in range(0, len(b), 4)]
+    s = [0x61707865, 0x3320646E, 0x79622D32, 0x6B206574] + words(key) + words(nonce16)
+    for _ in range(10):
+        _quarter(s, 0, 4, 8, 12); _quarter(s, 1, 5, 9, 13)
+        _quarter(s, 2, 6, 10, 14); _quarter(s, 3, 7, 11, 15)
+        _quarter(s, 0, 5, 10, 15); _quarter(s, 1, 6, 11, 12)
+        _quarter(s, 2, 7, 8, 13); _quarter(s, 3, 4, 9, 14)
+    return b"".join(w.to_bytes(4, "little") for w in s[0:4] + s[12:16])
+
+
+def xchacha_open(key, nonce24, sealed, aad):
+    """XChaCha20-Poly1305 (crypto.md): HChaCha20 subkey, then the IETF AEAD
+    with nonce 0000 ‖ nonce[16..24]. None if it does not open."""
+    sub = hchacha20(key, nonce24[:16])
+    try:
+        return ChaCha20Poly1305(sub).decrypt(b"\0\0\0\0" + nonce24[16:], sealed, aad)
+    except Exception:  # the library's InvalidTag
+        return None
+
+
+# ---------------------------------------------------------------- postcard
+
+class DecodeError(Exception):
+    pass
+
+
+class Reader:
+    """postcard (wire.md): LEB128 varints (canonical: no trailing zero
+    group), byte strings and strings as varint length ‖ bytes."""
+
+    def __init__(self, data):
+        self.data, self.at = data, 0
+        self.noncanonical = False
+
+    def take(self, n):
+        if self.at + n > len(self.data):
+            raise DecodeError("Incomplete")
+        out = self.data[self.at:self.at + n]
+        self.at += n
+        return out
+
+    def varint(self, bits=64):
+        value, shift = 0, 0
+        for i in range((bits + 6) // 7):
+            b = self.take(1)[0]
+            value |= (b & 0x7F) << shift
+            if not b & 0x80:
+                if b == 0 and i > 0:
+                    self.noncanonical = True
+                if value >= 1 << bits:
+                    raise DecodeError("Malformed")
+                return value
+            shift += 7
+        raise DecodeError("Malformed")
+
+    def fixed(self, n):
+        if self.varint() != n:
+            raise DecodeError("Malformed")
+        return self.take(n)
+
+    def option(self, read):
+        tag = self.take(1)[0]
+        if tag > 1:
+            raise DecodeError("Malformed")
+        return read() if tag else None
+
+    def string(self):
+        raw = self.take(self.varint())
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecodeError("Malformed")
+
+
+MAX_MESSAGE = 117_952
+
+
+def decode_signed(raw):
+    """wire.md, "Decoding, in order": the fields of a signed message whose
+    body is a genesis or a chat (the other bodies are group.md's), the
+    unsigned encoding and the signature."""
+    if len(raw) > MAX_MESSAGE:
+        raise DecodeError("TooLarge")
+    if not raw:
+        raise DecodeError("Incomplete")
+    if raw[0] != 1:
+        raise DecodeError("UnknownVersion")
+    r = Reader(raw)
+    m = {"version": r.take(1)[0]}
+    m["group"], m["epoch"], m["author"] = r.fixed(32), r.fixed(32), r.fixed(32)
+    m["seq"] = r.varint()
+    m["prev"] = r.option(lambda: r.fixed(32))
+    m["parents"] = [r.fixed(32) for _ in range(r.varint())]
+    m["lamport"], m["minute"] = r.varint(), r.varint()
+    index = r.varint(32)
+    if index == 0:
+        m["body"] = ("Genesis", {"name": r.string(), "rules": r.take(r.varint())})
+    elif index == 1:
+        m["body"] = ("Chat", {"text": r.string(), "reply_to": r.option(lambda: r.fixed(32))})
+    else:
+        raise DecodeError("Unsupported")  # judged by group.md's tables
+    unsigned_end = r.at
+    signature = r.fixed(64)
+    if r.at != len(raw):
+        raise DecodeError("TrailingBytes")
+    if r.noncanonical:
+        raise DecodeError("NonCanonical")
+    return m, raw[:unsigned_end], signature
+
+
+def message_id(unsigned):
+    return derive_key("cairn 2026 message id v1", unsigned)
+
+
+def verify_message(raw):
+    """chain.md's context-free rules 1-9 in order; the id, or the error."""
+    try:
+        m, unsigned, signature = decode_signed(raw)
+    except DecodeError as e:
+        return None, "Decode." + str(e)
+    parents = m["parents"]
+    if len(parents) > 16:
+        return None, "TooManyParents"
+    if any(a >= b for a, b in zip(parents, parents[1:])):
+        return None, "ParentsNotSorted"
+    if (m["prev"] is None) != (m["seq"] == 0):
+        return None, "PrevPresence"
+    if m["prev"] is not None and m["prev"] not in parents:
+        return None, "PrevNotAParent"
+    genesis = m["body"][0] == "Genesis"
+    if genesis and (m["seq"] > 0 or parents or m["lamport"] > 0 or any(m["epoch"])):
+        return None, "GenesisShape"
+    if not genesis and not parents:
+        return None, "GenesisShape"
+    if not is_strong(m["author"]):
+        return None, "WeakAuthorKey"
+    if not zip215_verify(m["author"], b"cairn message v1\0" + unsigned, signature):
+        return None, "BadSignature"
+    return message_id(unsigned), None
+
+
+# ---------------------------------------------------------------- files
+
+def hx(s):
+    return bytes.fromhex(s)
+
+
+def check_identity(v):
+    crockford = "0123456789abcdefghjkmnpqrstvwxyz"
+    for case in v["cases"]:
+        seed = hx(case["seed"])
+        signing = derive_key("cairn 2026 identity v1 ed25519 signing key", seed)
+        onion = derive_key("cairn 2026 identity v1 onion service ed25519 key", seed)
+        hand = derive_key("cairn 2026 identity v1 x25519 peer channel key", seed)
+        check(ed25519_public(signing).hex() == case["signing_public"], "identity: signing key")
+        onion_public = ed25519_public(onion)
+        check(onion_public.hex() == case["onion_public"], "identity: onion key")
+        x = X25519PrivateKey.from_private_bytes(hand).public_key()
+        check(x.public_bytes(Encoding.Raw, PublicFormat.Raw).hex() == case["x25519_public"],
+              "identity: x25519 key")
+        import base64
+        checksum = hashlib.sha3_256(b".onion checksum" + onion_public + b"\x03").digest()[:2]
+        address = base64.b32encode(onion_public + checksum + b"\x03").decode().lower() + ".onion"
+        check(address == case["onion_address"], "identity: onion address")
+        body = b"\x01" + seed
+        full = body + derive_key("cairn 2026 recovery string v1 checksum", body)[:4]
+        check(full.hex() == case["recovery_bytes"], "identity: recovery bytes")
+        bits = int.from_bytes(full, "big") << 4  # 296 bits + 4 zero bits = 60 × 5
+        chars = "".join(crockford[(bits >> (5 * (59 - i))) & 31] for i in range(60))
+        grouped = "-".join(chars[i:i + 5] for i in range(0, 60, 5))
+        check(grouped == case["recovery"], "identity: recovery string")
+
+
+def check_message(v):
+    for case in v["valid"]:
+        name = case["name"]
+        raw = hx(case["hex"])
+        got, err = verify_message(raw)
+        check(err is None, f"message {name}: refused {err}")
+        check(got is not None and got.hex() == case["id"], f"message {name}: id")
+        check(raw[:-65].hex() == case["unsigned_hex"], f"message {name}: unsigned encoding")
+    for case in v["invalid"]:
+        _, err = verify_message(hx(case["hex"]))
+        check(err == case["error"], f"message '{case['name']}': {err} != {case['error']}")
+
+
+def epoch_keys(secret):
+    group = derive_key("cairn 2026 epoch v1 group key", secret)
+    write = ed25519_public(derive_key("cairn 2026 epoch v1 mailbox write key", secret))
+    return group, write, derive_key("cairn 2026 mailbox id v1", write)
+
+
+def open_envelope(env, group_key, write_public):
+    """wire.md: checks (relay), then opening (member); the fragment or the
+    error name."""
+    if len(env) != 2000:
+        return None, "BadLength"
+    if env[0] != 1:
+        return None, "UnknownVersion"
+    key = env[1:33]
+    if not is_strong(key) or not zip215_verify(key, b"cairn envelope v1\0" + env[:1936], env[1936:]):
+        return None, "BadWriteSignature"
+    if key != write_public:
+        return None, "WrongMailbox"
+    plain = xchacha_open(group_key, env[33:57], env[57:1936], env[:33])
+    if plain is None:
+        return None, "Decrypt"
+    count, index, length = plain[17], plain[16], int.from_bytes(plain[18:20], "little")
+    if not (1 <= count <= 64 and index < count and 1 <= length <= 1843):
+        return None, "Fragment.BadHeader"
+    if length != 1843 and index + 1 != count:
+        return None, "Fragment.BadHeader"
+    if any(plain[20 + length:]):
+        return None, "Fragment.BadPadding"
+    return plain, None
+
+
+def check_envelope(v, message):
+    group, write, mailbox = epoch_keys(hx(v["epoch_secret"]))
+    check(group.hex() == v["group_key"], "envelope: group key")
+    check(write.hex() == v["mailbox_public"], "envelope: mailbox write public key")
+    check(mailbox.hex() == v["mailbox_id"], "envelope: mailbox id")
+    plain, err = open_envelope(hx(v["envelope"]), group, write)
+    check(err is None and plain.hex() == v["fragment"], f"envelope: opens ({err})")
+    if plain is not None:
+        length = int.from_bytes(plain[18:20], "little")
+        data = plain[20:20 + length]
+        check(data.hex() == v["message"], "envelope: the fragment holds the message")
+        chat = [c for c in message["valid"] if c["name"] == "chat"]
+        check(chat and data.hex() == chat[0]["hex"], "envelope: it is message.json's chat")
+    for case in v["invalid"]:
+        _, err = open_envelope(hx(case["hex"]), group, write)
+        check(err == case["error"], f"envelope '{case['name']}': {err} != {case['error']}")
+
+
+def passphrase_bytes(typed):
+    """identity.md, "Passphrase bytes"."""
+    line = typed.replace("\r\n", "\n").replace("\r", "\n").split("\n")[0]
+    return unicodedata.normalize("NFC", line).encode("utf-8")
+
+
+def open_keyfile(file, passphrase):
+    if file[:8] != b"CAIRNKEY" or file[8] != 1 or len(file) != 141:
+        return None
+    m, t, p = (int.from_bytes(file[o:o + 4], "little") for o in (9, 13, 17))
+    key = hash_secret_raw(passphrase, file[21:37], time_cost=t, memory_cost=m,
+                          parallelism=p, hash_len=32, type=Type.ID, version=19)
+    return xchacha_open(key, file[37:61], file[61:], file[:37])
+
+
+def check_keyfile(v):
+    for case in v["passphrase_bytes"]:
+        typed = hx(case["typed_hex"]).decode("utf-8")
+        check(passphrase_bytes(typed).hex() == case["bytes"], f"keyfile: passphrase bytes of {typed!r}")
+    file = hx(v["file"])
+    plain = open_keyfile(file, passphrase_bytes(v["passphrase"]))
+    check(plain is not None and plain[:32].hex() == v["seed"], "keyfile: seed")
+    check(plain is not None and plain[32:].hex() == v["storage_key"], "keyfile: storage key")
+    check(open_keyfile(file, passphrase_bytes(v["wrong_passphrase"])) is None,
+          "keyfile: the wrong passphrase opens it")
+
+
+def check_pow(v):
+    mailbox = hx(v["mailbox"])
+    for case in v["cases"]:
+        h = derive_key("cairn 2026 relay pow v1", mailbox + case["nonce"].to_bytes(8, "little"))
+        check(h.hex() == case["hash"], f"pow: hash of nonce {case['nonce']}")
+        if "difficulty" in case:
+            zeros = 256 - int.from_bytes(h, "big").bit_length()
+            check(zeros >= case["difficulty"], "pow: difficulty met")
+            if case.get("first_valid"):
+                below = [
+                    n for n in range(case["nonce"])
+                    if 256 - int.from_bytes(derive_key("cairn 2026 relay pow v1", mailbox + n.to_bytes(8, "little")), "big").bit_length() >= case["difficulty"]
+                ][:1]
+                check(not below, "pow: an earlier nonce is valid")
+
+
+def check_fold(path, v):
+    """Each message: the signature under its author (wire.md layout: the
+    author at bytes 68..100; the signature the last 64 bytes), the author a
+    strong key, and the id; the state hash of the final state."""
+    for i, m in enumerate(v["messages"]):
+        raw = hx(m["bytes"])
+        unsigned, signature = raw[:-65], raw[-64:]
+        check(raw[-65] == 0x40, f"{path.name} #{i}: signature length byte")
+        author = raw[68:100]
+        check(is_strong(author), f"{path.name} #{i}: weak author")
+        check(zip215_verify(author, b"cairn message v1\0" + unsigned, signature),
+              f"{path.name} #{i}: signature")
+        check(message_id(unsigned).hex() == m["id"], f"{path.name} #{i}: id")
+    state_hash = derive_key("cairn 2026 group state v1", hx(v["state"]))
+    check(state_hash.hex() == v["state_hash"], f"{path.name}: state hash")
+
+
+def check_zip215_edges():
+    """crypto.md: with s = 0, every pair of small-order encodings (8
+    canonical, 6 non-canonical) is a valid signature of any message; s + L
+    is refused."""
+    torsion = [scalar_mult(k, decode_point(bytes.fromhex(
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"))) for k in range(8)]
+    encodings = {encode_point(t) for t in torsion}
+    p_bytes = lambda y, sign: (y | (sign << 255)).to_bytes(32, "little")
+    encodings |= {p_bytes(P, 0), p_bytes(P, 1), p_bytes(P + 1, 0), p_bytes(P + 1, 1),
+                  p_bytes(P - 1, 1), p_bytes(1, 1)}
+    check(len(encodings) == 14, f"zip215: {len(encodings)} small-order encodings, not 14")
+    for a in encodings:
+        for r in encodings:
+            check(zip215_verify(a, b"any message", r + bytes(32)), "zip215: small-order pair refused")
+        check(not is_strong(a), "zip215: a small-order key is strong")
+
+
+def main():
+    root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else
+                        pathlib.Path(__file__).resolve().parents[2] / "protocol-spec" / "vectors")
+    load = lambda name: json.loads((root / name).read_text())
+    message = load("message.json")
+    check_identity(load("identity.json"))
+    check_message(message)
+    check_envelope(load("envelope.json"), message)
+    check_keyfile(load("keyfile.json"))
+    check_pow(load("pow.json"))
+    folds = sorted((root / "fold").glob("*.json"))
+    check(len(folds) >= 5, "fold vectors missing")
+    for path in folds:
+        check_fold(path, json.loads(path.read_text()))
+    check_zip215_edges()
+    seen = {p.relative_to(root).as_posix() for p in root.rglob("*.json")}
+    known = {"identity.json", "message.json", "envelope.json", "keyfile.json", "pow.json"}
+    known |= {p.relative_to(root).as_posix() for p in folds}
+    check(seen == known, f"vector files this checker does not read: {sorted(seen - known)}")
+    if FAILURES:
+        print(f"{len(FAILURES)} disagreements with the vectors:")
+        for f in FAILURES:
+            print("  " + f)
+        return 1
+    print(f"all vectors agree ({len(seen)} files)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
