@@ -41,16 +41,53 @@ impl Env {
     /// `profile`; returns the process, its further output lines and the
     /// invite it printed first.
     fn auto_invite(&self, profile: &str, group: &str) -> (Child, InviterLines, String) {
+        self.invite(profile, group, true)
+    }
+
+    /// Starts `cairn invite GROUP` (no terminal: it waits for `cairn
+    /// approve` unless `auto`); the process, its further lines, the invite.
+    fn invite(&self, profile: &str, group: &str, auto: bool) -> (Child, InviterLines, String) {
         use std::io::{BufRead as _, BufReader};
+        let mut args = vec!["invite", group];
+        if auto {
+            args.extend(["--role", "member", "--auto-approve"]);
+        }
         let mut inviter = self
             .cmd(profile, "pass")
-            .args(["invite", group, "--role", "member", "--auto-approve"])
+            .args(args)
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
             .expect("invite");
         let mut lines = BufReader::new(inviter.stdout.take().expect("stdout")).lines();
         let invite = lines.next().expect("a line").expect("utf8");
         (inviter, lines, invite)
+    }
+
+    /// Starts `cairn join INVITE --name NAME` on `profile`, output piped.
+    fn spawn_join(&self, profile: &str, invite: &str, name: &str) -> Child {
+        self.cmd(profile, "pass")
+            .args(["join", invite, "--name", name])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("join")
+    }
+
+    /// `cairn approve` on `profile` until it lists a request (at most
+    /// `tries`, 100 ms apart); what it printed last.
+    fn listed(&self, profile: &str, tries: usize) -> String {
+        let mut listed = String::new();
+        for _ in 0..tries {
+            let o = self.run(profile, "pass", &["approve"]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            listed = stdout(&o);
+            if listed.contains("wants to join") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        listed
     }
 }
 
@@ -330,7 +367,6 @@ fn invite_and_join_on_the_command_line_and_a_used_invite_is_refused() {
 /// code the joiner sees and admits it; with nothing waiting it says so.
 #[test]
 fn approve_answers_a_waiting_invite_from_another_process() {
-    use std::io::{BufRead as _, BufReader};
     let env = Env::new();
     for p in ["a", "b"] {
         assert!(env.run(p, "pass", &["init"]).status.success());
@@ -340,32 +376,9 @@ fn approve_answers_a_waiting_invite_from_another_process() {
     let none = env.run("a", "pass", &["approve"]);
     assert!(none.status.success(), "{}", stderr(&none));
     assert!(stdout(&none).contains("no join request is waiting"), "{}", stdout(&none));
-    let mut inviter = env
-        .cmd("a", "pass")
-        .args(["invite", "g"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("invite");
-    let mut lines = BufReader::new(inviter.stdout.take().expect("stdout")).lines();
-    let invite = lines.next().expect("a line").expect("utf8");
-    let joiner = env
-        .cmd("b", "pass")
-        .args(["join", &invite, "--name", "bob"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("join");
-    let mut listed = String::new();
-    for _ in 0..300 {
-        let o = env.run("a", "pass", &["approve"]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        listed = stdout(&o);
-        if listed.contains("wants to join") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let (mut inviter, mut lines, invite) = env.invite("a", "g", false);
+    let joiner = env.spawn_join("b", &invite, "bob");
+    let listed = env.listed("a", 300);
     assert!(listed.contains("\"bob\" wants to join"), "{listed}");
     let code = listed.rsplit("code ").next().expect("code").trim().to_owned();
     assert_refused(&env.run("a", "pass", &["approve", "000-000"]), 5, "no join request");
@@ -387,7 +400,6 @@ fn approve_answers_a_waiting_invite_from_another_process() {
 /// the joiner into that admission, and the joiner is in.
 #[test]
 fn another_member_lists_and_admits_a_join_waiting_at_the_inviter() {
-    use std::io::{BufRead as _, BufReader};
     let env = Env::new();
     let relay = cairn_tests::relay_proc::RelayProc::start(&env.path("relay"), true, false, "")
         .expect("relay");
@@ -403,31 +415,10 @@ fn another_member_lists_and_admits_a_join_waiting_at_the_inviter() {
     assert!(first.next().expect("a line").expect("utf8").starts_with("admitted "));
     assert!(inviter.wait().expect("wait").success());
 
-    let mut inviter = env
-        .cmd("a", "pass")
-        .args(["invite", "g"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("invite");
-    let mut lines = BufReader::new(inviter.stdout.take().expect("stdout")).lines();
-    let invite = lines.next().expect("a line").expect("utf8");
-    let joiner = env
-        .cmd("c", "pass")
-        .args(["join", &invite, "--name", "carol"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("join");
-    let mut listed = String::new();
-    for _ in 0..20 {
-        let o = env.run("b", "pass", &["approve"]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        listed = stdout(&o);
-        if listed.contains("wants to join") {
-            break;
-        }
-    }
+    let (mut inviter, mut lines, invite) = env.invite("a", "g", false);
+    let joiner = env.spawn_join("c", &invite, "carol");
+    // No node runs on b: each `approve` opens it and syncs for a moment.
+    let listed = env.listed("b", 20);
     assert!(listed.contains("\"carol\" wants to join"), "{listed}");
     let code = listed.rsplit("code ").next().expect("code").trim().to_owned();
     let shown = env.run("b", "pass", &["group", "show", "g"]);

@@ -734,13 +734,7 @@ async fn a_member_who_leaves_and_deletes_the_history_keeps_nothing_and_is_seen_l
 async fn a_member_who_left_is_invited_back_once_the_kept_history_is_deleted() {
     let root = tempfile::tempdir().expect("tempdir");
     let (_relay, [a, _b, c], g) = three_in_a_group(root.path(), |_| {}).await;
-    let carol = c.identity().public_key();
-    c.act(Action::Leave { group: g, keep_history: true }).expect("carol leaves");
-    eventually("alice sees carol gone", WAIT, || {
-        a.state(&g).is_ok_and(|s| !s.members.contains_key(&carol))
-    })
-    .await
-    .expect("left");
+    leaves_keeping_history(&a, &c, g).await;
     let ticket = a
         .invite(g, vec!["member".into()], Duration::from_secs(600), Approval::Automatic)
         .await
@@ -760,6 +754,23 @@ async fn a_member_who_left_is_invited_back_once_the_kept_history_is_deleted() {
     eventually("alice reads carol", WAIT, || chat(&a, &g).contains(&"glad to be back".into()))
         .await
         .expect("writes");
+}
+
+/// `leaving` leaves `g` keeping its history, and `seer` sees it gone;
+/// its key.
+async fn leaves_keeping_history(
+    seer: &Node,
+    leaving: &Node,
+    g: GroupId,
+) -> cairn_net::proto::crypto::PublicKey {
+    let key = leaving.identity().public_key();
+    leaving.act(Action::Leave { group: g, keep_history: true }).expect("leaves");
+    eventually("the leave is seen", WAIT, || {
+        seer.state(&g).is_ok_and(|s| !s.members.contains_key(&key))
+    })
+    .await
+    .expect("left");
+    key
 }
 
 /// With no one writing, an exposed epoch is healed by the member first in
@@ -790,13 +801,7 @@ async fn keys_rotate_on_schedule_and_an_exposed_epoch_heals_with_no_one_writing(
     .expect("rotated on schedule");
 
     // Healing: carol leaves; nobody writes; the epoch she knew is replaced.
-    let carol = c.identity().public_key();
-    c.act(Action::Leave { group: g, keep_history: true }).expect("carol leaves");
-    eventually("alice sees carol gone", WAIT, || {
-        a.state(&g).is_ok_and(|s| !s.members.contains_key(&carol))
-    })
-    .await
-    .expect("left");
+    leaves_keeping_history(&a, &c, g).await;
     eventually("the exposed epoch is healed for both who remain", WAIT, || {
         [&a, &b].iter().all(|n| {
             n.state(&g).is_ok_and(|s| s.epoch.exposed_to.is_empty() && s.epoch.id != first)
