@@ -18,9 +18,12 @@ What it recomputes, per file (each section names the spec it follows):
                    (identity.md);
 * pow.json       - the proof-of-work hash and its leading zero bits
                    (relay.md);
-* fold/*.json    - every message's signature, author key and id; the state
-                   hash of the final state's encoding (group.md). The
-                   verdicts themselves are not recomputed yet (no fold here).
+* bodies.json    - every body (indexes 0-24) decoded from group.md's byte
+                   tables to the recorded value, and every limit's reason;
+* fold/*.json    - every message decoded whole and checked by every
+                   context-free rule, and its id; the state hash of the
+                   final state's encoding (group.md). The verdicts
+                   themselves are not recomputed yet (no fold here).
 
 Signatures are checked with this file's own ZIP-215 rule (cofactored,
 non-canonical encodings accepted), not with a library: libsodium and
@@ -221,9 +224,12 @@ class Reader:
         raise DecodeError("Malformed")
 
     def fixed(self, n):
-        if self.varint() != n:
+        # The declared bytes are read first (input ending inside them is
+        # Incomplete), then a length other than n is Malformed (wire.md).
+        raw = self.take(self.varint())
+        if len(raw) != n:
             raise DecodeError("Malformed")
-        return self.take(n)
+        return raw
 
     def option(self, read):
         tag = self.take(1)[0]
@@ -241,11 +247,156 @@ class Reader:
 
 MAX_MESSAGE = 117_952
 
+# group.md, "Body encodings, byte by byte": each body's fields in order.
+STRUCTS = {
+    "Rekey": [("replaces", "K32"), ("wraps", ("Vec", "Wrap")), ("confirmation", "K32")],
+    "Wrap": [("to", "K32"), ("sealed", "Bytes")],
+    "KeyPackage": [("group", "K32"), ("x25519", "K32")],
+    "RoleKeyGrant": [("role", "String"), ("epoch", "K32"), ("wraps", ("Vec", "Wrap")),
+                     ("confirmation", "K32")],
+}
+BODIES = [
+    ("Genesis", [("name", "String"), ("rules", "Bytes")]),
+    ("Chat", [("text", "String"), ("reply_to", ("Option", "K32"))]),
+    ("TaskCreate", [("readable_by", ("Vec", "String")), ("assignees", ("Vec", "K32")),
+                    ("content", "Bytes")]),
+    ("TaskEdit", [("task", "K32"), ("readable_by", ("Vec", "String")), ("content", "Bytes")]),
+    ("TaskAssign", [("task", "K32"), ("assign", ("Vec", "K32")), ("unassign", ("Vec", "K32"))]),
+    ("TaskComment", [("task", "K32"), ("reply_to", ("Option", "K32")), ("content", "Bytes")]),
+    ("TaskClose", [("task", "K32")]),
+    ("TaskReopen", [("task", "K32")]),
+    ("RuleChange", [("rules", "Bytes")]),
+    ("RoleAssign", [("member", "K32"), ("role", "String")]),
+    ("RoleRevoke", [("member", "K32"), ("role", "String"), ("rekey", ("Option", "Rekey"))]),
+    ("MemberAdd", [("member", "K32"), ("roles", ("Vec", "String")), ("rekey", ("Option", "Rekey")),
+                   ("invite", ("Option", "K32"))]),
+    ("MemberRemove", [("member", "K32"), ("rekey", ("Option", "Rekey"))]),
+    ("Leave", None),
+    ("Rekey", "Rekey"),
+    ("KeyPackage", "KeyPackage"),
+    ("RelayListChange", [("relays", ("Vec", "String"))]),
+    ("RoleKeyGrant", "RoleKeyGrant"),
+    ("Contact", [("onion", "K32")]),
+    ("Name", [("name", "String")]),
+    ("KeyRequest", [("epoch", "K32"), ("key_package", "KeyPackage")]),
+    ("EpochRewrap", [("epoch", "K32"), ("rekey", "Rekey")]),
+    ("Invitation", [("id", "K32"), ("content", "Bytes")]),
+    ("JoinPending", [("invite", "K32"), ("content", "Bytes")]),
+    ("JoinDeclined", [("invite", "K32"), ("member", "K32")]),
+]
+
+
+def read_value(r, t):
+    """One value of type `t`, as serde's JSON would show it: byte fields as
+    lists of numbers, structs as dicts."""
+    if t == "K32":
+        return list(r.fixed(32))
+    if t == "Bytes":
+        return list(r.take(r.varint()))
+    if t == "String":
+        return r.string()
+    if isinstance(t, tuple) and t[0] == "Vec":
+        return [read_value(r, t[1]) for _ in range(r.varint())]
+    if isinstance(t, tuple) and t[0] == "Option":
+        return r.option(lambda: read_value(r, t[1]))
+    return read_fields(r, STRUCTS[t])
+
+
+def read_fields(r, fields):
+    return {name: read_value(r, t) for name, t in fields}
+
+
+def read_body(r):
+    index = r.varint(32)
+    if index >= len(BODIES):
+        raise DecodeError("Malformed")
+    name, shape = BODIES[index]
+    if shape is None:
+        return name
+    if isinstance(shape, str):
+        return {name: read_value(r, shape)}
+    return {name: read_fields(r, shape)}
+
+
+FORBIDDEN_IN_NAME = set(range(0x20)) | set(range(0x7F, 0xA0)) | {0x61C, 0x200E, 0x200F} \
+    | set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A))
+
+
+def body_limit(body):
+    """group.md's limits, in order; the reason or None."""
+    if body == "Leave":
+        return None
+    (name, f), = body.items()
+    size = lambda s: len(s.encode("utf-8")) if isinstance(s, str) else len(s)
+
+    def roles(rs):
+        if len(rs) > 32:
+            return "too many roles"
+        if any(size(x) > 32 for x in rs):
+            return "role name too long"
+        return None
+
+    def wraps(ws):
+        if not ws:
+            return "no wraps"
+        if len(ws) > 512:
+            return "too many wraps"
+        if len(ws) & (len(ws) - 1):
+            return "wrap count is not a power of two"
+        if any(a["to"] >= b["to"] for a, b in zip(ws, ws[1:])):
+            return "wrap recipients not strictly ascending"
+        if any(len(w["sealed"]) != 104 for w in ws):
+            return "wrap of the wrong length"
+        return None
+
+    sealed = lambda c: "sealed content too long" if len(c) > 65536 else None
+    rekey = lambda rk: wraps(rk["wraps"]) if rk is not None else None
+    first = lambda *checks: next((c for c in checks if c), None)
+    if name == "Genesis":
+        return first(size(f["name"]) > 128 and "genesis name too long",
+                     len(f["rules"]) > 16384 and "rules too long")
+    if name == "Chat":
+        return "chat text too long" if size(f["text"]) > 16384 else None
+    if name == "Name":
+        return first(size(f["name"]) > 64 and "member name too long",
+                     any(ord(c) in FORBIDDEN_IN_NAME for c in f["name"])
+                     and "control character in a member name")
+    if name == "TaskCreate":
+        return first(roles(f["readable_by"]), len(f["assignees"]) > 64 and "too many assignees",
+                     sealed(f["content"]))
+    if name == "TaskEdit":
+        return first(roles(f["readable_by"]), sealed(f["content"]))
+    if name == "TaskAssign":
+        return "too many assignees" if max(len(f["assign"]), len(f["unassign"])) > 64 else None
+    if name in ("TaskComment", "Invitation", "JoinPending"):
+        return sealed(f["content"])
+    if name == "RuleChange":
+        return "rules too long" if len(f["rules"]) > 16384 else None
+    if name == "RoleAssign":
+        return roles([f["role"]])
+    if name == "RoleRevoke":
+        return first(roles([f["role"]]), rekey(f["rekey"]))
+    if name == "MemberAdd":
+        return first(roles(f["roles"]), rekey(f["rekey"]))
+    if name == "MemberRemove":
+        return rekey(f["rekey"])
+    if name == "Rekey":
+        return rekey(f)
+    if name == "EpochRewrap":
+        return rekey(f["rekey"])
+    if name == "RoleKeyGrant":
+        return first(not f["role"] and "empty role name", size(f["role"]) > 32 and "role name too long",
+                     wraps(f["wraps"]))
+    if name == "RelayListChange":
+        return first(len(f["relays"]) > 16 and "too many relays",
+                     any(size(a) > 256 for a in f["relays"]) and "relay address too long")
+    return None
+
 
 def decode_signed(raw):
-    """wire.md, "Decoding, in order": the fields of a signed message whose
-    body is a genesis or a chat (the other bodies are group.md's), the
-    unsigned encoding and the signature."""
+    """wire.md, "Decoding, in order": the fields of a signed message (its
+    body by group.md's byte tables), the unsigned encoding and the
+    signature."""
     if len(raw) > MAX_MESSAGE:
         raise DecodeError("TooLarge")
     if not raw:
@@ -259,13 +410,7 @@ def decode_signed(raw):
     m["prev"] = r.option(lambda: r.fixed(32))
     m["parents"] = [r.fixed(32) for _ in range(r.varint())]
     m["lamport"], m["minute"] = r.varint(), r.varint()
-    index = r.varint(32)
-    if index == 0:
-        m["body"] = ("Genesis", {"name": r.string(), "rules": r.take(r.varint())})
-    elif index == 1:
-        m["body"] = ("Chat", {"text": r.string(), "reply_to": r.option(lambda: r.fixed(32))})
-    else:
-        raise DecodeError("Unsupported")  # judged by group.md's tables
+    m["body"] = read_body(r)
     unsigned_end = r.at
     signature = r.fixed(64)
     if r.at != len(raw):
@@ -294,7 +439,9 @@ def verify_message(raw):
         return None, "PrevPresence"
     if m["prev"] is not None and m["prev"] not in parents:
         return None, "PrevNotAParent"
-    genesis = m["body"][0] == "Genesis"
+    genesis = isinstance(m["body"], dict) and "Genesis" in m["body"]
+    if body_limit(m["body"]):
+        return None, "BodyLimit"
     if genesis and (m["seq"] > 0 or parents or m["lamport"] > 0 or any(m["epoch"])):
         return None, "GenesisShape"
     if not genesis and not parents:
@@ -443,19 +590,33 @@ def check_pow(v):
                 check(not below, "pow: an earlier nonce is valid")
 
 
+def check_bodies(v):
+    bodies = v["bodies"]
+    check(len(bodies) == len(BODIES), f"bodies: {len(bodies)} samples for {len(BODIES)} bodies")
+    for case in bodies:
+        r = Reader(hx(case["hex"]))
+        try:
+            value = read_body(r)
+            whole = r.at == len(r.data) and not r.noncanonical
+        except DecodeError as e:
+            value, whole = str(e), False
+        check(whole, f"bodies #{case['index']}: not one canonical value")
+        check(value == case["value"], f"bodies #{case['index']}: decoded {str(value)[:80]}")
+        check(body_limit(value) is None, f"bodies #{case['index']}: refused by a limit")
+    for case in v["limits"]:
+        value = read_body(Reader(hx(case["hex"])))
+        got = body_limit(value)
+        check(got == case["error"], f"bodies limit: {got} != {case['error']}")
+
+
 def check_fold(path, v):
-    """Each message: the signature under its author (wire.md layout: the
-    author at bytes 68..100; the signature the last 64 bytes), the author a
-    strong key, and the id; the state hash of the final state."""
+    """Each message passes every context-free rule (decoded whole, its body
+    by group.md's tables, within its limits, shape, strong author, ZIP-215
+    signature) and has the recorded id; the state hash of the final state."""
     for i, m in enumerate(v["messages"]):
-        raw = hx(m["bytes"])
-        unsigned, signature = raw[:-65], raw[-64:]
-        check(raw[-65] == 0x40, f"{path.name} #{i}: signature length byte")
-        author = raw[68:100]
-        check(is_strong(author), f"{path.name} #{i}: weak author")
-        check(zip215_verify(author, b"cairn message v1\0" + unsigned, signature),
-              f"{path.name} #{i}: signature")
-        check(message_id(unsigned).hex() == m["id"], f"{path.name} #{i}: id")
+        got, err = verify_message(hx(m["bytes"]))
+        check(err is None, f"{path.name} #{i}: refused {err}")
+        check(got is not None and got.hex() == m["id"], f"{path.name} #{i}: id")
     state_hash = derive_key("cairn 2026 group state v1", hx(v["state"]))
     check(state_hash.hex() == v["state_hash"], f"{path.name}: state hash")
 
@@ -487,13 +648,15 @@ def main():
     check_envelope(load("envelope.json"), message)
     check_keyfile(load("keyfile.json"))
     check_pow(load("pow.json"))
+    check_bodies(load("bodies.json"))
     folds = sorted((root / "fold").glob("*.json"))
     check(len(folds) >= 5, "fold vectors missing")
     for path in folds:
         check_fold(path, json.loads(path.read_text()))
     check_zip215_edges()
     seen = {p.relative_to(root).as_posix() for p in root.rglob("*.json")}
-    known = {"identity.json", "message.json", "envelope.json", "keyfile.json", "pow.json"}
+    known = {"identity.json", "message.json", "envelope.json", "keyfile.json", "pow.json",
+             "bodies.json"}
     known |= {p.relative_to(root).as_posix() for p in folds}
     check(seen == known, f"vector files this checker does not read: {sorted(seen - known)}")
     if FAILURES:

@@ -257,3 +257,25 @@ fn strings_of(v: &Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// `bodies.json`: every body decodes to the value recorded, re-encodes to
+/// the same bytes, and every limit case is refused with its reason.
+#[test]
+fn body_vectors() {
+    use cairn_proto::wire::{Body, decode_canonical, encode};
+    let v = load("bodies.json");
+    let bodies = v["bodies"].as_array().unwrap();
+    assert_eq!(bodies.len(), 25, "one body per index 0..=24");
+    for (index, case) in bodies.iter().enumerate() {
+        let raw = bytes(&case["hex"]);
+        assert_eq!(usize::from(raw[0]), index);
+        let body: Body = decode_canonical(&raw, 1 << 20).unwrap();
+        assert_eq!(serde_json::to_value(&body).unwrap(), case["value"], "index {index}");
+        assert_eq!(encode(&body), raw);
+        assert_eq!(body.check_limits(), Ok(()));
+    }
+    for case in v["limits"].as_array().unwrap() {
+        let body: Body = decode_canonical(&bytes(&case["hex"]), 1 << 20).unwrap();
+        assert_eq!(body.check_limits().unwrap_err(), case["error"].as_str().unwrap());
+    }
+}

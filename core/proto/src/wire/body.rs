@@ -239,7 +239,10 @@ pub struct MemberAdd {
     /// The rekey carried with the admission, if any.
     pub rekey: Option<Rekey>,
     /// The invitation it redeems ([`Invitation`]), if any: an invitation
-    /// admits once (`protocol-spec/peer.md`, "Invitations").
+    /// admits once (`protocol-spec/peer.md`, "Invitations"). Encoded as
+    /// every other 32-byte field of a message (`20` ‖ 32 bytes), not as a
+    /// bare array.
+    #[serde(with = "serde_bytes")]
     pub invite: Option<InviteId>,
 }
 

@@ -159,7 +159,45 @@ fn message_vectors() -> Value {
     let mut overlong = chat[..seq_at].to_vec();
     overlong.extend_from_slice(&[0x81, 0x00]);
     overlong.extend_from_slice(&chat[seq_at + 1..]);
+    // Decoding errors the spec assigns (wire.md, "Decoding, in order"):
+    // a varint longer than its type allows; a 32-byte field with another
+    // length, whole or cut off; an Option tag other than 00/01; an unknown
+    // body index; invalid UTF-8; an empty input; a body limit broken.
+    let splice = |at: usize, remove: usize, insert: &[u8]| {
+        let mut b = chat[..at].to_vec();
+        b.extend_from_slice(insert);
+        b.extend_from_slice(&chat[at + remove..]);
+        b
+    };
+    let seq_overflow =
+        splice(seq_at, 1, &[0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]);
+    let short_group = splice(1, 2, &[0x1f]); // length 31, one byte fewer
+    let long_group_cut = [&chat[..1], &[0x21][..], &chat[2..34]].concat(); // length 33, input ends
+    let prev_at = seq_at + 1;
+    assert_eq!(chat[prev_at], 1, "prev is Some");
+    let bad_option = splice(prev_at, 1, &[2]);
+    let body_at = {
+        // The body index follows parents, lamport and minute.
+        let m = &f.chat.message;
+        let mut at = prev_at + 1 + 33 + 1 + 33 * m.parents.len();
+        at += varint_len(m.lamport) + varint_len(m.minute);
+        at
+    };
+    assert_eq!(chat[body_at], 1, "the chat body index");
+    let unknown_body = splice(body_at, 1, &[25]);
+    let text_at = body_at + 2; // index, then the text's length
+    let bad_utf8 = splice(text_at, 1, &[0xff]);
+    let long_name =
+        resigned(&f, |m| m.body = Body::Name(cairn_proto::wire::Name { name: "x".repeat(65) }));
     let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("seq varint longer than u64 allows", seq_overflow),
+        ("group of 31 bytes", short_group),
+        ("group of 33 bytes, input cut inside it", long_group_cut),
+        ("option tag 02", bad_option),
+        ("unknown body index 25", unknown_body),
+        ("invalid UTF-8 in the chat text", bad_utf8),
+        ("name over 64 bytes", long_name),
         ("unknown version", bad_version),
         ("trailing byte", trailing),
         ("truncated", chat[..chat.len() - 1].to_vec()),
@@ -199,6 +237,16 @@ fn message_vectors() -> Value {
         "valid": valid,
         "invalid": invalid,
     })
+}
+
+/// The length of `n`'s varint.
+fn varint_len(mut n: u64) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
 }
 
 /// What a relay and then a member check: write signature, then decryption.
@@ -332,6 +380,157 @@ fn pow_vectors() -> Value {
     })
 }
 
+/// One sample of every body, indexes 0 to 24, with simple recognisable
+/// field values (`n` repeated for a 32-byte field), and bodies that break
+/// each limit `Body::check_limits` applies (`group.md`, "Bodies"; the
+/// nested `Rekey`, `KeyPackage` and `RoleKeyGrant` of `keys.md`).
+fn body_vectors() -> Value {
+    use cairn_proto::crypto::PublicKey;
+    use cairn_proto::epoch::{KeyPackage, KeyPackageId, Rekey, RoleKeyGrant, WRAP_LEN, Wrap};
+    use cairn_proto::wire::*;
+    let key = |n: u8| PublicKey([n; 32]);
+    let id = |n: u8| MessageId([n; 32]);
+    let wraps = |n: usize| -> Vec<Wrap> {
+        (0..n)
+            .map(|i| Wrap { to: KeyPackageId([0x70 + i as u8; 32]), sealed: vec![0x09; WRAP_LEN] })
+            .collect()
+    };
+    let rekey =
+        |n: usize| Rekey { replaces: EpochId([5; 32]), wraps: wraps(n), confirmation: [6; 32] };
+    let kp = KeyPackage { group: GroupId([4; 32]), x25519: [3; 32] };
+    let grant = |role: &str, n: usize| RoleKeyGrant {
+        role: role.into(),
+        epoch: EpochId([5; 32]),
+        wraps: wraps(n),
+        confirmation: [6; 32],
+    };
+    let sealed = |n: usize| Sealed(vec![0xab; n]);
+    let valid = vec![
+        Body::Genesis(Genesis { name: "bastion".into(), rules: vec![1, 2, 3] }),
+        Body::Chat(Chat { text: "hello".into(), reply_to: Some(id(0x11)) }),
+        Body::TaskCreate(TaskCreate {
+            readable_by: vec!["member".into(), "observer".into()],
+            assignees: vec![key(0x21)],
+            content: sealed(3),
+        }),
+        Body::TaskEdit(TaskEdit {
+            task: id(0x12),
+            readable_by: vec!["member".into()],
+            content: sealed(2),
+        }),
+        Body::TaskAssign(TaskAssign {
+            task: id(0x12),
+            assign: vec![key(0x21)],
+            unassign: vec![key(0x22)],
+        }),
+        Body::TaskComment(TaskComment { task: id(0x12), reply_to: None, content: sealed(1) }),
+        Body::TaskClose(TaskRef { task: id(0x12) }),
+        Body::TaskReopen(TaskRef { task: id(0x12) }),
+        Body::RuleChange(RuleChange { rules: vec![7, 7] }),
+        Body::RoleAssign(RoleAssign { member: key(0x21), role: "member".into() }),
+        Body::RoleRevoke(RoleRevoke {
+            member: key(0x21),
+            role: "member".into(),
+            rekey: Some(rekey(2)),
+        }),
+        Body::MemberAdd(MemberAdd {
+            member: key(0x23),
+            roles: vec!["member".into()],
+            rekey: Some(rekey(1)),
+            invite: Some([0x31; 32]),
+        }),
+        Body::MemberRemove(MemberRemove { member: key(0x22), rekey: None }),
+        Body::Leave,
+        Body::Rekey(rekey(4)),
+        Body::KeyPackage(kp.clone()),
+        Body::RelayListChange(RelayListChange { relays: vec!["abc.onion:7447".into()] }),
+        Body::RoleKeyGrant(grant("member", 2)),
+        Body::Contact(Contact { onion: key(0x24) }),
+        Body::Name(Name { name: "bob".into() }),
+        Body::KeyRequest(KeyRequest { epoch: EpochId([5; 32]), key_package: kp.clone() }),
+        Body::EpochRewrap(EpochRewrap { epoch: EpochId([5; 32]), rekey: rekey(1) }),
+        Body::Invitation(Invitation { id: [0x31; 32], content: sealed(4) }),
+        Body::JoinPending(JoinPending { invite: [0x31; 32], content: sealed(5) }),
+        Body::JoinDeclined(JoinDeclined { invite: [0x31; 32], member: key(0x23) }),
+    ];
+    let bodies: Vec<Value> = valid
+        .iter()
+        .enumerate()
+        .map(|(index, body)| {
+            let bytes = cairn_proto::wire::encode(body);
+            assert_eq!(usize::from(bytes[0]), index, "{body:?}");
+            assert_eq!(body.check_limits(), Ok(()), "{body:?}");
+            json!({ "index": index, "hex": hex::encode(&bytes), "value": body })
+        })
+        .collect();
+    let long = |n: usize| "x".repeat(n);
+    let roles = |n: usize| (0..n).map(|i| format!("r{i}")).collect::<Vec<_>>();
+    let keys = |n: usize| (0..n).map(|i| key(i as u8)).collect::<Vec<_>>();
+    let limits = vec![
+        Body::Genesis(Genesis { name: long(MAX_NAME_LEN + 1), rules: vec![] }),
+        Body::Genesis(Genesis { name: "g".into(), rules: vec![0; MAX_RULES_BYTES + 1] }),
+        Body::Chat(Chat { text: long(MAX_CHAT_LEN + 1), reply_to: None }),
+        Body::Name(Name { name: long(MAX_MEMBER_NAME_LEN + 1) }),
+        Body::Name(Name { name: "a\u{202e}b".into() }),
+        Body::TaskCreate(TaskCreate {
+            readable_by: roles(MAX_ROLE_LIST + 1),
+            assignees: vec![],
+            content: sealed(1),
+        }),
+        Body::TaskCreate(TaskCreate {
+            readable_by: vec![long(MAX_ROLE_LEN + 1)],
+            assignees: vec![],
+            content: sealed(1),
+        }),
+        Body::TaskCreate(TaskCreate {
+            readable_by: vec![],
+            assignees: keys(MAX_MEMBER_LIST + 1),
+            content: sealed(1),
+        }),
+        Body::TaskComment(TaskComment {
+            task: id(1),
+            reply_to: None,
+            content: sealed(MAX_SEALED_LEN + 1),
+        }),
+        Body::TaskAssign(TaskAssign {
+            task: id(1),
+            assign: keys(MAX_MEMBER_LIST + 1),
+            unassign: vec![],
+        }),
+        Body::RuleChange(RuleChange { rules: vec![0; MAX_RULES_BYTES + 1] }),
+        Body::RelayListChange(RelayListChange {
+            relays: (0..MAX_RELAYS + 1).map(|i| i.to_string()).collect(),
+        }),
+        Body::RelayListChange(RelayListChange { relays: vec![long(MAX_RELAY_LEN + 1)] }),
+        Body::Rekey(Rekey { wraps: vec![], ..rekey(1) }),
+        Body::Rekey(rekey(3)),
+        Body::Rekey(Rekey { wraps: wraps(2).into_iter().rev().collect(), ..rekey(1) }),
+        Body::Rekey(Rekey {
+            wraps: vec![Wrap { to: KeyPackageId([1; 32]), sealed: vec![0; WRAP_LEN - 1] }],
+            ..rekey(1)
+        }),
+        Body::RoleKeyGrant(grant(&long(MAX_ROLE_LEN + 1), 1)),
+        Body::MemberAdd(MemberAdd {
+            member: key(1),
+            roles: roles(MAX_ROLE_LIST + 1),
+            rekey: None,
+            invite: None,
+        }),
+    ];
+    let refused: Vec<Value> = limits
+        .iter()
+        .map(|body| {
+            let error = body.check_limits().expect_err("a broken limit");
+            json!({ "hex": hex::encode(cairn_proto::wire::encode(body)), "error": error })
+        })
+        .collect();
+    json!({
+        "description": "One body of every index (postcard, as in a message's body field), its decoded value (serde's JSON of the Rust value: byte fields as arrays of numbers, an enum as {variant: value} or a unit variant's name), and bodies that break a limit with the BodyLimit reason (protocol-spec/group.md, wire.md, keys.md).",
+        "bodies": bodies,
+        "limits": refused,
+    })
+}
+
 /// Every vector file: (file name, contents).
 pub fn all() -> Vec<(&'static str, Value)> {
     let _ = DecodeError::Incomplete;
@@ -341,6 +540,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("envelope.json", envelope_vectors()),
         ("keyfile.json", keyfile_vectors()),
         ("pow.json", pow_vectors()),
+        ("bodies.json", body_vectors()),
     ]
 }
 
