@@ -20,6 +20,8 @@ What it recomputes, per file (each section names the spec it follows):
                    (relay.md);
 * bodies.json    - every body (indexes 0-24) decoded from group.md's byte
                    tables to the recorded value, and every limit's reason;
+* zip215.json    - this file's verifier's verdict, the strong-key check and
+                   a cofactorless (strict) verdict for each edge case;
 * fold/*.json    - every message decoded whole and checked by every
                    context-free rule, and its id; the state hash of the
                    final state's encoding (group.md). The verdicts
@@ -621,6 +623,30 @@ def check_fold(path, v):
     check(state_hash.hex() == v["state_hash"], f"{path.name}: state hash")
 
 
+def cofactorless_verify(public, message, signature):
+    """What a strict verifier computes: [s]B = R + [k]A, no cofactor."""
+    s = int.from_bytes(signature[32:], "little")
+    a, r = decode_point(public), decode_point(signature[:32])
+    if s >= L or a is None or r is None:
+        return False
+    k = int.from_bytes(hashlib.sha512(signature[:32] + public + message).digest(), "little") % L
+    return same_point(scalar_mult(s, BASE), point_add(r, scalar_mult(k, a)))
+
+
+def check_zip215(v):
+    message = hx(v["message"])
+    check(len(v["cases"]) >= 200, "zip215: too few cases")
+    for case in v["cases"]:
+        a, sig = hx(case["public"]), hx(case["signature"])
+        name = case["name"]
+        check(zip215_verify(a, message, sig) == case["valid"], f"zip215 '{name}': valid")
+        check(is_strong(a) == case["strong"], f"zip215 '{name}': strong")
+        check(cofactorless_verify(a, message, sig) == case["cofactorless_valid"],
+              f"zip215 '{name}': cofactorless")
+    splits = [c for c in v["cases"] if c["valid"] and c["strong"] and not c["cofactorless_valid"]]
+    check(len(splits) >= 2, "zip215: no case where a strict verifier would split a group")
+
+
 def check_zip215_edges():
     """crypto.md: with s = 0, every pair of small-order encodings (8
     canonical, 6 non-canonical) is a valid signature of any message; s + L
@@ -649,6 +675,7 @@ def main():
     check_keyfile(load("keyfile.json"))
     check_pow(load("pow.json"))
     check_bodies(load("bodies.json"))
+    check_zip215(load("zip215.json"))
     folds = sorted((root / "fold").glob("*.json"))
     check(len(folds) >= 5, "fold vectors missing")
     for path in folds:
@@ -656,7 +683,7 @@ def main():
     check_zip215_edges()
     seen = {p.relative_to(root).as_posix() for p in root.rglob("*.json")}
     known = {"identity.json", "message.json", "envelope.json", "keyfile.json", "pow.json",
-             "bodies.json"}
+             "bodies.json", "zip215.json"}
     known |= {p.relative_to(root).as_posix() for p in folds}
     check(seen == known, f"vector files this checker does not read: {sorted(seen - known)}")
     if FAILURES:

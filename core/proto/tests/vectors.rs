@@ -279,3 +279,23 @@ fn body_vectors() {
         assert_eq!(body.check_limits().unwrap_err(), case["error"].as_str().unwrap());
     }
 }
+
+/// `zip215.json`: cairn's verdict and strong-key check on every edge case;
+/// some cases a strict verifier would refuse are valid here.
+#[test]
+fn zip215_vectors() {
+    use cairn_proto::crypto::{PublicKey, Signature, verify_single};
+    let v = load("zip215.json");
+    let message = bytes(&v["message"]);
+    let cases = v["cases"].as_array().unwrap();
+    assert!(cases.len() >= 200);
+    for case in cases {
+        let key = PublicKey(array32(&case["public"]));
+        let sig = Signature(bytes(&case["signature"]).try_into().unwrap());
+        let valid = verify_single(&key, b"", &message, &sig).is_ok();
+        assert_eq!(valid, case["valid"], "{}", case["name"]);
+        assert_eq!(key.check_strong().is_ok(), case["strong"], "{}", case["name"]);
+    }
+    let splits = cases.iter().filter(|c| c["valid"] == true && c["cofactorless_valid"] == false);
+    assert!(splits.count() >= 2);
+}

@@ -531,6 +531,110 @@ fn body_vectors() -> Value {
     })
 }
 
+/// ZIP-215 edge cases (`crypto.md`, "The one validity rule"): what cairn
+/// accepts and refuses, with what a cofactorless (strict, RFC 8032 §5.1.7,
+/// libsodium-like) check would say, so that an implementation sees where a
+/// strict verifier would split a group. The message signed is `message`
+/// with no prefix.
+fn zip215_vectors() -> Value {
+    use cairn_proto::crypto::{PublicKey, Signature, verify_single};
+    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT as B, EIGHT_TORSION};
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use curve25519_dalek::scalar::Scalar;
+    use ed25519_dalek::{Digest, Sha512};
+    let message = b"cairn zip215 vector".to_vec();
+    let mut encodings: Vec<[u8; 32]> =
+        EIGHT_TORSION.iter().map(|p| p.compress().to_bytes()).collect();
+    for (low, top) in [(0xed, 0x7f), (0xed, 0xff), (0xee, 0x7f), (0xee, 0xff), (0xec, 0xff)] {
+        let mut e = [0xffu8; 32];
+        e[0] = low;
+        e[31] = top;
+        encodings.push(e);
+    }
+    let mut one_signed = [0u8; 32];
+    one_signed[0] = 1;
+    one_signed[31] = 0x80;
+    encodings.push(one_signed);
+    let k_of = |r: &[u8; 32], a: &[u8; 32]| {
+        let mut h = Sha512::new();
+        h.update(r);
+        h.update(a);
+        h.update(&message);
+        Scalar::from_hash(h)
+    };
+    // Cofactorless: [s]B = R + [k]A, with R and A decoded as given.
+    let cofactorless = |a: &[u8; 32], sig: &[u8; 64]| -> bool {
+        let (Some(ap), Some(rp)) = (
+            CompressedEdwardsY(*a).decompress(),
+            CompressedEdwardsY(sig[..32].try_into().unwrap_or_default()).decompress(),
+        ) else {
+            return false;
+        };
+        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(
+            sig[32..].try_into().unwrap_or_default(),
+        )) else {
+            return false;
+        };
+        let r: [u8; 32] = sig[..32].try_into().unwrap_or_default();
+        B * s == rp + ap * k_of(&r, a)
+    };
+    let case = |name: &str, a: [u8; 32], sig: [u8; 64]| {
+        let valid = verify_single(&PublicKey(a), b"", &message, &Signature(sig)).is_ok();
+        let strong = PublicKey(a).check_strong().is_ok();
+        json!({
+            "name": name,
+            "public": hex::encode(a),
+            "signature": hex::encode(sig),
+            "valid": valid,
+            "strong": strong,
+            "cofactorless_valid": cofactorless(&a, &sig),
+        })
+    };
+    let mut cases = Vec::new();
+    for a in &encodings {
+        for r in &encodings {
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(r);
+            cases.push(case("small-order A and R, s = 0", *a, sig));
+        }
+    }
+    // An honest key: secret scalar from a fixed 64-byte string.
+    let x = Scalar::from_bytes_mod_order_wide(&[0x5a; 64]);
+    let nonce = Scalar::from_bytes_mod_order_wide(&[0x3c; 64]);
+    let sign = |a_point: curve25519_dalek::EdwardsPoint,
+                r_point: curve25519_dalek::EdwardsPoint| {
+        let (a, r) = (a_point.compress().to_bytes(), r_point.compress().to_bytes());
+        let s = nonce + k_of(&r, &a) * x;
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&r);
+        sig[32..].copy_from_slice(s.as_bytes());
+        (a, sig)
+    };
+    let torsion = EIGHT_TORSION[1];
+    let (a, sig) = sign(B * x, B * nonce);
+    cases.push(case("honest", a, sig));
+    let mut plus_l = sig;
+    // s + L as a little-endian 256-bit sum.
+    let l: [u8; 32] = *(-Scalar::ONE).as_bytes(); // L - 1
+    let mut carry = 1u16; // + 1 makes L
+    for i in 0..32 {
+        let sum = u16::from(plus_l[32 + i]) + u16::from(l[i]) + carry;
+        plus_l[32 + i] = sum as u8;
+        carry = sum >> 8;
+    }
+    cases.push(case("honest with s + L (not canonical)", a, plus_l));
+    let (a, sig) = sign(B * x + torsion, B * nonce);
+    cases.push(case("mixed-order public key (A + T8)", a, sig));
+    let (a, sig) = sign(B * x, B * nonce + torsion);
+    cases.push(case("R with a torsion component (R + T8)", a, sig));
+    json!({
+        "description": "ZIP-215 (protocol-spec/crypto.md): valid is cairn's verdict, strong is the author/mailbox key check, cofactorless_valid what a strict verifier computing [s]B = R + [k]A would say. Signatures are over `message` with no prefix.",
+        "message": hex::encode(&message),
+        "small_order_encodings": encodings.iter().map(hex::encode).collect::<Vec<_>>(),
+        "cases": cases,
+    })
+}
+
 /// Every vector file: (file name, contents).
 pub fn all() -> Vec<(&'static str, Value)> {
     let _ = DecodeError::Incomplete;
@@ -541,6 +645,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("keyfile.json", keyfile_vectors()),
         ("pow.json", pow_vectors()),
         ("bodies.json", body_vectors()),
+        ("zip215.json", zip215_vectors()),
     ]
 }
 
