@@ -22,6 +22,10 @@ What it recomputes, per file (each section names the spec it follows):
                    tables to the recorded value, and every limit's reason;
 * zip215.json    - this file's verifier's verdict, the strong-key check and
                    a cofactorless (strict) verdict for each edge case;
+* rng.json       - the deterministic test RNG's stream;
+* seal.json      - sealing to an x25519 key, regenerated from the RNG, and
+                   opened; the envelope and key file are regenerated from
+                   their RNG seeds too, byte for byte;
 * fold/*.json    - every message decoded whole and checked by every
                    context-free rule, and its id; the state hash of the
                    final state's encoding (group.md). The verdicts
@@ -150,6 +154,21 @@ def is_strong(public):
     return not same_point(scalar_mult(8, point), IDENTITY)
 
 
+def ed25519_sign(secret, message):
+    """RFC 8032 signing (deterministic), to regenerate vectors."""
+    h = hashlib.sha512(secret).digest()
+    a = bytearray(h[:32])
+    a[0] &= 248
+    a[31] &= 127
+    a[31] |= 64
+    scalar = int.from_bytes(a, "little")
+    public = encode_point(scalar_mult(scalar, BASE))
+    r = int.from_bytes(hashlib.sha512(h[32:] + message).digest(), "little") % L
+    big_r = encode_point(scalar_mult(r, BASE))
+    k = int.from_bytes(hashlib.sha512(big_r + public + message).digest(), "little") % L
+    return big_r + ((r + k * scalar) % L).to_bytes(32, "little")
+
+
 def ed25519_public(secret):
     """RFC 8032 public key of a 32-byte secret (identity.md)."""
     h = bytearray(hashlib.sha512(secret).digest()[:32])
@@ -178,6 +197,25 @@ def hchacha20(key, nonce16):
         _quarter(s, 0, 5, 10, 15); _quarter(s, 1, 6, 11, 12)
         _quarter(s, 2, 7, 8, 13); _quarter(s, 3, 4, 9, 14)
     return b"".join(w.to_bytes(4, "little") for w in s[0:4] + s[12:16])
+
+
+def xchacha_seal(key, nonce24, plain, aad):
+    sub = hchacha20(key, nonce24[:16])
+    return ChaCha20Poly1305(sub).encrypt(b"\0\0\0\0" + nonce24[16:], plain, aad)
+
+
+class XofRng:
+    """crypto.md, "Randomness": the BLAKE3 XOF of the derive_key hasher
+    with the test-RNG context over the seed; bytes are taken in order."""
+
+    def __init__(self, seed):
+        self.seed, self.used = seed, 0
+
+    def take(self, n):
+        stream = blake3.blake3(self.seed, derive_key_context="cairn 2026 deterministic test rng v1")
+        out = stream.digest(length=self.used + n)[self.used:]
+        self.used += n
+        return out
 
 
 def xchacha_open(key, nonce24, sealed, aad):
@@ -547,6 +585,18 @@ def check_envelope(v, message):
     for case in v["invalid"]:
         _, err = open_envelope(hx(case["hex"]), group, write)
         check(err == case["error"], f"envelope '{case['name']}': {err} != {case['error']}")
+    # Regenerated from the seed: the tag, then the nonce (wire.md).
+    rng = XofRng(v["rng_seed"].encode())
+    data = hx(v["message"])
+    fragment = rng.take(16) + bytes([0, 1]) + len(data).to_bytes(2, "little") + data
+    fragment += bytes(1863 - len(fragment))
+    check(fragment.hex() == v["fragment"], "envelope: fragment regenerated from the seed")
+    head = b"\x01" + write
+    nonce = rng.take(24)
+    body = head + nonce + xchacha_seal(group, nonce, fragment, head)
+    write_secret = derive_key("cairn 2026 epoch v1 mailbox write key", hx(v["epoch_secret"]))
+    envelope = body + ed25519_sign(write_secret, b"cairn envelope v1\0" + body)
+    check(envelope.hex() == v["envelope"], "envelope: regenerated from the seed")
 
 
 def passphrase_bytes(typed):
@@ -574,6 +624,64 @@ def check_keyfile(v):
     check(plain is not None and plain[32:].hex() == v["storage_key"], "keyfile: storage key")
     check(open_keyfile(file, passphrase_bytes(v["wrong_passphrase"])) is None,
           "keyfile: the wrong passphrase opens it")
+    # Regenerated from the seed: the salt, then the nonce (identity.md).
+    rng = XofRng(v["rng_seed"].encode())
+    salt, nonce = rng.take(16), rng.take(24)
+    header = file[:21] + salt
+    m, t, p = (int.from_bytes(file[o:o + 4], "little") for o in (9, 13, 17))
+    key = hash_secret_raw(passphrase_bytes(v["passphrase"]), salt, time_cost=t, memory_cost=m,
+                          parallelism=p, hash_len=32, type=Type.ID, version=19)
+    again = header + nonce + xchacha_seal(key, nonce, hx(v["seed"]) + hx(v["storage_key"]), header)
+    check(again == file, "keyfile: regenerated from the seed")
+
+
+def check_rng(v):
+    rng = XofRng(v["seed"].encode())
+    check(rng.take(64).hex() == v["first_64_bytes"], "rng: first bytes")
+    check(int.from_bytes(rng.take(4), "little") == v["then_next_u32"], "rng: next_u32")
+    check(int.from_bytes(rng.take(8), "little") == v["then_next_u64"], "rng: next_u64")
+
+
+def x25519(secret, public):
+    shared = X25519PrivateKey.from_private_bytes(secret)
+    try:
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+        return shared.exchange(X25519PublicKey.from_public_bytes(public))
+    except ValueError:  # the library refuses an all-zero result
+        return bytes(32)
+
+
+def x25519_public(secret):
+    key = X25519PrivateKey.from_private_bytes(secret).public_key()
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def seal_to(rng, recipient, payload, aad):
+    """crypto.md: ephemeral secret (32 bytes), then the nonce (24)."""
+    eph = rng.take(32)
+    eph_public = x25519_public(eph)
+    shared = x25519(eph, recipient)
+    if shared == bytes(32):
+        return None
+    k = derive_key("cairn 2026 seal to x25519 public key v1", shared + eph_public + recipient)
+    nonce = rng.take(24)
+    return eph_public + nonce + xchacha_seal(k, nonce, payload, aad)
+
+
+def check_seal(v):
+    recipient_secret = hx(v["recipient_secret"])
+    recipient = x25519_public(recipient_secret)
+    check(recipient.hex() == v["recipient_public"], "seal: recipient public key")
+    rng = XofRng(v["rng_seed"].encode())
+    sealed = seal_to(rng, recipient, hx(v["payload"]), hx(v["aad"]))
+    check(sealed is not None and sealed.hex() == v["sealed"], "seal: regenerated from the seed")
+    box = hx(v["sealed"])
+    shared = x25519(recipient_secret, box[:32])
+    k = derive_key("cairn 2026 seal to x25519 public key v1", shared + box[:32] + recipient)
+    opened = xchacha_open(k, box[32:56], box[56:], hx(v["aad"]))
+    check(opened == hx(v["payload"]), "seal: opens")
+    refused = seal_to(rng, hx(v["low_order_recipient"]), hx(v["payload"]), hx(v["aad"]))
+    check(refused is None and v["low_order_error"] == "LowOrderPoint", "seal: a low-order recipient")
 
 
 def check_pow(v):
@@ -676,6 +784,8 @@ def main():
     check_pow(load("pow.json"))
     check_bodies(load("bodies.json"))
     check_zip215(load("zip215.json"))
+    check_rng(load("rng.json"))
+    check_seal(load("seal.json"))
     folds = sorted((root / "fold").glob("*.json"))
     check(len(folds) >= 5, "fold vectors missing")
     for path in folds:
@@ -683,7 +793,7 @@ def main():
     check_zip215_edges()
     seen = {p.relative_to(root).as_posix() for p in root.rglob("*.json")}
     known = {"identity.json", "message.json", "envelope.json", "keyfile.json", "pow.json",
-             "bodies.json", "zip215.json"}
+             "bodies.json", "zip215.json", "rng.json", "seal.json"}
     known |= {p.relative_to(root).as_posix() for p in folds}
     check(seen == known, f"vector files this checker does not read: {sorted(seen - known)}")
     if FAILURES:

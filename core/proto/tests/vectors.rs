@@ -299,3 +299,36 @@ fn zip215_vectors() {
     let splits = cases.iter().filter(|c| c["valid"] == true && c["cofactorless_valid"] == false);
     assert!(splits.count() >= 2);
 }
+
+/// `rng.json` and `seal.json`: the test RNG's stream, and a box sealed
+/// with it opens with the recipient's secret; a low-order recipient is
+/// refused.
+#[test]
+fn rng_and_seal_vectors() {
+    use cairn_proto::crypto::{X25519Public, X25519Secret, XofRng, open_from};
+    use rand_core::Rng as _;
+    let v = load("rng.json");
+    let mut rng = XofRng::from_seed(v["seed"].as_str().unwrap().as_bytes());
+    let mut first = [0u8; 64];
+    rng.fill_bytes(&mut first);
+    assert_eq!(hex::encode(first), v["first_64_bytes"]);
+    assert_eq!(u64::from(rng.next_u32()), v["then_next_u32"].as_u64().unwrap());
+    assert_eq!(rng.next_u64(), v["then_next_u64"].as_u64().unwrap());
+    let s = load("seal.json");
+    let secret = X25519Secret::from_bytes(array32(&s["recipient_secret"]));
+    assert_eq!(hex::encode(secret.public().0), s["recipient_public"]);
+    let opened = open_from(&secret, &bytes(&s["sealed"]), &bytes(&s["aad"])).unwrap();
+    assert_eq!(hex::encode(opened), s["payload"]);
+    let mut rng = XofRng::from_seed(s["rng_seed"].as_str().unwrap().as_bytes());
+    let again = cairn_proto::crypto::seal_to(
+        &mut rng,
+        &secret.public(),
+        &bytes(&s["payload"]),
+        &bytes(&s["aad"]),
+    )
+    .unwrap();
+    assert_eq!(hex::encode(again), s["sealed"]);
+    let low = X25519Public(array32(&s["low_order_recipient"]));
+    let err = cairn_proto::crypto::seal_to(&mut rng, &low, b"x", b"").unwrap_err();
+    assert_eq!(vectors::error_name(&format!("{err:?}")), s["low_order_error"]);
+}

@@ -290,7 +290,8 @@ fn envelope_vectors() -> Value {
         })
         .collect();
     json!({
-        "description": "Outer envelopes (protocol-spec/wire.md). Invalid cases give the first error of: parse, verify_write, open. The fragment is the decrypted plaintext; its data is the chat message of message.json.",
+        "description": "Outer envelopes (protocol-spec/wire.md). Invalid cases give the first error of: parse, verify_write, open. The fragment is the decrypted plaintext; its data is the chat message of message.json. The test RNG (rng_seed) gives the 16-byte message tag, then the envelope's 24-byte nonce.",
+        "rng_seed": "cairn envelope vectors",
         "epoch_secret": hex::encode(*secret),
         "group_key": hex::encode(keys.group_key.as_bytes()),
         "mailbox_public": hex::encode(keys.mailbox_public.0),
@@ -311,7 +312,8 @@ fn keyfile_vectors() -> Value {
     let file = KeyFile::seal(&mut rng, &secrets, b"correct horse battery staple", KdfParams::MIN)
         .expect("seal");
     json!({
-        "description": "A profile key file (protocol-spec/identity.md), Argon2id at the minimum accepted cost.",
+        "description": "A profile key file (protocol-spec/identity.md), Argon2id at the minimum accepted cost. The test RNG (rng_seed) gives the 16-byte salt, then the 24-byte nonce.",
+        "rng_seed": "cairn keyfile vectors",
         "passphrase": "correct horse battery staple",
         "file": hex::encode(&file),
         "seed": hex::encode(secrets.seed.as_bytes()),
@@ -635,6 +637,51 @@ fn zip215_vectors() -> Value {
     })
 }
 
+/// The deterministic test RNG (`crypto.md`, "Randomness"): its first bytes
+/// for a seed, and integers drawn after them.
+fn rng_vectors() -> Value {
+    use rand_core::Rng as _;
+    let seed = "cairn rng vector";
+    let mut rng = XofRng::from_seed(seed.as_bytes());
+    let mut first = [0u8; 64];
+    rng.fill_bytes(&mut first);
+    let u32_then = rng.next_u32();
+    let u64_then = rng.next_u64();
+    json!({
+        "description": "XofRng: the BLAKE3 XOF of derive_key context \"cairn 2026 deterministic test rng v1\" over the seed; fill_bytes takes the next bytes, next_u32/next_u64 the next 4/8 as little-endian (protocol-spec/crypto.md).",
+        "seed": seed,
+        "first_64_bytes": hex::encode(first),
+        "then_next_u32": u32_then,
+        "then_next_u64": u64_then,
+    })
+}
+
+/// Sealing to an x25519 public key (`crypto.md`): a box made with the test
+/// RNG (32 bytes of ephemeral secret, then the 24-byte nonce), its opening,
+/// and the refusal of a low-order recipient.
+fn seal_vectors() -> Value {
+    use cairn_proto::crypto::{X25519Public, X25519Secret, open_from, seal_to};
+    let seed = "cairn seal vector";
+    let mut rng = XofRng::from_seed(seed.as_bytes());
+    let recipient = X25519Secret::from_bytes([0x77; 32]);
+    let payload = [0x33u8; 32];
+    let aad = b"cairn seal vector aad";
+    let sealed = seal_to(&mut rng, &recipient.public(), &payload, aad).expect("seal");
+    assert_eq!(open_from(&recipient, &sealed, aad).expect("open"), payload);
+    let refused = seal_to(&mut rng, &X25519Public([0; 32]), &payload, aad).expect_err("low order");
+    json!({
+        "description": "seal_to / open_from (protocol-spec/crypto.md, \"Sealing to an x25519 public key\"); the RNG (seed below) gives the ephemeral secret, then the nonce.",
+        "rng_seed": seed,
+        "recipient_secret": hex::encode([0x77u8; 32]),
+        "recipient_public": hex::encode(recipient.public().0),
+        "payload": hex::encode(payload),
+        "aad": hex::encode(aad),
+        "sealed": hex::encode(&sealed),
+        "low_order_recipient": hex::encode([0u8; 32]),
+        "low_order_error": error_name(&format!("{refused:?}")),
+    })
+}
+
 /// Every vector file: (file name, contents).
 pub fn all() -> Vec<(&'static str, Value)> {
     let _ = DecodeError::Incomplete;
@@ -646,6 +693,8 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("pow.json", pow_vectors()),
         ("bodies.json", body_vectors()),
         ("zip215.json", zip215_vectors()),
+        ("rng.json", rng_vectors()),
+        ("seal.json", seal_vectors()),
     ]
 }
 
