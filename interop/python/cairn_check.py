@@ -23,6 +23,9 @@ What it recomputes, per file (each section names the spec it follows):
 * zip215.json    - this file's verifier's verdict, the strong-key check and
                    a cofactorless (strict) verdict for each edge case;
 * rng.json       - the deterministic test RNG's stream;
+* keys.json      - key-package ids, a rekey (every recipient opens it, the
+                   dummy pads it, its confirmation), the role-key ratchet,
+                   a grant, content sealed to two roles (keys.md);
 * seal.json      - sealing to an x25519 key, regenerated from the RNG, and
                    opened; the envelope and key file are regenerated from
                    their RNG seeds too, byte for byte;
@@ -294,6 +297,9 @@ STRUCTS = {
     "KeyPackage": [("group", "K32"), ("x25519", "K32")],
     "RoleKeyGrant": [("role", "String"), ("epoch", "K32"), ("wraps", ("Vec", "Wrap")),
                      ("confirmation", "K32")],
+    # keys.md, "Sealed content".
+    "RoleWrap": [("role", "String"), ("epoch", "K32"), ("sealed_key", "Bytes")],
+    "SealedContent": [("epoch", "K32"), ("wraps", ("Vec", "RoleWrap")), ("ciphertext", "Bytes")],
 }
 BODIES = [
     ("Genesis", [("name", "String"), ("rules", "Bytes")]),
@@ -719,6 +725,94 @@ def check_bodies(v):
         check(got == case["error"], f"bodies limit: {got} != {case['error']}")
 
 
+def kstr(text):
+    """keys.md: str(s) = u64le(len(s)) ‖ s."""
+    raw = text.encode("utf-8")
+    return len(raw).to_bytes(8, "little") + raw
+
+
+def decode_whole(raw, t):
+    r = Reader(raw)
+    value = read_value(r, t)
+    if r.at != len(raw) or r.noncanonical:
+        raise DecodeError("not one canonical value")
+    return value
+
+
+def open_box(secret, box, ad):
+    """crypto.md: open a box sealed to x25519(secret)."""
+    recipient = x25519_public(secret)
+    shared = x25519(secret, box[:32])
+    k = derive_key("cairn 2026 seal to x25519 public key v1", shared + box[:32] + recipient)
+    return xchacha_open(k, box[32:56], box[56:], ad)
+
+
+def check_wraps_shape(wraps, what):
+    n = len(wraps)
+    check(0 < n <= 512 and not n & (n - 1), f"{what}: wrap count")
+    check(all(a["to"] < b["to"] for a, b in zip(wraps, wraps[1:])), f"{what}: wraps unsorted")
+    check(all(len(w["sealed"]) == 104 for w in wraps), f"{what}: wrap length")
+
+
+def check_keys(v):
+    group = hx(v["group"])
+    packages = []
+    for kp in v["key_packages"]:
+        secret = hx(kp["secret"])
+        check(x25519_public(secret).hex() == kp["x25519"], "keys: key package public key")
+        encoded = b"\x20" + group + b"\x20" + hx(kp["x25519"])
+        kid = derive_key("cairn 2026 keys v1 key package id", hx(kp["owner"]) + encoded)
+        check(kid.hex() == kp["id"], "keys: key package id")
+        packages.append((kid, secret))
+    rk = v["rekey"]
+    rekey = decode_whole(hx(rk["hex"]), "Rekey")
+    e_next = hx(rk["epoch_secret"])
+    replaces = bytes(rekey["replaces"])
+    check(replaces.hex() == rk["replaces"], "keys: rekey replaces")
+    check_wraps_shape(rekey["wraps"], "keys: rekey")
+    check(len(rekey["wraps"]) == rk["wraps"], "keys: rekey wrap count")
+    confirmation = derive_key("cairn 2026 keys v1 rekey confirmation", group + replaces + e_next)
+    check(bytes(rekey["confirmation"]) == confirmation, "keys: rekey confirmation")
+    for kid, secret in packages:
+        wrap = [w for w in rekey["wraps"] if bytes(w["to"]) == kid]
+        ad = b"cairn rekey wrap v1\0" + group + replaces + kid
+        opened = wrap and open_box(secret, bytes(wrap[0]["sealed"]), ad)
+        check(opened == e_next, "keys: a recipient opens the rekey")
+    dummies = [w for w in rekey["wraps"] if bytes(w["to"]) not in {k for k, _ in packages}]
+    check(len(dummies) == len(rekey["wraps"]) - len(packages), "keys: dummy wraps")
+    ra = v["ratchet"]
+    ratcheted = derive_key("cairn 2026 keys v1 role key ratchet",
+                           hx(ra["previous_key"]) + hx(ra["epoch_secret"]) + kstr(ra["role"]))
+    check(ratcheted.hex() == ra["next_key"], "keys: role-key ratchet")
+    gr = v["grant"]
+    grant = decode_whole(hx(gr["hex"]), "RoleKeyGrant")
+    epoch, role, key = hx(gr["epoch"]), grant["role"], hx(gr["key"])
+    check_wraps_shape(grant["wraps"], "keys: grant")
+    confirmation = derive_key("cairn 2026 keys v1 role key grant confirmation",
+                              group + epoch + key + kstr(role))
+    check(bytes(grant["confirmation"]) == confirmation, "keys: grant confirmation")
+    kid, secret = packages[gr["to_key_package"]]
+    wrap = [w for w in grant["wraps"] if bytes(w["to"]) == kid]
+    ad = b"cairn role key grant wrap v1\0" + group + epoch + kid + kstr(role)
+    check(wrap and open_box(secret, bytes(wrap[0]["sealed"]), ad) == key, "keys: grant opens")
+    sc = v["sealed_content"]
+    sealed = decode_whole(hx(sc["hex"]), "SealedContent")
+    binding, sealed_epoch = hx(sc["binding"]), bytes(sealed["epoch"])
+    check(sealed_epoch.hex() == sc["epoch"], "keys: sealed content epoch")
+    check([w["role"] for w in sealed["wraps"]] == sorted(sc["role_keys"]), "keys: role wraps")
+    for w in sealed["wraps"]:
+        wrap_key = derive_key("cairn 2026 keys v1 role wrapping key", hx(sc["role_keys"][w["role"]]))
+        sk = bytes(w["sealed_key"])
+        ad = b"cairn sealed content key wrap v1\0" + group + binding + bytes(w["epoch"]) + kstr(w["role"])
+        content_key = xchacha_open(wrap_key, sk[:24], sk[24:], ad)
+        check(content_key is not None and len(content_key) == 32, f"keys: {w['role']} opens its wrap")
+        if content_key:
+            ct = bytes(sealed["ciphertext"])
+            plain = xchacha_open(content_key, ct[:24], ct[24:],
+                                 b"cairn sealed content v1\0" + group + binding + sealed_epoch)
+            check(plain is not None and plain.hex() == sc["plaintext"], "keys: sealed content opens")
+
+
 def check_fold(path, v):
     """Each message passes every context-free rule (decoded whole, its body
     by group.md's tables, within its limits, shape, strong author, ZIP-215
@@ -786,6 +880,7 @@ def main():
     check_zip215(load("zip215.json"))
     check_rng(load("rng.json"))
     check_seal(load("seal.json"))
+    check_keys(load("keys.json"))
     folds = sorted((root / "fold").glob("*.json"))
     check(len(folds) >= 5, "fold vectors missing")
     for path in folds:
@@ -793,7 +888,7 @@ def main():
     check_zip215_edges()
     seen = {p.relative_to(root).as_posix() for p in root.rglob("*.json")}
     known = {"identity.json", "message.json", "envelope.json", "keyfile.json", "pow.json",
-             "bodies.json", "zip215.json", "rng.json", "seal.json"}
+             "bodies.json", "zip215.json", "rng.json", "seal.json", "keys.json"}
     known |= {p.relative_to(root).as_posix() for p in folds}
     check(seen == known, f"vector files this checker does not read: {sorted(seen - known)}")
     if FAILURES:

@@ -332,3 +332,46 @@ fn rng_and_seal_vectors() {
     let err = cairn_proto::crypto::seal_to(&mut rng, &low, b"x", b"").unwrap_err();
     assert_eq!(vectors::error_name(&format!("{err:?}")), s["low_order_error"]);
 }
+
+/// `keys.json`: key-package ids, the rekey opened by each recipient, the
+/// ratchet, the grant and the sealed content, as the code computes them.
+#[test]
+fn key_vectors() {
+    use cairn_proto::crypto::PublicKey;
+    use cairn_proto::epoch::{
+        EpochSecret, KeyPackage, KeyPackageId, KeyPackageSecret, Rekey, RoleKey, RoleKeyGrant,
+        SealedContent,
+    };
+    use cairn_proto::wire::{GroupId, decode_canonical};
+    let v = load("keys.json");
+    let group = GroupId(array32(&v["group"]));
+    let mut packages = Vec::new();
+    for kp in v["key_packages"].as_array().unwrap() {
+        let secret = KeyPackageSecret::from_bytes(array32(&kp["secret"]));
+        let package = KeyPackage { group, x25519: secret.public() };
+        let id = KeyPackageId::owned_by(&PublicKey(array32(&kp["owner"])), &package);
+        assert_eq!(hex::encode(id.0), kp["id"]);
+        packages.push((id, secret));
+    }
+    let rekey: Rekey = decode_canonical(&bytes(&v["rekey"]["hex"]), 1 << 16).unwrap();
+    rekey.check_shape().unwrap();
+    for (id, secret) in &packages {
+        let opened = rekey.open(&group, id, secret).unwrap();
+        assert_eq!(hex::encode(opened.as_bytes()), v["rekey"]["epoch_secret"]);
+    }
+    let r = &v["ratchet"];
+    let next = EpochSecret::from_bytes(array32(&r["epoch_secret"]));
+    let key = RoleKey::from_bytes(array32(&r["previous_key"]))
+        .ratchet(&next, r["role"].as_str().unwrap());
+    assert_eq!(hex::encode(key.as_bytes()), r["next_key"]);
+    let grant: RoleKeyGrant = decode_canonical(&bytes(&v["grant"]["hex"]), 1 << 16).unwrap();
+    let (id, secret) = &packages[0];
+    assert_eq!(hex::encode(grant.open(&group, id, secret).unwrap().as_bytes()), v["grant"]["key"]);
+    let sc = &v["sealed_content"];
+    let sealed: SealedContent = decode_canonical(&bytes(&sc["hex"]), 1 << 16).unwrap();
+    for (role, key) in sc["role_keys"].as_object().unwrap() {
+        let key = RoleKey::from_bytes(array32(key));
+        let plain = sealed.open(&group, &array32(&sc["binding"]), role, &key).unwrap();
+        assert_eq!(hex::encode(&*plain), sc["plaintext"]);
+    }
+}

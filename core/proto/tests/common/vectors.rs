@@ -682,6 +682,94 @@ fn seal_vectors() -> Value {
     })
 }
 
+/// The key schedule as known answers (`keys.md`): key packages and their
+/// ids, a rekey to three of them (padded to four wraps with a dummy) with
+/// its confirmation, the role-key ratchet, a role-key grant, and content
+/// sealed to two roles. Secrets are given so that another implementation
+/// opens every wrap and recomputes every hash.
+fn key_vectors() -> Value {
+    use cairn_proto::crypto::PublicKey;
+    use cairn_proto::epoch::{
+        EpochSecret, KeyPackage, KeyPackageId, KeyPackageSecret, Rekey, RoleKey, RoleKeyGrant,
+        SealedContent,
+    };
+    let seed = "cairn keys vector";
+    let mut rng = XofRng::from_seed(seed.as_bytes());
+    let group = GroupId([0x47; 32]);
+    let replaces = EpochId([0x50; 32]);
+    let members: Vec<(PublicKey, KeyPackageSecret, KeyPackage)> = (0..3u8)
+        .map(|i| {
+            let secret = KeyPackageSecret::from_bytes([0x61 + i; 32]);
+            let kp = KeyPackage { group, x25519: secret.public() };
+            (PublicKey([0x21 + i; 32]), secret, kp)
+        })
+        .collect();
+    let ids: Vec<KeyPackageId> =
+        members.iter().map(|(o, _, kp)| KeyPackageId::owned_by(o, kp)).collect();
+    let recipients: Vec<(KeyPackageId, &KeyPackage)> =
+        ids.iter().copied().zip(members.iter().map(|m| &m.2)).collect();
+    let next = EpochSecret::from_bytes([0x33; 32]);
+    let rekey = Rekey::build(&mut rng, &group, replaces, &next, &recipients).expect("rekey");
+    for (id, (_, secret, _)) in ids.iter().zip(&members) {
+        assert_eq!(rekey.open(&group, id, secret).expect("opens").as_bytes(), next.as_bytes());
+    }
+    let role = "member";
+    let prev_key = RoleKey::from_bytes([0x41; 32]);
+    let next_key = prev_key.ratchet(&next, role);
+    let epoch = EpochId([0x52; 32]);
+    let grant = RoleKeyGrant::build(&mut rng, &group, role, epoch, &next_key, &recipients[..1])
+        .expect("grant");
+    let binding = [0x5b; 32];
+    let observer_key = RoleKey::from_bytes([0x42; 32]);
+    let plaintext = b"dig a new well";
+    let sealed = SealedContent::seal(
+        &mut rng,
+        &group,
+        &binding,
+        epoch,
+        plaintext,
+        &[(role, &next_key), ("observer", &observer_key)],
+    )
+    .expect("seal");
+    json!({
+        "description": "The key schedule (protocol-spec/keys.md) as known answers. rng_seed drew, in order: the rekey's wraps, the grant's wraps, the sealed content. Rekey, RoleKeyGrant and SealedContent are postcard (group.md byte tables, keys.md).",
+        "rng_seed": seed,
+        "group": hex::encode(group.0),
+        "key_packages": members.iter().zip(&ids).map(|((owner, secret, kp), id)| json!({
+            "owner": hex::encode(owner.0),
+            "secret": hex::encode(secret.as_bytes()),
+            "x25519": hex::encode(kp.x25519),
+            "id": hex::encode(id.0),
+        })).collect::<Vec<_>>(),
+        "rekey": {
+            "replaces": hex::encode(replaces.0),
+            "epoch_secret": hex::encode(next.as_bytes()),
+            "hex": hex::encode(cairn_proto::wire::encode(&rekey)),
+            "confirmation": hex::encode(rekey.confirmation),
+            "wraps": rekey.wraps.len(),
+        },
+        "ratchet": {
+            "role": role,
+            "previous_key": hex::encode(prev_key.as_bytes()),
+            "epoch_secret": hex::encode(next.as_bytes()),
+            "next_key": hex::encode(next_key.as_bytes()),
+        },
+        "grant": {
+            "epoch": hex::encode(epoch.0),
+            "hex": hex::encode(cairn_proto::wire::encode(&grant)),
+            "key": hex::encode(next_key.as_bytes()),
+            "to_key_package": 0,
+        },
+        "sealed_content": {
+            "binding": hex::encode(binding),
+            "epoch": hex::encode(epoch.0),
+            "role_keys": { role: hex::encode(next_key.as_bytes()), "observer": hex::encode(observer_key.as_bytes()) },
+            "hex": hex::encode(cairn_proto::wire::encode(&sealed)),
+            "plaintext": hex::encode(plaintext),
+        },
+    })
+}
+
 /// Every vector file: (file name, contents).
 pub fn all() -> Vec<(&'static str, Value)> {
     let _ = DecodeError::Incomplete;
@@ -695,6 +783,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("zip215.json", zip215_vectors()),
         ("rng.json", rng_vectors()),
         ("seal.json", seal_vectors()),
+        ("keys.json", key_vectors()),
     ]
 }
 
