@@ -23,6 +23,8 @@ What it recomputes, per file (each section names the spec it follows):
 * zip215.json    - this file's verifier's verdict, the strong-key check and
                    a cofactorless (strict) verdict for each edge case;
 * rng.json       - the deterministic test RNG's stream;
+* fragments.json - a three-fragment message split and reassembled, each
+                   fragment error, a conflict (wire.md);
 * keys.json      - key-package ids, a rekey (every recipient opens it, the
                    dummy pads it, its confirmation), the role-key ratchet,
                    a grant, content sealed to two roles (keys.md);
@@ -754,6 +756,68 @@ def check_wraps_shape(wraps, what):
     check(all(len(w["sealed"]) == 104 for w in wraps), f"{what}: wrap length")
 
 
+def decode_fragment(raw):
+    """wire.md, "Canonical form (receiver)": the fragment, or the error."""
+    if len(raw) != 1863:
+        return None, "BadLength"
+    tag, index, count = raw[:16], raw[16], raw[17]
+    length = int.from_bytes(raw[18:20], "little")
+    if not 1 <= count <= 64 or index >= count:
+        return None, "BadHeader"
+    if not 1 <= length <= 1843 or (length != 1843 and index + 1 != count):
+        return None, "BadHeader"
+    if any(raw[20 + length:]):
+        return None, "BadPadding"
+    return (tag, index, count, raw[20:20 + length]), None
+
+
+class Reassembler:
+    """wire.md, "Reassembly" (without the eviction bound)."""
+
+    def __init__(self):
+        self.partial = {}
+
+    def add(self, fragment):
+        tag, index, count, data = fragment
+        if count == 1:
+            return data, None
+        held = self.partial.setdefault(tag, (count, {}))
+        if held[0] != count or held[1].get(index, data) != data:
+            return None, "Conflict"
+        held[1][index] = data
+        if len(held[1]) < count:
+            return None, None
+        del self.partial[tag]
+        return b"".join(held[1][i] for i in range(count)), None
+
+
+def check_fragments(v):
+    rng = XofRng(v["rng_seed"].encode())
+    tag = rng.take(16)
+    message = hx(v["message"])
+    r, whole = Reassembler(), None
+    parsed = [decode_fragment(hx(f)) for f in v["fragments"]]
+    check(all(err is None for _, err in parsed), "fragments: a good fragment refused")
+    check(all(frag[0] == tag for frag, _ in parsed if frag), "fragments: tag from the seed")
+    for frag, _ in reversed(parsed):
+        if frag:
+            whole, _ = r.add(frag)
+    check(whole == message, "fragments: reassembled message")
+    check(verify_message(message)[1] is None, "fragments: the message verifies")
+    split = [message[i:i + 1843] for i in range(0, len(message), 1843)]
+    again = [tag + bytes([i, len(split)]) + len(d).to_bytes(2, "little") + d + bytes(1843 - len(d))
+             for i, d in enumerate(split)]
+    check([a.hex() for a in again] == v["fragments"], "fragments: split again byte for byte")
+    for case in v["invalid"]:
+        _, err = decode_fragment(hx(case["hex"]))
+        check(err == case["error"], f"fragments '{case['name']}': {err} != {case['error']}")
+    c = v["conflict"]
+    r = Reassembler()
+    r.add(decode_fragment(hx(c["held"]))[0])
+    _, err = r.add(decode_fragment(hx(c["then"]))[0])
+    check(err == c["error"], f"fragments: conflict {err}")
+
+
 def check_keys(v):
     group = hx(v["group"])
     packages = []
@@ -881,6 +945,7 @@ def main():
     check_rng(load("rng.json"))
     check_seal(load("seal.json"))
     check_keys(load("keys.json"))
+    check_fragments(load("fragments.json"))
     folds = sorted((root / "fold").glob("*.json"))
     check(len(folds) >= 5, "fold vectors missing")
     for path in folds:
@@ -888,7 +953,8 @@ def main():
     check_zip215_edges()
     seen = {p.relative_to(root).as_posix() for p in root.rglob("*.json")}
     known = {"identity.json", "message.json", "envelope.json", "keyfile.json", "pow.json",
-             "bodies.json", "zip215.json", "rng.json", "seal.json", "keys.json"}
+             "bodies.json", "zip215.json", "rng.json", "seal.json", "keys.json",
+             "fragments.json"}
     known |= {p.relative_to(root).as_posix() for p in folds}
     check(seen == known, f"vector files this checker does not read: {sorted(seen - known)}")
     if FAILURES:

@@ -375,3 +375,33 @@ fn key_vectors() {
         assert_eq!(hex::encode(&*plain), sc["plaintext"]);
     }
 }
+
+/// `fragments.json`: the fragments reassemble to the message (in any
+/// order), each invalid fragment is refused with its error, and a
+/// conflicting fragment is refused.
+#[test]
+fn fragment_vectors() {
+    use cairn_proto::wire::{Fragment, Reassembler};
+    let v = load("fragments.json");
+    let fragments: Vec<Fragment> = v["fragments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| Fragment::decode(&bytes(f)).unwrap())
+        .collect();
+    let mut r = Reassembler::new();
+    let mut whole = None;
+    for f in fragments.iter().rev() {
+        whole = r.add(f.clone()).unwrap();
+    }
+    assert_eq!(hex::encode(whole.unwrap()), v["message"]);
+    for case in v["invalid"].as_array().unwrap() {
+        let err = Fragment::decode(&bytes(&case["hex"])).unwrap_err();
+        assert_eq!(vectors::error_name(&format!("{err:?}")), case["error"], "{}", case["name"]);
+    }
+    let c = &v["conflict"];
+    let mut r = Reassembler::new();
+    r.add(Fragment::decode(&bytes(&c["held"])).unwrap()).unwrap();
+    let err = r.add(Fragment::decode(&bytes(&c["then"])).unwrap()).unwrap_err();
+    assert_eq!(vectors::error_name(&format!("{err:?}")), c["error"]);
+}

@@ -770,6 +770,78 @@ fn key_vectors() -> Value {
     })
 }
 
+/// A message of three fragments (`wire.md`, "Fragments"): the fragments'
+/// plaintexts in order and the message they reassemble to; fragments each
+/// `Fragment::decode` refuses, with the error; and a conflicting fragment.
+fn fragment_vectors() -> Value {
+    use cairn_proto::wire::{Fragment, FragmentError, Reassembler};
+    let f = fixture();
+    let seed = "cairn fragment vectors";
+    let mut rng = XofRng::from_seed(seed.as_bytes());
+    let long =
+        resigned(&f, |m| m.body = Body::Chat(Chat { text: "well ".repeat(800), reply_to: None }));
+    let fragments = fragment_message(&mut rng, &long).expect("split");
+    assert_eq!(fragments.len(), 3);
+    let mut r = Reassembler::new();
+    let mut whole = None;
+    for frag in fragments.iter().rev() {
+        whole = r.add(frag.clone()).expect("fragment");
+    }
+    assert_eq!(whole.as_deref(), Some(&long[..]));
+    let good = fragments[0].encode();
+    let with = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = good.clone();
+        edit(&mut b);
+        b
+    };
+    let last = fragments[2].encode();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("one byte short", good[..good.len() - 1].to_vec()),
+        ("count 0", with(&|b| b[17] = 0)),
+        ("count 65", with(&|b| b[17] = 65)),
+        ("index not below count", with(&|b| b[16] = 3)),
+        ("a full fragment's length below 1843", with(&|b| b[18] = 0x32)),
+        ("length 0", {
+            let mut b = last.clone();
+            b[18] = 0;
+            b[19] = 0;
+            b
+        }),
+        ("padding not zero", {
+            let mut b = last.clone();
+            let n = b.len() - 1;
+            b[n] = 1;
+            b
+        }),
+    ];
+    let invalid: Vec<Value> = cases
+        .into_iter()
+        .map(|(name, bytes)| {
+            let err: FragmentError = Fragment::decode(&bytes).expect_err(name);
+            json!({ "name": name, "hex": hex::encode(&bytes), "error": error_name(&format!("{err:?}")) })
+        })
+        .collect();
+    // The same tag and index as fragment 1, other data: refused once
+    // fragment 1 is held.
+    let mut other = fragments[1].clone();
+    other.data[0] ^= 1;
+    let mut r = Reassembler::new();
+    r.add(fragments[1].clone()).expect("first");
+    let conflict = r.add(other.clone()).expect_err("conflict");
+    json!({
+        "description": "Fragments (protocol-spec/wire.md): fragment plaintexts (what an envelope decrypts to). rng_seed gave the 16-byte message tag. `message` is a valid signed message of message.json's author.",
+        "rng_seed": seed,
+        "message": hex::encode(&long),
+        "fragments": fragments.iter().map(|f| hex::encode(f.encode())).collect::<Vec<_>>(),
+        "invalid": invalid,
+        "conflict": {
+            "held": hex::encode(fragments[1].encode()),
+            "then": hex::encode(other.encode()),
+            "error": error_name(&format!("{conflict:?}")),
+        },
+    })
+}
+
 /// Every vector file: (file name, contents).
 pub fn all() -> Vec<(&'static str, Value)> {
     let _ = DecodeError::Incomplete;
@@ -784,6 +856,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("rng.json", rng_vectors()),
         ("seal.json", seal_vectors()),
         ("keys.json", key_vectors()),
+        ("fragments.json", fragment_vectors()),
     ]
 }
 
