@@ -25,6 +25,8 @@ What it recomputes, per file (each section names the spec it follows):
 * rng.json       - the deterministic test RNG's stream;
 * fragments.json - a three-fragment message split and reassembled, each
                    fragment error, a conflict (wire.md);
+* invite.json    - an invite string decoded and encoded again, its id, the
+                   join proof and short code, refused strings (peer.md);
 * keys.json      - key-package ids, a rekey (every recipient opens it, the
                    dummy pads it, its confirmation), the role-key ratchet,
                    a grant, content sealed to two roles (keys.md);
@@ -818,6 +820,97 @@ def check_fragments(v):
     check(err == c["error"], f"fragments: conflict {err}")
 
 
+CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def crockford_encode(raw):
+    bits = len(raw) * 8
+    n = int.from_bytes(raw, "big") << ((-bits) % 5)
+    chars = (bits + 4) // 5
+    return "".join(CROCKFORD[(n >> (5 * (chars - 1 - i))) & 31] for i in range(chars))
+
+
+def crockford_decode(text):
+    """None unless every character is in the alphabet and the unused low
+    bits of the last one are zero (identity.md)."""
+    if any(c not in CROCKFORD for c in text):
+        return None
+    n = 0
+    for c in text:
+        n = (n << 5) | CROCKFORD.index(c)
+    bits = len(text) * 5
+    extra = bits % 8
+    if n & ((1 << extra) - 1):
+        return None
+    return (n >> extra).to_bytes(bits // 8, "big")
+
+
+def parse_invite(text, now):
+    """peer.md, "Invite string": the fields, or the error name."""
+    prefix = "cairn-invite1-"
+    text = text.strip()
+    if not text.startswith(prefix):
+        return None, "NotAnInvite"
+    raw = crockford_decode(text[len(prefix):].lower().replace("-", "").replace(" ", ""))
+    if raw is None or len(raw) < 5:
+        return None, "Damaged"
+    data, checksum = raw[:-4], raw[-4:]
+    if derive_key("cairn 2026 invite v1 string checksum", data)[:4] != checksum:
+        return None, "Damaged"
+    if data[0] != 2:
+        return None, "UnknownVersion"
+    r = Reader(data[1:])
+    try:
+        fields = {"group": r.fixed(32), "genesis": r.fixed(32), "service": r.fixed(32),
+                  "secret": r.take(32), "expires_at": r.varint(), "hint": r.string(),
+                  "loopback_port": r.option(lambda: r.varint(16)),
+                  "answerers": [r.fixed(32) for _ in range(r.varint())]}
+    except DecodeError:
+        return None, "Damaged"
+    if r.at != len(r.data) or len(fields["answerers"]) > 8 or len(fields["hint"].encode()) > 64:
+        return None, "Damaged"
+    if now > fields["expires_at"]:
+        return None, "Expired"
+    return fields, None
+
+
+def check_invite(v):
+    fields, err = parse_invite(v["text"], v["now"])
+    check(err is None, f"invite: refused {err}")
+    if fields:
+        want = v["invite"]
+        for key in ("group", "genesis", "service", "secret"):
+            check(fields[key].hex() == want[key], f"invite: {key}")
+        check([a.hex() for a in fields["answerers"]] == want["answerers"], "invite: answerers")
+        check((fields["expires_at"], fields["hint"], fields["loopback_port"]) ==
+              (want["expires_at"], want["hint"], want["loopback_port"]), "invite: other fields")
+        body = b"\x02" + b"".join(b"\x20" + fields[k] for k in ("group", "genesis", "service"))
+        body += fields["secret"] + bytes(encode_varint(fields["expires_at"]))
+        body += bytes(encode_varint(len(fields["hint"]))) + fields["hint"].encode()
+        body += b"\x00" if fields["loopback_port"] is None else b"\x01" + bytes(encode_varint(fields["loopback_port"]))
+        body += bytes(encode_varint(len(fields["answerers"]))) + b"".join(b"\x20" + a for a in fields["answerers"])
+        again = "cairn-invite1-" + crockford_encode(body + derive_key("cairn 2026 invite v1 string checksum", body)[:4])
+        check(again == v["text"], "invite: the string encoded again")
+        secret, binding = fields["secret"], hx(v["binding"])
+        check(derive_key("cairn 2026 invite v1 id", secret).hex() == v["id"], "invite: id")
+        check(derive_key("cairn 2026 invite v1 secret proof", secret + binding).hex() == v["proof"], "invite: proof")
+        code = int.from_bytes(derive_key("cairn 2026 invite v1 short code", binding)[:4], "little") % 10**6
+        check(f"{code // 1000:03}-{code % 1000:03}" == v["short_code"], "invite: short code")
+    for case in v["invalid"]:
+        _, err = parse_invite(case["text"], case["now"])
+        check(err == case["error"], f"invite '{case['name']}': {err} != {case['error']}")
+
+
+def encode_varint(n):
+    out = []
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return out
+
+
 def check_keys(v):
     group = hx(v["group"])
     packages = []
@@ -946,6 +1039,7 @@ def main():
     check_seal(load("seal.json"))
     check_keys(load("keys.json"))
     check_fragments(load("fragments.json"))
+    check_invite(load("invite.json"))
     folds = sorted((root / "fold").glob("*.json"))
     check(len(folds) >= 5, "fold vectors missing")
     for path in folds:
@@ -954,7 +1048,7 @@ def main():
     seen = {p.relative_to(root).as_posix() for p in root.rglob("*.json")}
     known = {"identity.json", "message.json", "envelope.json", "keyfile.json", "pow.json",
              "bodies.json", "zip215.json", "rng.json", "seal.json", "keys.json",
-             "fragments.json"}
+             "fragments.json", "invite.json"}
     known |= {p.relative_to(root).as_posix() for p in folds}
     check(seen == known, f"vector files this checker does not read: {sorted(seen - known)}")
     if FAILURES:

@@ -405,3 +405,25 @@ fn fragment_vectors() {
     let err = r.add(Fragment::decode(&bytes(&c["then"])).unwrap()).unwrap_err();
     assert_eq!(vectors::error_name(&format!("{err:?}")), c["error"]);
 }
+
+/// `invite.json`: the string parses to the recorded fields and id, the proof
+/// and short code follow from the binding, and each bad string is refused.
+#[test]
+fn invite_vectors() {
+    use cairn_proto::invite::{Invite, short_code};
+    let v = load("invite.json");
+    let now = v["now"].as_u64().unwrap();
+    let invite = Invite::parse(v["text"].as_str().unwrap(), now).unwrap();
+    assert_eq!(hex::encode(invite.secret), v["invite"]["secret"]);
+    assert_eq!(invite.answerers.len(), 2);
+    assert_eq!(invite.to_text().as_str(), v["text"]);
+    assert_eq!(hex::encode(invite.id()), v["id"]);
+    let binding = array32(&v["binding"]);
+    assert_eq!(hex::encode(invite.proof(&binding)), v["proof"]);
+    assert_eq!(short_code(&binding), v["short_code"]);
+    for case in v["invalid"].as_array().unwrap() {
+        let err = Invite::parse(case["text"].as_str().unwrap(), case["now"].as_u64().unwrap())
+            .unwrap_err();
+        assert_eq!(vectors::error_name(&format!("{err:?}")), case["error"], "{}", case["name"]);
+    }
+}

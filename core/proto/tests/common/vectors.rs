@@ -364,6 +364,26 @@ fn crockford_bytes(text: &str) -> Vec<u8> {
     out
 }
 
+/// Crockford base32 (lowercase, `identity.md`) of `bytes`: 5-bit groups,
+/// most significant first, the last filled with zero bits.
+fn crockford_text(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let (mut acc, mut bits, mut out) = (0u32, 0u32, String::new());
+    for b in bytes {
+        acc = (acc << 8) | u32::from(*b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(ALPHABET[((acc >> bits) & 31) as usize]));
+        }
+        acc &= (1 << bits) - 1;
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((acc << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
 /// The relay's proof of work (`relay.md` §7) for the mailbox of
 /// `envelope.json`: the hash of nonce 0, and the first nonce with 16 zero
 /// bits with its hash.
@@ -842,6 +862,75 @@ fn fragment_vectors() -> Value {
     })
 }
 
+/// Invite strings and join proofs (`peer.md`, "Invite string",
+/// "Redeeming"): an invite, its string, id, the proof and short code for a
+/// session binding, and strings that must be refused.
+fn invite_vectors() -> Value {
+    use cairn_proto::crypto::PublicKey;
+    use cairn_proto::invite::{Invite, InviteError, PREFIX, short_code};
+    let invite = Invite {
+        group: GroupId([0x47; 32]),
+        genesis: MessageId([0x48; 32]),
+        service: PublicKey([0x49; 32]),
+        secret: [0x4a; 32],
+        expires_at: 1_800_000_000,
+        hint: "bastion".into(),
+        loopback_port: None,
+        answerers: vec![PublicKey([0x4b; 32]), PublicKey([0x4c; 32])],
+    };
+    let text = invite.to_text().to_string();
+    let now = 1_700_000_000;
+    assert_eq!(Invite::parse(&text, now).expect("parses").id(), invite.id());
+    let binding = [0x62u8; 32];
+    let mut typo: Vec<char> = text.chars().collect();
+    let at = PREFIX.len() + 10;
+    typo[at] = if typo[at] == 'a' { 'b' } else { 'a' };
+    let typo: String = typo.into_iter().collect();
+    // The same body under version 1, with a valid checksum.
+    let v1 = {
+        let body = cairn_proto::wire::encode(&invite);
+        let mut bytes = vec![1u8];
+        bytes.extend_from_slice(&body);
+        let sum =
+            cairn_proto::crypto::derive_key(cairn_proto::crypto::context::INVITE_CHECKSUM, &bytes);
+        bytes.extend_from_slice(&sum[..4]);
+        format!("{PREFIX}{}", crockford_text(&bytes))
+    };
+    let cases = [
+        ("not an invite", "cairn-invite2-abc".to_owned(), now),
+        ("a one-character typo", typo, now),
+        ("version 1", v1, now),
+        ("expired", text.clone(), invite.expires_at + 1),
+    ];
+    let invalid: Vec<Value> = cases
+        .into_iter()
+        .map(|(name, text, now)| {
+            let err: InviteError = Invite::parse(&text, now).expect_err(name);
+            json!({ "name": name, "text": text, "now": now, "error": error_name(&format!("{err:?}")) })
+        })
+        .collect();
+    json!({
+        "description": "Invite strings (protocol-spec/peer.md): the fields, the string, the invitation id, and for a session binding the JoinRequest proof and the short code; strings parsing refuses at `now`.",
+        "invite": {
+            "group": hex::encode(invite.group.0),
+            "genesis": hex::encode(invite.genesis.0),
+            "service": hex::encode(invite.service.0),
+            "secret": hex::encode(invite.secret),
+            "expires_at": invite.expires_at,
+            "hint": invite.hint,
+            "loopback_port": invite.loopback_port,
+            "answerers": invite.answerers.iter().map(|a| hex::encode(a.0)).collect::<Vec<_>>(),
+        },
+        "text": text,
+        "now": now,
+        "id": hex::encode(invite.id()),
+        "binding": hex::encode(binding),
+        "proof": hex::encode(invite.proof(&binding)),
+        "short_code": short_code(&binding),
+        "invalid": invalid,
+    })
+}
+
 /// Every vector file: (file name, contents).
 pub fn all() -> Vec<(&'static str, Value)> {
     let _ = DecodeError::Incomplete;
@@ -857,6 +946,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("seal.json", seal_vectors()),
         ("keys.json", key_vectors()),
         ("fragments.json", fragment_vectors()),
+        ("invite.json", invite_vectors()),
     ]
 }
 
