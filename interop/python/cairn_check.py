@@ -27,6 +27,8 @@ What it recomputes, per file (each section names the spec it follows):
                    fragment error, a conflict (wire.md);
 * invite.json    - an invite string decoded and encoded again, its id, the
                    join proof and short code, refused strings (peer.md);
+* relay.json     - a relay session's frames both ways decoded from
+                   relay.md's grammar;
 * keys.json      - key-package ids, a rekey (every recipient opens it, the
                    dummy pads it, its confirmation), the role-key ratchet,
                    a grant, content sealed to two roles (keys.md);
@@ -911,6 +913,92 @@ def encode_varint(n):
             return out
 
 
+# relay.md §2-§3: the frozen hellos, then requests and responses.
+LIMITS = [("max_mailboxes", 16), ("max_fetch", 16), ("max_inflight", 16),
+          ("requests_per_second", 32), ("burst", 32), ("pow_difficulty", 8),
+          ("idle_timeout_secs", 32)]
+
+
+def uint(r, bits):
+    """postcard: u8 is one raw byte, wider integers are varints."""
+    return r.take(1)[0] if bits == 8 else r.varint(bits)
+
+
+def boolean(r):
+    b = r.take(1)[0]
+    if b > 1:
+        raise DecodeError("Malformed")
+    return b == 1
+
+
+def relay_item(r):
+    return {"cursor": r.varint(), "envelope": list(r.take(r.varint()))}
+
+
+def client_payload(r, first):
+    if first:
+        magic = list(r.take(8))
+        return {"magic": magic, "versions": [r.varint(16) for _ in range(r.varint())]}
+    tag, ident = r.varint(32), None
+    ident = r.varint(32)
+    if tag == 0:
+        return {"Post": {"id": ident, "envelope": list(r.take(r.varint())),
+                         "pow": r.option(lambda: r.varint())}}
+    if tag == 1:
+        return {"Fetch": {"id": ident, "mailbox": list(r.fixed(32)), "after": r.varint(),
+                          "limit": r.varint(16)}}
+    if tag == 2:
+        return {"Subscribe": {"id": ident, "from": [
+            {"mailbox": list(r.fixed(32)), "after": r.varint()} for _ in range(r.varint())]}}
+    if tag == 3:
+        return {"Ping": {"id": ident}}
+    raise DecodeError("Malformed")
+
+
+def server_payload(r, first):
+    tag = r.varint(32)
+    if first and tag == 0:
+        version = r.varint(16)
+        return {"Welcome": {"version": version,
+                            "limits": {name: uint(r, bits) for name, bits in LIMITS}}}
+    if first and tag == 1:
+        return {"Refused": {"code": r.varint(16), "supported": [r.varint(16) for _ in range(r.varint())]}}
+    if tag == 0:
+        return {"Posted": {"id": r.varint(32), "cursor": r.varint(), "duplicate": boolean(r)}}
+    if tag == 1:
+        return {"Page": {"id": r.varint(32), "head": r.varint(),
+                         "items": [relay_item(r) for _ in range(r.varint())]}}
+    if tag == 2:
+        return {"Subscribed": {"id": r.varint(32), "heads": [r.varint() for _ in range(r.varint())]}}
+    if tag == 3:
+        return {"Push": relay_item(r)}
+    if tag == 4:
+        return {"Pong": {"id": r.varint(32)}}
+    if tag == 5:
+        return {"Error": {"id": r.option(lambda: r.varint(32)), "code": r.varint(16), "info": r.varint()}}
+    raise DecodeError("Malformed")
+
+
+def read_frame(raw, decode, first, limit):
+    length = int.from_bytes(raw[:4], "little")
+    check(0 < length <= limit and len(raw) == 4 + length, "relay: frame length")
+    r = Reader(raw[4:])
+    value = decode(r, first)
+    check(r.at == len(r.data) and not r.noncanonical, "relay: one canonical value per frame")
+    return value
+
+
+def check_relay(v, envelope):
+    for side, decode, limit in (("client", client_payload, 4096), ("server", server_payload, 163840)):
+        for i, case in enumerate(v[side]):
+            value = read_frame(hx(case["frame"]), decode, i == 0, limit)
+            check(value == case["value"], f"relay {side} frame {i}: {str(value)[:60]}")
+    refused = read_frame(hx(v["refused_hello"]["frame"]), server_payload, True, 163840)
+    check(refused == v["refused_hello"]["value"], "relay: refused hello")
+    posted = v["client"][2]["value"]["Post"]["envelope"]
+    check(bytes(posted).hex() == envelope, "relay: the envelope posted is envelope.json's")
+
+
 def check_keys(v):
     group = hx(v["group"])
     packages = []
@@ -1040,6 +1128,7 @@ def main():
     check_keys(load("keys.json"))
     check_fragments(load("fragments.json"))
     check_invite(load("invite.json"))
+    check_relay(load("relay.json"), load("envelope.json")["envelope"])
     folds = sorted((root / "fold").glob("*.json"))
     check(len(folds) >= 5, "fold vectors missing")
     for path in folds:
@@ -1048,7 +1137,7 @@ def main():
     seen = {p.relative_to(root).as_posix() for p in root.rglob("*.json")}
     known = {"identity.json", "message.json", "envelope.json", "keyfile.json", "pow.json",
              "bodies.json", "zip215.json", "rng.json", "seal.json", "keys.json",
-             "fragments.json", "invite.json"}
+             "fragments.json", "invite.json", "relay.json"}
     known |= {p.relative_to(root).as_posix() for p in folds}
     check(seen == known, f"vector files this checker does not read: {sorted(seen - known)}")
     if FAILURES:

@@ -427,3 +427,38 @@ fn invite_vectors() {
         assert_eq!(vectors::error_name(&format!("{err:?}")), case["error"], "{}", case["name"]);
     }
 }
+
+/// `relay.json`: every frame of the session decodes to its value and
+/// re-encodes to its bytes.
+#[test]
+fn relay_vectors() {
+    use cairn_proto::relay_proto::{ClientHello, Request, Response, ServerHello, frame};
+    let v = load("relay.json");
+    let payload = |case: &Value| {
+        let raw = bytes(&case["frame"]);
+        let len = u32::from_le_bytes(raw[..4].try_into().unwrap()) as usize;
+        assert_eq!(raw.len(), 4 + len);
+        assert_eq!(frame::encode(&raw[4..]), raw);
+        raw[4..].to_vec()
+    };
+    for (i, case) in v["client"].as_array().unwrap().iter().enumerate() {
+        let raw = payload(case);
+        let value = if i == 0 {
+            serde_json::to_value(ClientHello::decode(&raw).unwrap()).unwrap()
+        } else {
+            serde_json::to_value(Request::decode(&raw).unwrap()).unwrap()
+        };
+        assert_eq!(value, case["value"], "client frame {i}");
+    }
+    for (i, case) in v["server"].as_array().unwrap().iter().enumerate() {
+        let raw = payload(case);
+        let value = if i == 0 {
+            serde_json::to_value(ServerHello::decode(&raw).unwrap()).unwrap()
+        } else {
+            serde_json::to_value(Response::decode(&raw).unwrap()).unwrap()
+        };
+        assert_eq!(value, case["value"], "server frame {i}");
+    }
+    let refused = ServerHello::decode(&payload(&v["refused_hello"])).unwrap();
+    assert_eq!(serde_json::to_value(refused).unwrap(), v["refused_hello"]["value"]);
+}

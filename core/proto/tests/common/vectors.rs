@@ -931,6 +931,70 @@ fn invite_vectors() -> Value {
     })
 }
 
+/// A relay session as frames both ways (`relay.md` §1–§3): the client's
+/// hello, subscribe, post, fetch and ping; the relay's welcome, replies, a
+/// push and a connection error. Each frame with its decoded value.
+fn relay_vectors() -> Value {
+    use cairn_proto::relay_proto::{
+        ClientHello, ErrorCode, ErrorReply, Item, MAGIC, Page, RelayLimits, Request, Response,
+        ServerHello, SubscribeFrom, frame,
+    };
+    let f = fixture();
+    let mut rng = XofRng::from_seed(b"cairn envelope vectors");
+    let keys = EpochKeys::derive(&Zeroizing::new([0x33u8; 32]));
+    let envelope = seal_message(&mut rng, &keys, &f.chat).expect("seal").remove(0);
+    let env = envelope.as_bytes().to_vec();
+    let mailbox = keys.mailbox.0;
+    let item = Item { cursor: 1, envelope: env.clone() };
+    let hello = ClientHello { magic: MAGIC, versions: vec![1] };
+    let client: Vec<(Vec<u8>, Value)> =
+        vec![(hello.encode(), serde_json::to_value(&hello).unwrap_or_default())]
+            .into_iter()
+            .chain(
+                [
+                    Request::Subscribe { id: 1, from: vec![SubscribeFrom { mailbox, after: 0 }] },
+                    Request::Post { id: 2, envelope: env.clone(), pow: None },
+                    Request::Fetch { id: 3, mailbox, after: 0, limit: 10 },
+                    Request::Ping { id: 4 },
+                    Request::Post { id: 5, envelope: env.clone(), pow: Some(42074) },
+                ]
+                .into_iter()
+                .map(|r| (r.encode(), serde_json::to_value(&r).unwrap_or_default())),
+            )
+            .collect();
+    let welcome = ServerHello::Welcome { version: 1, limits: RelayLimits::default() };
+    let server: Vec<(Vec<u8>, Value)> =
+        vec![(welcome.encode(), serde_json::to_value(&welcome).unwrap_or_default())]
+            .into_iter()
+            .chain(
+                [
+                    Response::Subscribed { id: 1, heads: vec![0] },
+                    Response::Posted { id: 2, cursor: 1, duplicate: false },
+                    Response::Push(item.clone()),
+                    Response::Page(Page { id: 3, head: 1, items: vec![item] }),
+                    Response::Pong { id: 4 },
+                    Response::Posted { id: 5, cursor: 1, duplicate: true },
+                    Response::Error(ErrorReply::new(None, ErrorCode::Malformed, 0)),
+                ]
+                .into_iter()
+                .map(|r| (r.encode(), serde_json::to_value(&r).unwrap_or_default())),
+            )
+            .collect();
+    let frames = |list: Vec<(Vec<u8>, Value)>| -> Vec<Value> {
+        list.into_iter()
+            .map(|(payload, value)| json!({ "frame": hex::encode(frame::encode(&payload)), "value": value }))
+            .collect()
+    };
+    let refused =
+        ServerHello::Refused { code: ErrorCode::UnsupportedVersion.number(), supported: vec![1] };
+    json!({
+        "description": "A relay session (protocol-spec/relay.md): frames (u32 LE length ‖ payload) from the client and from the relay, in order, each with its decoded value (serde's JSON: byte fields as arrays of numbers). The envelope is envelope.json's; the posts are to its mailbox.",
+        "client": frames(client),
+        "server": frames(server),
+        "refused_hello": { "frame": hex::encode(frame::encode(&refused.encode())), "value": serde_json::to_value(&refused).unwrap_or_default() },
+    })
+}
+
 /// Every vector file: (file name, contents).
 pub fn all() -> Vec<(&'static str, Value)> {
     let _ = DecodeError::Incomplete;
@@ -947,6 +1011,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("keys.json", key_vectors()),
         ("fragments.json", fragment_vectors()),
         ("invite.json", invite_vectors()),
+        ("relay.json", relay_vectors()),
     ]
 }
 
