@@ -29,6 +29,10 @@ What it recomputes, per file (each section names the spec it follows):
                    join proof and short code, refused strings (peer.md);
 * relay.json     - a relay session's frames both ways decoded from
                    relay.md's grammar;
+* peer.json      - a peer session regenerated frame by frame from the two
+                   seeds and the RNG: hellos, transcript, handshake and
+                   session keys, both signatures of the responder, the
+                   initiator's, sealed frames (peer.md);
 * keys.json      - key-package ids, a rekey (every recipient opens it, the
                    dummy pads it, its confirmation), the role-key ratchet,
                    a grant, content sealed to two roles (keys.md);
@@ -999,6 +1003,67 @@ def check_relay(v, envelope):
     check(bytes(posted).hex() == envelope, "relay: the envelope posted is envelope.json's")
 
 
+def identity_keys(seed):
+    """identity.md: the signing and onion-service secrets of a seed."""
+    return (derive_key("cairn 2026 identity v1 ed25519 signing key", seed),
+            derive_key("cairn 2026 identity v1 onion service ed25519 key", seed))
+
+
+def frame_of(payload):
+    return len(payload).to_bytes(4, "little") + payload
+
+
+def sealed_frame(key, counter, plaintext):
+    """peer.md §3.4: header ‖ XChaCha20-Poly1305(key, nonce(n), pt, ad = header)."""
+    header = (len(plaintext) + 16).to_bytes(4, "little")
+    nonce = counter.to_bytes(8, "little") + bytes(16)
+    return header + xchacha_seal(key, nonce, plaintext, header)
+
+
+def check_peer(v):
+    """peer.md §2-§4: every frame of the session regenerated."""
+    rng = XofRng(v["rng_seed"].encode())
+    e_i, e_r = rng.take(32), rng.take(32)
+    big_e_i, big_e_r = x25519_public(e_i), x25519_public(e_r)
+    i_sign, _ = identity_keys(hx(v["initiator_seed"]))
+    r_sign, r_onion = identity_keys(hx(v["responder_seed"]))
+    id_i, id_r, on_r = ed25519_public(i_sign), ed25519_public(r_sign), ed25519_public(r_onion)
+    f_hello = frame_of(b"cairnPER" + b"\x01\x01" + b"\x20" + big_e_i)
+    f_welcome = frame_of(b"\x00\x01\x20" + big_e_r)
+    transcript = lambda data: derive_key("cairn 2026 peer v1 transcript", data)
+    th1 = transcript(f_hello + f_welcome)
+    shared = x25519(e_i, big_e_r)
+    check(shared == x25519(e_r, big_e_i), "peer: shared secret")
+    key = lambda ctx, th: derive_key("cairn 2026 peer v1 " + ctx, shared + th)
+    statement_r = th1 + id_r + on_r
+    rauth = (b"\x20" + id_r + b"\x20" + on_r
+             + b"\x40" + ed25519_sign(r_sign, b"cairn peer responder identity v1\0" + statement_r)
+             + b"\x40" + ed25519_sign(r_onion, b"cairn peer responder onion v1\0" + statement_r))
+    f_rauth = sealed_frame(key("handshake key responder to initiator", th1), 0, rauth)
+    th2 = transcript(f_hello + f_welcome + f_rauth)
+    iauth = b"\x20" + id_i + b"\x40" + ed25519_sign(i_sign, b"cairn peer initiator identity v1\0" + th2 + id_i)
+    f_iauth = sealed_frame(key("handshake key initiator to responder", th1), 0, iauth)
+    th3 = transcript(f_hello + f_welcome + f_rauth + f_iauth)
+    heads, deliver = (hx(p) for p in v["session_plaintexts"])
+    f_heads = sealed_frame(key("session key initiator to responder", th3), 0, heads)
+    f_deliver = sealed_frame(key("session key responder to initiator", th3), 0, deliver)
+    want = [(f["from"], f["hex"]) for f in v["frames"]]
+    got = [("alice", f_hello), ("bob", f_welcome), ("bob", f_rauth), ("alice", f_iauth),
+           ("alice", f_heads), ("bob", f_deliver)]
+    check(len(want) == len(got), "peer: frame count")
+    for i, ((who, frame), (w_who, w_hex)) in enumerate(zip(got, want)):
+        check(who == w_who and frame.hex() == w_hex, f"peer: frame {i} regenerated")
+    # The plaintexts are peer.md §4 messages: Heads (3) and Deliver (4).
+    r = Reader(heads)
+    check(r.varint(32) == 3 and len(r.fixed(32)) == 32, "peer: Heads header")
+    for _ in range(r.varint()):
+        r.fixed(32), r.varint(), r.fixed(32)
+    check(r.at == len(heads), "peer: Heads whole")
+    r = Reader(deliver)
+    check(r.varint(32) == 4 and len(r.fixed(32)) == 32 and len(r.take(r.varint())) == 8
+          and r.at == len(deliver), "peer: Deliver")
+
+
 def check_keys(v):
     group = hx(v["group"])
     packages = []
@@ -1129,6 +1194,7 @@ def main():
     check_fragments(load("fragments.json"))
     check_invite(load("invite.json"))
     check_relay(load("relay.json"), load("envelope.json")["envelope"])
+    check_peer(load("peer.json"))
     folds = sorted((root / "fold").glob("*.json"))
     check(len(folds) >= 5, "fold vectors missing")
     for path in folds:
@@ -1137,7 +1203,7 @@ def main():
     seen = {p.relative_to(root).as_posix() for p in root.rglob("*.json")}
     known = {"identity.json", "message.json", "envelope.json", "keyfile.json", "pow.json",
              "bodies.json", "zip215.json", "rng.json", "seal.json", "keys.json",
-             "fragments.json", "invite.json", "relay.json"}
+             "fragments.json", "invite.json", "relay.json", "peer.json"}
     known |= {p.relative_to(root).as_posix() for p in folds}
     check(seen == known, f"vector files this checker does not read: {sorted(seen - known)}")
     if FAILURES:

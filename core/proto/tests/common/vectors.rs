@@ -995,6 +995,59 @@ fn relay_vectors() -> Value {
     })
 }
 
+/// A peer session (`peer.md` §2–§4, "Worked example"): Alice (seed 01…01)
+/// dials Bob (02…02); the test RNG gives Alice's ephemeral secret, then
+/// Bob's. Every frame on the wire in order: hello, welcome, the two auth
+/// frames, then Alice's `Heads` and Bob's `Deliver`, with the plaintext
+/// message each session frame carries.
+fn peer_vectors() -> Value {
+    use cairn_proto::crypto::PublicKey;
+    use cairn_proto::peer_proto::{Head, PeerMessage, PeerSession, PeerTarget};
+    let seed = "peer vector";
+    let mut rng = XofRng::from_seed(seed.as_bytes());
+    let (alice, bob) = (
+        Identity::from_seed(MasterSeed::from_bytes([1; 32])),
+        Identity::from_seed(MasterSeed::from_bytes([2; 32])),
+    );
+    let mut a = PeerSession::initiator(
+        &mut rng,
+        &alice,
+        PeerTarget { onion: bob.onion_address(), identity: None },
+    );
+    let mut b = PeerSession::responder(&mut rng, &bob);
+    let mut frames: Vec<(&str, Vec<u8>)> = Vec::new();
+    let step = |a: &mut PeerSession, b: &mut PeerSession, frames: &mut Vec<(&str, Vec<u8>)>| loop {
+        if let Some(f) = a.poll_output() {
+            b.handle_bytes(&f);
+            frames.push(("alice", f));
+        } else if let Some(f) = b.poll_output() {
+            a.handle_bytes(&f);
+            frames.push(("bob", f));
+        } else {
+            return;
+        }
+    };
+    step(&mut a, &mut b, &mut frames);
+    assert!(a.is_open() && b.is_open());
+    let heads = PeerMessage::Heads {
+        group: GroupId([5; 32]),
+        heads: vec![Head { author: PublicKey([3; 32]), seq: 7, id: MessageId([4; 32]) }],
+    };
+    let deliver = PeerMessage::Deliver { group: GroupId([5; 32]), message: vec![1; 8] };
+    a.send(&heads).expect("send");
+    b.send(&deliver).expect("send");
+    step(&mut a, &mut b, &mut frames);
+    assert_eq!(frames.len(), 6);
+    json!({
+        "description": "A peer session (protocol-spec/peer.md): frames as sent, in order. rng_seed gives Alice's ephemeral secret (32 bytes), then Bob's. Frames 4 and 5 are session frames carrying the postcard PeerMessage `plaintext`.",
+        "rng_seed": seed,
+        "initiator_seed": hex::encode([1u8; 32]),
+        "responder_seed": hex::encode([2u8; 32]),
+        "frames": frames.iter().map(|(from, f)| json!({ "from": from, "hex": hex::encode(f) })).collect::<Vec<_>>(),
+        "session_plaintexts": [hex::encode(heads.encode()), hex::encode(deliver.encode())],
+    })
+}
+
 /// Every vector file: (file name, contents).
 pub fn all() -> Vec<(&'static str, Value)> {
     let _ = DecodeError::Incomplete;
@@ -1012,6 +1065,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("fragments.json", fragment_vectors()),
         ("invite.json", invite_vectors()),
         ("relay.json", relay_vectors()),
+        ("peer.json", peer_vectors()),
     ]
 }
 
