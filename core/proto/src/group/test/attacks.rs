@@ -1,5 +1,6 @@
 //! Attacks: each is refused with its reason and changes nobody's state.
 
+use super::fold_vectors::record;
 use super::*;
 
 #[test]
@@ -252,6 +253,7 @@ fn concurrent_mutual_removals_the_senior_applies_when_neither_is_settled() {
         assert!(!members(&sim, who).contains(&sim.key(4)));
     }
     assert!(sim.converged());
+    record("concurrent-mutual-removals", &sim);
 }
 
 #[test]
@@ -275,6 +277,7 @@ fn of_mutual_removals_the_one_settled_first_applies_whoever_is_senior() {
         assert!(!members(&sim, who).contains(&sim.key(1)));
         assert!(members(&sim, who).contains(&sim.key(4)));
     }
+    record("mutual-removals-settled-first", &sim);
 }
 
 #[test]
@@ -301,6 +304,7 @@ fn a_concurrent_revocation_cuts_off_what_the_role_allowed() {
         assert!(refused, "node {who}: {v:?}");
     }
     assert!(sim.converged());
+    record("concurrent-revocation", &sim);
 }
 
 #[test]
@@ -325,6 +329,8 @@ fn equivocation_neutralises_the_fork() {
     }
     assert!(sim.converged());
     assert_eq!(sim.hashes(), before, "nothing from the fork on counts");
+    sim.log.extend([a, b]);
+    record("equivocation", &sim);
 }
 
 #[test]
@@ -405,4 +411,5 @@ fn concurrent_rekeys_of_one_epoch_resolve_to_one_winner() {
         // Both are legal; only the winner is the epoch.
         assert_eq!(verdict(&sim, who, &loser), Verdict::Applied);
     }
+    record("concurrent-rekeys", &sim);
 }
