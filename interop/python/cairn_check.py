@@ -1123,6 +1123,92 @@ def check_keys(v):
             check(plain is not None and plain.hex() == sc["plaintext"], "keys: sealed content opens")
 
 
+POWERS = ["Chat", "CreateTask", "EditTask", "AssignTask", "Comment", "CloseReopen", "Invite",
+          "Remove", "ChangeRules", "RotateKeys", "ChangeRelays"]
+
+
+def read_strings(r):
+    return [r.string() for _ in range(r.varint())]
+
+
+def read_rules(r):
+    """group.md, "Binary form"."""
+    roles = {}
+    for _ in range(r.varint()):
+        name = r.string()
+        powers = [POWERS[r.varint(32)] for _ in range(r.varint())]
+        roles[name] = {"powers": powers, "assign_to": read_strings(r), "reads": read_strings(r),
+                       "manages": read_strings(r)}
+    founder = r.string()
+    newcomer = r.option(r.string)
+    recovery = ["nobody", "earliest-member"][r.varint(32)]
+    return {"roles": roles, "founder": founder, "newcomer": newcomer, "recovery": recovery}
+
+
+def read_state(raw):
+    """group.md, "State encoding": the canonical GroupState."""
+    r = Reader(raw)
+    position = lambda: (r.varint(), r.fixed(32))
+    opt_key = lambda: r.option(lambda: r.fixed(32))
+    keys = lambda: [r.fixed(32) for _ in range(r.varint())]
+    state = {"group": r.fixed(32), "genesis": r.fixed(32), "name": r.string(), "rules": read_rules(r)}
+    state["members"] = {r.fixed(32): {"roles": read_strings(r), "since": position(),
+                                      "key_package": opt_key(), "onion": opt_key(),
+                                      "name": r.option(r.string)} for _ in range(r.varint())}
+    state["former"] = {r.fixed(32): {"roles": read_strings(r), "since": position(),
+                                     "gone_by": r.fixed(32), "name": r.option(r.string)}
+                       for _ in range(r.varint())}
+    state["tasks"] = {r.fixed(32): {"creator": r.fixed(32), "readable_by": read_strings(r),
+                                    "assignees": keys(), "open": boolean(r), "content": r.fixed(32)}
+                      for _ in range(r.varint())}
+    state["relays"] = read_strings(r)
+    state["epoch"] = {"id": r.fixed(32), "replaces": opt_key(), "membership": boolean(r),
+                      "exposed_to": keys()}
+    state["key_packages"] = {r.fixed(32): r.fixed(32) for _ in range(r.varint())}
+    state["used_invites"] = [r.take(32) for _ in range(r.varint())]
+    if r.at != len(raw) or r.noncanonical:
+        raise DecodeError("state: not one canonical value")
+    return state
+
+
+def check_fold_state(path, v):
+    """The final state, decoded from group.md's state encoding, against the
+    verdicts: every applied admission's member is a member or a former
+    member; every applied removal's member is gone unless admitted again
+    after it; the founder and the members hold roles the rules define."""
+    try:
+        state = read_state(hx(v["state"]))
+    except DecodeError as e:
+        check(False, f"{path.name}: {e}")
+        return
+    check(state["group"].hex() == v["group"] and state["genesis"].hex() == v["genesis"],
+          f"{path.name}: state names the group")
+    roles = set(state["rules"]["roles"])
+    check(state["rules"]["founder"] in roles, f"{path.name}: founder role")
+    for key, member in state["members"].items():
+        check(set(member["roles"]) <= roles, f"{path.name}: a member holds an unknown role")
+        check(member["roles"] == sorted(member["roles"]), f"{path.name}: roles not a set")
+    order = []
+    for m in v["messages"]:
+        if m["verdict"] not in ("applied",) and not m["verdict"].startswith("rekey-dropped"):
+            continue
+        msg, _, _ = decode_signed(hx(m["bytes"]))
+        order.append((msg["lamport"], m["id"], msg["body"]))
+    order.sort()
+    admitted, removed = set(), {}
+    for lamport, ident, body in order:
+        if isinstance(body, dict) and "MemberAdd" in body:
+            who = bytes(body["MemberAdd"]["member"])
+            admitted.add(who)
+            removed.pop(who, None)
+        if isinstance(body, dict) and "MemberRemove" in body:
+            removed[bytes(body["MemberRemove"]["member"])] = ident
+    known = set(state["members"]) | set(state["former"])
+    check(admitted <= known, f"{path.name}: an admitted member is in neither list")
+    for who in removed:
+        check(who not in state["members"], f"{path.name}: a removed member is still a member")
+
+
 def check_fold(path, v):
     """Each message passes every context-free rule (decoded whole, its body
     by group.md's tables, within its limits, shape, strong author, ZIP-215
@@ -1133,6 +1219,7 @@ def check_fold(path, v):
         check(got is not None and got.hex() == m["id"], f"{path.name} #{i}: id")
     state_hash = derive_key("cairn 2026 group state v1", hx(v["state"]))
     check(state_hash.hex() == v["state_hash"], f"{path.name}: state hash")
+    check_fold_state(path, v)
 
 
 def cofactorless_verify(public, message, signature):
