@@ -533,19 +533,8 @@ async fn a_superseded_epoch_key_is_erased_after_its_grace_period_and_stays_erase
     assert_eq!(epochs(&a).len(), 1);
     a.shutdown();
     drop(a);
-    // Erased from the secrets file too, not only from memory. (The aborted
-    // tasks drop their handles, and with them the profile lock, shortly.)
-    let mut reopened = None;
-    for _ in 0..100 {
-        match open(&dir, loopback(root.path())).await {
-            Ok(n) => {
-                reopened = Some(n);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    let a = reopened.expect("reopen");
+    // Erased from the secrets file too, not only from memory.
+    let a = reopen(&dir, loopback(root.path())).await;
     assert_eq!(epochs(&a), [a.with_replica(&g, |r| r.epoch()).expect("epoch")]);
 }
 
@@ -711,7 +700,7 @@ async fn a_member_who_leaves_and_deletes_the_history_keeps_nothing_and_is_seen_l
     assert_eq!(c.outbox_len(), 1, "the leave message waits for the relay");
     drop(c);
 
-    let c = open(&root.path().join("carol"), loopback(root.path())).await.expect("reopen");
+    let c = reopen(&root.path().join("carol"), loopback(root.path())).await;
     assert!(c.has_left(&g));
     assert!(matches!(c.state(&g), Err(cairn_net::node::NodeError::UnknownGroup)));
     c.start().await;
@@ -754,6 +743,24 @@ async fn a_member_who_left_is_invited_back_once_the_kept_history_is_deleted() {
     eventually("alice reads carol", WAIT, || chat(&a, &g).contains(&"glad to be back".into()))
         .await
         .expect("writes");
+}
+
+/// Opens a profile whose previous node was just shut down and dropped: a
+/// task that still held a handle on it (aborted by the shutdown, finishing
+/// on another runtime thread) keeps the profile lock a moment longer.
+async fn reopen(dir: &std::path::Path, network: Network) -> Node {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match open(dir, network.clone()).await {
+            Ok(node) => return node,
+            Err(e)
+                if tokio::time::Instant::now() < deadline && e.to_string().contains("in use") =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("reopen: {e}"),
+        }
+    }
 }
 
 /// `leaving` leaves `g` keeping its history, and `seer` sees it gone;

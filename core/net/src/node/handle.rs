@@ -436,7 +436,10 @@ impl Node {
     /// Spawns a long-running task that [`Node::shutdown`] stops.
     pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         let handle = tokio::spawn(task).abort_handle();
-        self.relays().tasks.push(handle);
+        let mut online = self.relays();
+        // Short background exchanges come and go: keep only the running.
+        online.tasks.retain(|t| !t.is_finished());
+        online.tasks.push(handle);
     }
 
     /// Goes offline: stops listening (the onion service with it), the

@@ -54,7 +54,8 @@ impl Node {
     }
 
     /// Runs `work` on the runtime unless the node is shut down; it ends on
-    /// its own (every peer exchange has timeouts), so it is not kept.
+    /// its own (every peer exchange has timeouts), and a shutdown stops it
+    /// (its handle on the node, which holds the profile lock, goes with it).
     pub(crate) fn in_background<F>(&self, work: impl FnOnce(Node) -> F + Send + 'static)
     where
         F: std::future::Future<Output = ()> + Send + 'static,
@@ -62,11 +63,11 @@ impl Node {
         if self.relays().stopped {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        if tokio::runtime::Handle::try_current().is_err() {
             tracing::debug!("no runtime for background work: skipped");
             return;
-        };
+        }
         let node = self.clone();
-        runtime.spawn(async move { work(node).await });
+        self.spawn(async move { work(node).await });
     }
 }
