@@ -29,6 +29,9 @@ What it recomputes, per file (each section names the spec it follows):
                    join proof and short code, refused strings (peer.md);
 * relay.json     - a relay session's frames both ways decoded from
                    relay.md's grammar;
+* chain.json     - the contextual chain rules (chain.md) run by this file's
+                   own chain on a sequence of messages, an equivocation
+                   proof and proofs a third party refuses;
 * peer.json      - a peer session regenerated frame by frame from the two
                    seeds and the RNG: hellos, transcript, handshake and
                    session keys, both signatures of the responder, the
@@ -447,6 +450,22 @@ def body_limit(body):
         return first(len(f["relays"]) > 16 and "too many relays",
                      any(size(a) > 256 for a in f["relays"]) and "relay address too long")
     return None
+
+
+def read_signed(r):
+    """One signed message from `r`: its fields, unsigned bytes, signature."""
+    start = r.at
+    if r.take(1)[0] != 1:
+        raise DecodeError("UnknownVersion")
+    m = {"version": 1}
+    m["group"], m["epoch"], m["author"] = r.fixed(32), r.fixed(32), r.fixed(32)
+    m["seq"] = r.varint()
+    m["prev"] = r.option(lambda: r.fixed(32))
+    m["parents"] = [r.fixed(32) for _ in range(r.varint())]
+    m["lamport"], m["minute"] = r.varint(), r.varint()
+    m["body"] = read_body(r)
+    unsigned = r.data[start:r.at]
+    return m, unsigned, r.fixed(64)
 
 
 def decode_signed(raw):
@@ -1064,6 +1083,105 @@ def check_peer(v):
           and r.at == len(deliver), "peer: Deliver")
 
 
+class Chain:
+    """chain.md, "Acceptance" (without the pending bound): one group's
+    accepted messages, tails, pending set and equivocators."""
+
+    def __init__(self, group):
+        self.group, self.accepted, self.pending = group, {}, {}
+        self.tail, self.at, self.equivocators = {}, {}, {}
+
+    def next_seq(self, author):
+        return self.tail[author][0] + 1 if author in self.tail else 0
+
+    def ingest(self, raw, opened):
+        m, unsigned, _ = decode_signed(raw)
+        ident = message_id(unsigned)
+        author, seq = m["author"], m["seq"]
+        if ident in self.accepted or ident in self.pending:
+            return ["duplicate"]
+        if m["group"] != self.group:
+            return ["rejected WrongGroup"]
+        genesis = isinstance(m["body"], dict) and "Genesis" in m["body"]
+        if opened == bytes(32) or not (m["epoch"] == opened or (genesis and opened == ident)):
+            return ["rejected WrongEpoch"]
+        if author in self.equivocators and self.equivocators[author] <= seq:
+            return ["rejected Equivocator"]
+        held = self.at.get((author, seq))
+        if held is not None and held != ident:
+            self.equivocators[author] = min(seq, self.equivocators.get(author, seq))
+            return ["equivocation"]
+        self.pending[ident] = m
+        self.at[(author, seq)] = ident
+        events = self.drain()
+        if ident in self.pending:
+            nxt = self.next_seq(author)
+            if seq > nxt and (author, seq - 1) not in self.at:
+                events.append(f"gap {nxt}..={seq - 1}")
+            missing = [p for p in m["parents"] if p not in self.accepted]
+            if missing:
+                events.append(f"waiting {len(missing)}")
+        return events
+
+    def drain(self):
+        events, progress = [], True
+        while progress:
+            progress = False
+            for ident, m in sorted(self.pending.items(), key=lambda kv: kv[1]["lamport"]):
+                author, seq = m["author"], m["seq"]
+                if seq != self.next_seq(author) or any(p not in self.accepted for p in m["parents"]):
+                    continue
+                del self.pending[ident]
+                progress = True
+                tail_id = self.tail.get(author, (None, None))[1]
+                lamport = 1 + max((self.accepted[p]["lamport"] for p in m["parents"]), default=-1)
+                if seq > 0 and m["prev"] != tail_id:
+                    events.append("rejected BrokenChain")
+                    del self.at[(author, seq)]
+                elif m["lamport"] != lamport:
+                    events.append("rejected BadLamport")
+                    del self.at[(author, seq)]
+                else:
+                    self.accepted[ident] = m
+                    self.tail[author] = (seq, ident)
+                    events.append("accepted " + ident.hex())
+                break
+        return events
+
+
+def verify_proof(raw):
+    """chain.md, "Verification by a third party"."""
+    r = Reader(raw)
+    try:
+        (a, ua, sa), (b, ub, sb) = read_signed(r), read_signed(r)
+    except DecodeError as e:
+        return "Decode." + str(e)
+    if r.at != len(raw):
+        return "Decode.TrailingBytes"
+    if (a["group"], a["author"], a["seq"]) != (b["group"], b["author"], b["seq"]):
+        return "NotSamePosition"
+    ia, ib = message_id(ua), message_id(ub)
+    if ia == ib:
+        return "SameMessage"
+    if ia > ib:
+        return "NotOrdered"
+    for unsigned, sig in ((ua, sa), (ub, sb)):
+        if not zip215_verify(a["author"], b"cairn message v1\0" + unsigned, sig):
+            return "BadSignature"
+    return None
+
+
+def check_chain(v):
+    chain = Chain(hx(v["group"]))
+    for i, step in enumerate(v["steps"]):
+        got = chain.ingest(hx(step["hex"]), hx(step["opened"]))
+        check(got == step["events"], f"chain step {i}: {got} != {step['events']}")
+    check(verify_proof(hx(v["proof"])) is None, "chain: the proof verifies")
+    for case in v["bad_proofs"]:
+        got = verify_proof(hx(case["hex"]))
+        check(got == case["error"], f"chain proof '{case['name']}': {got} != {case['error']}")
+
+
 def check_keys(v):
     group = hx(v["group"])
     packages = []
@@ -1282,6 +1400,7 @@ def main():
     check_invite(load("invite.json"))
     check_relay(load("relay.json"), load("envelope.json")["envelope"])
     check_peer(load("peer.json"))
+    check_chain(load("chain.json"))
     folds = sorted((root / "fold").glob("*.json"))
     check(len(folds) >= 5, "fold vectors missing")
     for path in folds:
@@ -1290,7 +1409,7 @@ def main():
     seen = {p.relative_to(root).as_posix() for p in root.rglob("*.json")}
     known = {"identity.json", "message.json", "envelope.json", "keyfile.json", "pow.json",
              "bodies.json", "zip215.json", "rng.json", "seal.json", "keys.json",
-             "fragments.json", "invite.json", "relay.json", "peer.json"}
+             "fragments.json", "invite.json", "relay.json", "peer.json", "chain.json"}
     known |= {p.relative_to(root).as_posix() for p in folds}
     check(seen == known, f"vector files this checker does not read: {sorted(seen - known)}")
     if FAILURES:

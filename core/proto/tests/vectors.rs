@@ -508,3 +508,25 @@ fn peer_vectors() {
         cairn_proto::wire::decode_canonical(&bytes(&v["session_plaintexts"][0]), 1 << 16).unwrap();
     assert!(events.contains(&PeerEvent::Message(heads)));
 }
+
+/// `chain.json`: the steps replayed into a fresh chain give the recorded
+/// events; the proof verifies and the bad ones fail with their errors.
+#[test]
+fn chain_vectors() {
+    use cairn_proto::chain::{ChainState, Entry, EquivocationProof};
+    use cairn_proto::wire::{EpochId, GroupId};
+    let v = load("chain.json");
+    let mut chain = ChainState::new(GroupId(array32(&v["group"])));
+    for (i, step) in v["steps"].as_array().unwrap().iter().enumerate() {
+        let entry = Entry::decode(bytes(&step["hex"])).and_then(Entry::verify).unwrap();
+        let events = chain.ingest(entry, EpochId(array32(&step["opened"])));
+        let names: Vec<String> = events.iter().map(vectors::chain_event_name).collect();
+        assert_eq!(serde_json::to_value(names).unwrap(), step["events"], "step {i}");
+    }
+    EquivocationProof::decode(&bytes(&v["proof"])).unwrap().verify().unwrap();
+    for case in v["bad_proofs"].as_array().unwrap() {
+        let err =
+            EquivocationProof::decode(&bytes(&case["hex"])).and_then(|p| p.verify()).unwrap_err();
+        assert_eq!(vectors::error_name(&format!("{err:?}")), case["error"], "{}", case["name"]);
+    }
+}

@@ -1048,6 +1048,121 @@ fn peer_vectors() -> Value {
     })
 }
 
+/// How `chain.json` names a chain event.
+pub fn chain_event_name(e: &cairn_proto::chain::ChainEvent) -> String {
+    use cairn_proto::chain::ChainEvent;
+    match e {
+        ChainEvent::Accepted(entry) => format!("accepted {}", hex::encode(entry.id().0)),
+        ChainEvent::Duplicate(_) => "duplicate".into(),
+        ChainEvent::Gap { missing, .. } => format!("gap {}..={}", missing.start(), missing.end()),
+        ChainEvent::WaitingForParents { missing, .. } => format!("waiting {}", missing.len()),
+        ChainEvent::Equivocation(_) => "equivocation".into(),
+        ChainEvent::Rejected { error, .. } => {
+            format!("rejected {}", error_name(&format!("{error:?}")))
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// The contextual chain rules and equivocation (`chain.md`, "Acceptance",
+/// "Equivocation"): messages ingested in order into one chain, each with
+/// the epoch that opened it and the events it gave; a proof and proofs a
+/// third party refuses.
+fn chain_vectors() -> Value {
+    use cairn_proto::chain::{ChainEvent, ChainState, EquivocationProof};
+    use cairn_proto::wire::SignedMessage;
+    let f = fixture();
+    let group = f.genesis.message.group;
+    let g = f.genesis.id();
+    let epoch = EpochId(g.0);
+    let other_key = SigningKey::from_bytes([0x12; 32]);
+    let msg = |key: &SigningKey,
+               seq: u64,
+               prev: Option<MessageId>,
+               parents: Vec<MessageId>,
+               lamport: u64,
+               text: &str| {
+        let mut parents = parents;
+        parents.sort();
+        UnsignedMessage {
+            version: MESSAGE_VERSION,
+            group,
+            epoch,
+            author: key.public(),
+            seq,
+            prev,
+            parents,
+            lamport,
+            minute: 29_400_002,
+            body: Body::Chat(Chat { text: text.into(), reply_to: None }),
+        }
+        .sign(key)
+    };
+    let a = &f.author;
+    let c1 = msg(a, 1, Some(g), vec![g], 1, "one");
+    let mut other_group = c1.message.clone();
+    other_group.group = GroupId([0x33; 32]);
+    let other_group = other_group.sign(a);
+    let c2 = msg(a, 2, Some(c1.id()), vec![c1.id()], 2, "two");
+    let bad_lamport = msg(a, 3, Some(c2.id()), vec![c2.id()], 5, "late clock");
+    let b0 = msg(&other_key, 0, None, vec![g], 1, "bob");
+    let broken = msg(a, 3, Some(b0.id()), vec![b0.id(), c2.id()], 3, "wrong prev");
+    let x = msg(a, 3, Some(c2.id()), vec![c2.id()], 3, "three");
+    let y = msg(a, 3, Some(c2.id()), vec![c2.id()], 3, "three, again");
+    let z = msg(a, 4, Some(x.id()), vec![x.id()], 4, "four");
+    let steps: Vec<(&SignedMessage, EpochId)> = vec![
+        (&f.genesis, epoch),
+        (&f.genesis, epoch),
+        (&other_group, epoch),
+        (&c1, EpochId([0x99; 32])),
+        (&c2, epoch),
+        (&c1, epoch),
+        (&bad_lamport, epoch),
+        (&b0, epoch),
+        (&broken, epoch),
+        (&x, epoch),
+        (&y, epoch),
+        (&z, epoch),
+    ];
+    let mut chain = ChainState::new(group);
+    let mut proof = None;
+    let name = chain_event_name;
+    let mut recorded = Vec::new();
+    for (m, opened) in steps {
+        let entry = Entry::decode(m.encode()).and_then(Entry::verify).expect("verifies");
+        let events = chain.ingest(entry, opened);
+        for e in &events {
+            if let ChainEvent::Equivocation(p) = e {
+                proof = Some(p.encode());
+            }
+        }
+        recorded.push(json!({
+            "hex": hex::encode(m.encode()),
+            "opened": hex::encode(opened.0),
+            "events": events.iter().map(name).collect::<Vec<_>>(),
+        }));
+    }
+    let proof = proof.expect("an equivocation");
+    EquivocationProof::decode(&proof).expect("decodes").verify().expect("verifies");
+    let (first, second) = if x.id() < y.id() { (&x, &y) } else { (&y, &x) };
+    let refused = |name: &str, bytes: Vec<u8>| {
+        let err = EquivocationProof::decode(&bytes).and_then(|p| p.verify()).expect_err(name);
+        json!({ "name": name, "hex": hex::encode(&bytes), "error": error_name(&format!("{err:?}")) })
+    };
+    let bad_proofs = vec![
+        refused("not ordered", [second.encode(), first.encode()].concat()),
+        refused("the same message twice", [x.encode(), x.encode()].concat()),
+        refused("not one position", [c2.encode(), x.encode()].concat()),
+    ];
+    json!({
+        "description": "The chain's contextual rules (protocol-spec/chain.md): each step ingests `hex` into one chain of `group`, opened under `opened`, and gives `events` in order (accepted ID, duplicate, gap FROM..=TO, waiting N (parents missing), equivocation, rejected RULE). `proof` is the equivocation found; `bad_proofs` fail verify with the error named.",
+        "group": hex::encode(group.0),
+        "steps": recorded,
+        "proof": hex::encode(&proof),
+        "bad_proofs": bad_proofs,
+    })
+}
+
 /// Every vector file: (file name, contents).
 pub fn all() -> Vec<(&'static str, Value)> {
     let _ = DecodeError::Incomplete;
@@ -1066,6 +1181,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("invite.json", invite_vectors()),
         ("relay.json", relay_vectors()),
         ("peer.json", peer_vectors()),
+        ("chain.json", chain_vectors()),
     ]
 }
 
