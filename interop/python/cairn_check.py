@@ -32,6 +32,8 @@ What it recomputes, per file (each section names the spec it follows):
 * chain.json     - the contextual chain rules (chain.md) run by this file's
                    own chain on a sequence of messages, an equivocation
                    proof and proofs a third party refuses;
+* peer_messages.json - every peer message (resync exchange, join messages)
+                   decoded from peer.md's grammar;
 * peer.json      - a peer session regenerated frame by frame from the two
                    seeds and the RNG: hellos, transcript, handshake and
                    session keys, both signatures of the responder, the
@@ -1182,6 +1184,53 @@ def check_chain(v):
         check(got == case["error"], f"chain proof '{case['name']}': {got} != {case['error']}")
 
 
+def read_peer_message(r):
+    """peer.md §4 and §7: one PeerMessage as serde's JSON shows it."""
+    key = lambda: list(r.fixed(32))
+    tag = r.varint(32)
+    if tag == 0:
+        return {"ResyncRequest": {"group": key(), "have": [[key(), r.varint()] for _ in range(r.varint())],
+                                  "limit": r.varint(32)}}
+    if tag == 1:
+        return {"ResyncItem": {"message": list(r.take(r.varint()))}}
+    if tag == 2:
+        return {"ResyncDone": {"more": boolean(r)}}
+    if tag == 3:
+        return {"Heads": {"group": key(), "heads": [
+            {"author": key(), "seq": r.varint(), "id": key()} for _ in range(r.varint())]}}
+    if tag == 4:
+        return {"Deliver": {"group": key(), "message": list(r.take(r.varint()))}}
+    if tag == 5:
+        return {"Error": {"code": r.varint(16), "info": r.varint()}}
+    if tag == 6:
+        return "Close"
+    if tag == 7:
+        # The proof is 32 raw bytes (a fixed array, no length prefix).
+        return {"JoinRequest": {"proof": list(r.take(32)), "key_package": read_value(r, "KeyPackage"),
+                                "name": r.string()}}
+    if tag == 8:
+        return {"Welcome": {"group": key(), "genesis": key(), "admitted_by": key(),
+                            "inviter_onion": key()}}
+    if tag == 9:
+        return "GroupsRequest"
+    if tag == 10:
+        return {"Groups": {"groups": [[key(), key()] for _ in range(r.varint())]}}
+    raise DecodeError("Malformed")
+
+
+def check_peer_messages(v):
+    cases = v["messages"]
+    check(len(cases) == 11, "peer messages: one of each index 0-10")
+    for case in cases:
+        r = Reader(hx(case["hex"]))
+        value = read_peer_message(r)
+        check(r.at == len(r.data) and not r.noncanonical, f"peer message {case['index']}: whole")
+        check(value == case["value"], f"peer message {case['index']}: {str(value)[:60]}")
+        if isinstance(value, dict) and ("ResyncItem" in value or "Deliver" in value):
+            inner = bytes(next(iter(value.values()))["message"])
+            check(verify_message(inner)[1] is None, f"peer message {case['index']}: carried message")
+
+
 def check_keys(v):
     group = hx(v["group"])
     packages = []
@@ -1401,6 +1450,7 @@ def main():
     check_relay(load("relay.json"), load("envelope.json")["envelope"])
     check_peer(load("peer.json"))
     check_chain(load("chain.json"))
+    check_peer_messages(load("peer_messages.json"))
     folds = sorted((root / "fold").glob("*.json"))
     check(len(folds) >= 5, "fold vectors missing")
     for path in folds:
@@ -1409,7 +1459,8 @@ def main():
     seen = {p.relative_to(root).as_posix() for p in root.rglob("*.json")}
     known = {"identity.json", "message.json", "envelope.json", "keyfile.json", "pow.json",
              "bodies.json", "zip215.json", "rng.json", "seal.json", "keys.json",
-             "fragments.json", "invite.json", "relay.json", "peer.json", "chain.json"}
+             "fragments.json", "invite.json", "relay.json", "peer.json", "chain.json",
+             "peer_messages.json"}
     known |= {p.relative_to(root).as_posix() for p in folds}
     check(seen == known, f"vector files this checker does not read: {sorted(seen - known)}")
     if FAILURES:

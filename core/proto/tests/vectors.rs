@@ -530,3 +530,20 @@ fn chain_vectors() {
         assert_eq!(vectors::error_name(&format!("{err:?}")), case["error"], "{}", case["name"]);
     }
 }
+
+/// `peer_messages.json`: every peer message decodes to its value and
+/// re-encodes to its bytes.
+#[test]
+fn peer_message_vectors() {
+    use cairn_proto::peer_proto::PeerMessage;
+    use cairn_proto::wire::decode_canonical;
+    let v = load("peer_messages.json");
+    let cases = v["messages"].as_array().unwrap();
+    assert_eq!(cases.len(), 11);
+    for case in cases {
+        let raw = bytes(&case["hex"]);
+        let m: PeerMessage = decode_canonical(&raw, 1 << 20).unwrap();
+        assert_eq!(serde_json::to_value(&m).unwrap(), case["value"]);
+        assert_eq!(m.encode(), raw);
+    }
+}

@@ -1048,6 +1048,59 @@ fn peer_vectors() -> Value {
     })
 }
 
+/// Every peer message (`peer.md` §4, §7): its postcard bytes (a session
+/// frame's plaintext) and its value, including the resync exchange and the
+/// join messages.
+fn peer_message_vectors() -> Value {
+    use cairn_proto::crypto::PublicKey;
+    use cairn_proto::epoch::KeyPackage;
+    use cairn_proto::peer_proto::{Head, PeerMessage};
+    let group = GroupId([5; 32]);
+    let f = fixture();
+    let messages = vec![
+        PeerMessage::ResyncRequest {
+            group,
+            have: vec![(PublicKey([3; 32]), 7), (PublicKey([6; 32]), 0)],
+            limit: 64,
+        },
+        PeerMessage::ResyncItem { message: f.chat.encode() },
+        PeerMessage::ResyncDone { more: true },
+        PeerMessage::Heads {
+            group,
+            heads: vec![Head { author: PublicKey([3; 32]), seq: 7, id: MessageId([4; 32]) }],
+        },
+        PeerMessage::Deliver { group, message: f.genesis.encode() },
+        PeerMessage::Error { code: 5, info: 0 },
+        PeerMessage::Close,
+        PeerMessage::JoinRequest {
+            proof: [0x70; 32],
+            key_package: KeyPackage { group, x25519: [0x71; 32] },
+            name: "dana".into(),
+        },
+        PeerMessage::Welcome {
+            group,
+            genesis: MessageId([0x48; 32]),
+            admitted_by: MessageId([0x49; 32]),
+            inviter_onion: PublicKey([0x4a; 32]),
+        },
+        PeerMessage::GroupsRequest,
+        PeerMessage::Groups { groups: vec![(group, MessageId([0x48; 32]))] },
+    ];
+    let cases: Vec<Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(index, m)| {
+            let bytes = m.encode();
+            assert_eq!(usize::from(bytes[0]), index);
+            json!({ "index": index, "hex": hex::encode(&bytes), "value": m })
+        })
+        .collect();
+    json!({
+        "description": "Every peer message (protocol-spec/peer.md §4, §7), index 0-10: postcard bytes (a session frame's plaintext) and the value (serde's JSON). A resync exchange is ResyncRequest, then ResyncItem per message, then ResyncDone.",
+        "messages": cases,
+    })
+}
+
 /// How `chain.json` names a chain event.
 pub fn chain_event_name(e: &cairn_proto::chain::ChainEvent) -> String {
     use cairn_proto::chain::ChainEvent;
@@ -1182,6 +1235,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("relay.json", relay_vectors()),
         ("peer.json", peer_vectors()),
         ("chain.json", chain_vectors()),
+        ("peer_messages.json", peer_message_vectors()),
     ]
 }
 
