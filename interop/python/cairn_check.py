@@ -481,20 +481,12 @@ def decode_signed(raw):
     if raw[0] != 1:
         raise DecodeError("UnknownVersion")
     r = Reader(raw)
-    m = {"version": r.take(1)[0]}
-    m["group"], m["epoch"], m["author"] = r.fixed(32), r.fixed(32), r.fixed(32)
-    m["seq"] = r.varint()
-    m["prev"] = r.option(lambda: r.fixed(32))
-    m["parents"] = [r.fixed(32) for _ in range(r.varint())]
-    m["lamport"], m["minute"] = r.varint(), r.varint()
-    m["body"] = read_body(r)
-    unsigned_end = r.at
-    signature = r.fixed(64)
+    m, unsigned, signature = read_signed(r)
     if r.at != len(raw):
         raise DecodeError("TrailingBytes")
     if r.noncanonical:
         raise DecodeError("NonCanonical")
-    return m, raw[:unsigned_end], signature
+    return m, unsigned, signature
 
 
 def message_id(unsigned):
